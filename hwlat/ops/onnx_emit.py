@@ -1,0 +1,100 @@
+"""Emit a primitive :class:`~hwlat.ops.ir.Graph` (or op specs) as an ONNX model with ``onnx.helper``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hwlat.errors import UnsupportedOpError
+from hwlat.ops.ir import Graph, build_graph
+from hwlat.ops.spec import OpSpec
+
+__all__ = ["to_onnx", "graph_to_onnx", "OPSET"]
+
+OPSET = 17
+IR_VERSION = 8  # readable by every onnxruntime release of the last years
+
+
+def to_onnx(specs: OpSpec | Sequence[OpSpec] | Graph, *, seed: int = 0):
+    """An ``onnx.ModelProto`` for an op spec, a chain of specs, or a primitive graph."""
+    graph = specs if isinstance(specs, Graph) else build_graph(specs, seed=seed)
+    return graph_to_onnx(graph)
+
+
+def graph_to_onnx(graph: Graph):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes: list = []
+    inits: list = []
+
+    def const(name: str, arr: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        return name
+
+    for i, n in enumerate(graph.nodes):
+        tag = f"n{i}_{n.op}"
+        a = n.attrs
+        if n.op == "conv":
+            ins = [n.inputs[0], const(f"{tag}_W", n.weights["W"])]
+            if "b" in n.weights:
+                ins.append(const(f"{tag}_b", n.weights["b"]))
+            k = int(a["k"])
+            nodes.append(helper.make_node(
+                "Conv", ins, [n.output], name=tag, kernel_shape=[k, k], strides=[a["stride"]] * 2,
+                pads=[a["pads"][0], a["pads"][1], a["pads"][2], a["pads"][3]],
+                dilations=[a["dil"]] * 2, group=a["groups"]))
+        elif n.op == "relu":
+            nodes.append(helper.make_node("Relu", n.inputs, [n.output], name=tag))
+        elif n.op == "relu6":
+            lo = const(f"{tag}_min", np.array(0.0, np.float32))
+            hi = const(f"{tag}_max", np.array(6.0, np.float32))
+            nodes.append(helper.make_node("Clip", [n.inputs[0], lo, hi], [n.output], name=tag))
+        elif n.op == "hswish":
+            nodes.append(helper.make_node("HardSwish", n.inputs, [n.output], name=tag))
+        elif n.op == "hsigmoid":
+            nodes.append(helper.make_node("HardSigmoid", n.inputs, [n.output], name=tag, alpha=1.0 / 6, beta=0.5))
+        elif n.op == "sigmoid":
+            nodes.append(helper.make_node("Sigmoid", n.inputs, [n.output], name=tag))
+        elif n.op in ("avgpool", "maxpool"):
+            k = int(a["k"])
+            kw = {"count_include_pad": 0} if n.op == "avgpool" else {}
+            nodes.append(helper.make_node(
+                "AveragePool" if n.op == "avgpool" else "MaxPool", n.inputs, [n.output], name=tag,
+                kernel_shape=[k, k], strides=[a["stride"]] * 2, pads=list(a["pads"]), **kw))
+        elif n.op == "gap":
+            nodes.append(helper.make_node("GlobalAveragePool", n.inputs, [n.output], name=tag))
+        elif n.op == "flatten":
+            nodes.append(helper.make_node("Flatten", n.inputs, [n.output], name=tag, axis=1))
+        elif n.op == "fc":
+            ins = [n.inputs[0], const(f"{tag}_W", n.weights["W"])]
+            if "b" in n.weights:
+                ins.append(const(f"{tag}_b", n.weights["b"]))
+            nodes.append(helper.make_node("Gemm", ins, [n.output], name=tag, transB=1))
+        elif n.op == "add":
+            nodes.append(helper.make_node("Add", n.inputs, [n.output], name=tag))
+        elif n.op == "mul":
+            nodes.append(helper.make_node("Mul", n.inputs, [n.output], name=tag))
+        elif n.op == "concat":
+            nodes.append(helper.make_node("Concat", n.inputs, [n.output], name=tag, axis=1))
+        elif n.op == "affine":
+            c = len(n.weights["scale"])
+            eps = 1e-5
+            ins = [n.inputs[0], const(f"{tag}_scale", n.weights["scale"]), const(f"{tag}_shift", n.weights["shift"]),
+                   const(f"{tag}_mean", np.zeros(c, np.float32)),
+                   const(f"{tag}_var", np.full(c, 1.0 - eps, np.float32))]
+            nodes.append(helper.make_node("BatchNormalization", ins, [n.output], name=tag, epsilon=eps))
+        elif n.op == "identity":
+            nodes.append(helper.make_node("Identity", n.inputs, [n.output], name=tag))
+        else:
+            raise UnsupportedOpError(f"the ONNX emitter cannot express primitive {n.op!r}")
+
+    def vi(name: str):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, *graph.shapes[name]])
+
+    g = helper.make_graph(nodes, graph.name, [vi(t) for t in graph.inputs], [vi(t) for t in graph.outputs], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="hwlat")
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    return model

@@ -1,0 +1,1 @@
+"""Measuring latency: runtimes, the measurement protocol, op profiling and whole-model breakdowns."""

@@ -1,0 +1,144 @@
+"""ONNX Runtime backend: CPU and CUDA execution providers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwlat._optional import has_module, import_optional
+from hwlat.errors import DeviceError, InputError, UnsupportedOpError
+from hwlat.ops.ir import Graph
+from hwlat.profiler.runtimes.base import Prepared, Runtime
+
+__all__ = ["OnnxRuntime"]
+
+_EP = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+_OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+               "all": "ORT_ENABLE_ALL"}
+
+
+class _OrtPrepared(Prepared):
+    def __init__(self, session: Any, inputs: list[np.ndarray], cuda: bool) -> None:
+        self.session = session
+        self.inputs = inputs
+        self._names = [i.name for i in session.get_inputs()]
+        self._feed = dict(zip(self._names, inputs))
+        self._cuda = cuda
+        if cuda:
+            # Inputs live on the GPU and outputs stay there, so a call times the kernels, not
+            # the host<->device copies; synchronize_outputs() waits for the device.
+            ort = import_optional("onnxruntime")
+            self._binding = session.io_binding()
+            self._ortvalues = [ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0) for x in inputs]
+            for name, v in zip(self._names, self._ortvalues):
+                self._binding.bind_ortvalue_input(name, v)
+            for o in session.get_outputs():
+                self._binding.bind_output(o.name, "cuda", 0)
+
+    def run(self) -> None:
+        if self._cuda:
+            self.session.run_with_iobinding(self._binding)
+            self._binding.synchronize_outputs()
+        else:
+            self.session.run(None, self._feed)
+
+    def outputs(self) -> list[np.ndarray]:
+        outs = self.session.run(None, self._feed)
+        return [np.asarray(o) for o in outs]
+
+
+class OnnxRuntime(Runtime):
+    """ONNX Runtime with one execution provider.
+
+    Options: ``graph_optimization_level`` (disable|basic|extended|all, default all),
+    ``inter_op_threads`` (default 1), ``execution_mode`` (sequential|parallel).
+    """
+
+    name = "onnxruntime"
+    model_format = "onnx"
+    providers = ("cpu", "cuda")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        level = self.options.get("graph_optimization_level", "all")
+        if level not in _OPT_LEVELS:
+            raise InputError(f"graph_optimization_level must be one of {', '.join(_OPT_LEVELS)}, got {level!r}")
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return has_module("onnxruntime")
+
+    @classmethod
+    def version(cls) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        for dist in ("onnxruntime", "onnxruntime-gpu"):
+            try:
+                return version(dist)
+            except PackageNotFoundError:
+                continue
+        return "not installed"
+
+    def session_options(self, *, profile_prefix: str | None = None) -> Any:
+        ort = import_optional("onnxruntime", "the onnxruntime runtime")
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = int(self.options.get("inter_op_threads", 1))
+        so.execution_mode = (ort.ExecutionMode.ORT_PARALLEL if self.options.get("execution_mode") == "parallel"
+                             else ort.ExecutionMode.ORT_SEQUENTIAL)
+        level = self.options.get("graph_optimization_level", "all")
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPT_LEVELS[level])
+        so.log_severity_level = 3
+        if self.threads:
+            # no spinning worker threads between calls: each op is timed alone
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0" if self.threads == 1 else "1")
+        if profile_prefix is not None:
+            so.enable_profiling = True
+            so.profile_file_prefix = profile_prefix
+        return so
+
+    def _session(self, model: bytes | str, so: Any | None = None) -> Any:
+        ort = import_optional("onnxruntime", "the onnxruntime runtime")
+        ep = _EP[self.provider]
+        if ep not in ort.get_available_providers():
+            raise DeviceError(
+                f"ONNX Runtime here has no {ep} (available: {', '.join(ort.get_available_providers())}); "
+                "for CUDA install onnxruntime-gpu on a machine with an NVIDIA GPU"
+            )
+        try:
+            return ort.InferenceSession(model, sess_options=so or self.session_options(), providers=[ep])
+        except Exception as exc:  # ORT raises its own exception types
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UnsupportedOpError(f"ONNX Runtime ({ep}) cannot load the model: {msg}") from exc
+
+    def prepare(self, graph: Graph, *, seed: int = 0) -> Prepared:
+        from hwlat.ops.onnx_emit import graph_to_onnx
+
+        model = graph_to_onnx(graph)
+        return _OrtPrepared(self._session(model.SerializeToString()), graph.random_inputs(seed),
+                            self.provider == "cuda")
+
+    def prepare_file(self, path: str | Path, *, seed: int = 0, so: Any | None = None) -> Prepared:
+        session = self._session(str(path), so)
+        inputs = random_inputs_for_session(session, seed)
+        return _OrtPrepared(session, inputs, self.provider == "cuda")
+
+
+def random_inputs_for_session(session: Any, seed: int = 0) -> list[np.ndarray]:
+    """Random inputs for every input of an ONNX Runtime session; symbolic dimensions become 1."""
+    rng = np.random.default_rng(seed)
+    dtypes = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+              "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
+    out = []
+    for i in session.get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
+        dt = dtypes.get(i.type)
+        if dt is None:
+            raise UnsupportedOpError(f"model input {i.name!r} has type {i.type}, which hwlat cannot feed yet")
+        if np.issubdtype(dt, np.floating):
+            out.append(rng.standard_normal(shape).astype(dt))
+        else:
+            out.append(np.zeros(shape, dtype=dt))
+    return out
