@@ -201,8 +201,11 @@ class GraphBuilder:
         if len(xs) != spec.n_inputs:
             raise InputError(f"{spec.key} takes {spec.n_inputs} input(s), got {len(xs)}")
         for t in xs:
-            if self.shape(t) != spec.input_shape:
-                raise InputError(f"{spec.key} expects input shape {spec.input_shape}, got {self.shape(t)}")
+            shape = self.shape(t)
+            if spec.kind == "fc" and len(spec.input_shape) == 1 and shape[1:] == (1, 1):
+                shape = shape[:1]  # a (C,1,1) tensor feeds an fc on (C,)
+            if shape != spec.input_shape:
+                raise InputError(f"{spec.key} expects input shape {spec.input_shape}, got {shape}")
         p = spec.param_dict
         kind = spec.kind
         x = xs[0]

@@ -59,7 +59,7 @@ KINDS: dict[str, dict[str, Any]] = {
     # Global average pooling: (C, H, W) -> (C, 1, 1).
     "gap": {},
     # Fully connected: (C,) or (C, H, W) -> (cout,); with H*W > 1 a global average pool comes
-    # first (the "Logits" block of MobileNet tables).
+    # first (the "Logits" block of MobileNet tables). An input of (C, 1, 1) is keyed as (C,).
     "fc": {"cout": _REQUIRED, "bias": 1},
     # Elementwise sum of n tensors of the input shape.
     "add": {"n": 2},
@@ -139,6 +139,8 @@ class OpSpec:
         for name, value in list(full.items()):
             full[name] = _coerce(kind, name, value)
         shape = tuple(int(x) for x in input_shape)
+        if kind == "fc" and len(shape) == 3 and shape[1:] == (1, 1):
+            shape = shape[:1]  # one computation, one key: fc on (C,1,1) is fc on (C,)
         spec = cls(kind, shape, tuple(sorted(full.items())))
         spec.output_shape  # validates shapes and parameter combinations
         return spec

@@ -1,0 +1,536 @@
+"""The ``hwlat`` command. Each subcommand is a thin call into the public API.
+
+Exit codes: 0 success, 1 bad input or a failed check (one message, no traceback unless
+``--debug``), 2 command-line usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hwlat import __version__
+from hwlat.errors import HwlatError, InputError
+
+log = logging.getLogger("hwlat")
+
+
+# -- output helpers ---------------------------------------------------------------------------------
+
+def _emit(obj: Any, fmt: str, *, table_cols: Sequence[str] | None = None) -> None:
+    """Print a DataFrame / list of dicts / dict as a table, JSON or CSV to stdout."""
+    import pandas as pd
+
+    if fmt == "json":
+        if isinstance(obj, pd.DataFrame):
+            obj = obj.to_dict(orient="records")
+        print(json.dumps(obj, indent=2, default=str))
+        return
+    df = obj if isinstance(obj, pd.DataFrame) else pd.DataFrame(obj if isinstance(obj, list) else [obj])
+    if table_cols is not None:
+        df = df[[c for c in table_cols if c in df.columns]]
+    if fmt == "csv":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 200,
+                               "display.max_colwidth", 90, "display.float_format", "{:.4f}".format):
+            print(df.to_string(index=False) if len(df) else "(empty)")
+
+
+def _space_ops(space_name: str, resolutions: Sequence[int] | None) -> list:
+    from hwlat.search.spaces import get_space
+
+    if space_name == "ofa-mbv3":
+        space = get_space(space_name)
+        if not resolutions:
+            return list(space.all_ops())
+        ops: list = []
+        for r in resolutions:
+            ops.extend(space.all_ops(resolution=r))
+        return ops
+    if resolutions:
+        if space_name == "nb201":
+            raise InputError("--resolution applies to the ofa-mbv3 and proxyless spaces; nb201 is 32x32")
+        ops = []
+        for r in resolutions:
+            ops.extend(get_space(space_name, resolution=r).all_ops())
+        return ops
+    return list(get_space(space_name).all_ops())
+
+
+def _read_ops_file(path: str) -> list:
+    """Op specs from a file: one key per line (``#`` comments), or a JSON/YAML list of keys or dicts."""
+    from hwlat.ops import OpSpec
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"op list {p} does not exist")
+    text = p.read_text(encoding="utf-8")
+    items: list[Any]
+    if p.suffix in (".json", ".yaml", ".yml"):
+        import yaml
+
+        try:
+            items = yaml.safe_load(text) or []
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark else ""
+            raise InputError(f"{p}{where}: malformed {p.suffix[1:].upper()}: {getattr(exc, 'problem', exc)}") from None
+        if isinstance(items, dict) and "ops" in items:
+            items = items["ops"]
+        if not isinstance(items, list):
+            raise InputError(f"{p} must hold a list of op keys or op dicts (kind, input_shape, params)")
+    else:
+        items = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+        items = [ln for ln in items if ln]
+    specs = []
+    for i, item in enumerate(items, 1):
+        try:
+            if isinstance(item, str):
+                specs.append(OpSpec.from_key(item))
+            elif isinstance(item, dict):
+                d = dict(item)
+                kind, shape = d.pop("kind", None), d.pop("input_shape", None)
+                if kind is None or shape is None:
+                    raise InputError("an op dict needs 'kind' and 'input_shape'")
+                specs.append(OpSpec.make(kind, shape, **d.pop("params", {}), **d))
+            else:
+                raise InputError(f"expected an op key string or a dict, got {type(item).__name__}")
+        except InputError as exc:
+            raise InputError(f"{p}, op {i}: {exc}") from None
+    if not specs:
+        raise InputError(f"{p} lists no ops")
+    return specs
+
+
+def _protocol(args: argparse.Namespace):
+    from hwlat.profiler import Protocol
+
+    base = Protocol.quick() if getattr(args, "quick", False) else Protocol()
+    changes = {}
+    for flag, field in (("rounds", "rounds"), ("round_time", "round_time_s"), ("remeasure", "remeasure"),
+                        ("seed", "seed")):
+        v = getattr(args, flag, None)
+        if v is not None:
+            changes[field] = v
+    return base.replace(**changes) if changes else base
+
+
+# -- subcommands ------------------------------------------------------------------------------------
+
+def cmd_devices_list(args: argparse.Namespace) -> int:
+    from hwlat.devices import list_devices
+
+    rows = []
+    for d in list_devices(search_path=args.devices_dir):
+        rows.append({"name": d.name, "runtime": d.runtime, "provider": d.provider, "threads": d.threads,
+                     "precision": d.precision, "location": d.location, "description": d.description})
+    _emit(rows, args.format)
+    return 0
+
+
+def cmd_devices_show(args: argparse.Namespace) -> int:
+    from hwlat.devices import dump_device, load_device
+
+    spec = load_device(args.name, search_path=args.devices_dir)
+    if args.format == "json":
+        _emit(spec.to_dict(), "json")
+    else:
+        print(dump_device(spec), end="")
+    return 0
+
+
+def cmd_devices_detect(args: argparse.Namespace) -> int:
+    from hwlat.devices import detect, fingerprint_summary, list_devices
+    from hwlat.profiler.runtimes import get_runtime_class
+
+    fp = detect()
+    usable = []
+    for d in list_devices(search_path=args.devices_dir):
+        try:
+            cls = get_runtime_class(d.runtime)
+            ok = cls.is_available() and (d.provider != "cuda" or _cuda_ok(d.runtime))
+        except HwlatError:
+            ok = False
+        usable.append({"device": d.name, "usable_here": ok})
+    if args.format == "json":
+        _emit({"host": fp, "devices": usable}, "json")
+    else:
+        print(fingerprint_summary(fp))
+        print()
+        _emit(usable, "table")
+    return 0
+
+
+def _cuda_ok(runtime: str) -> bool:
+    if runtime == "onnxruntime":
+        import onnxruntime as ort
+
+        return "CUDAExecutionProvider" in ort.get_available_providers()
+    if runtime == "torch":
+        from hwlat._optional import has_module
+
+        if not has_module("torch"):
+            return False
+        import torch
+
+        return bool(torch.cuda.is_available())
+    return False
+
+
+def cmd_ops_list(args: argparse.Namespace) -> int:
+    specs = _space_ops(args.space, args.resolution)
+    if args.format == "keys":
+        for s in specs:
+            print(s.key)
+    else:
+        rows = [{"key": s.key, "kind": s.kind, "output_shape": "x".join(map(str, s.output_shape)),
+                 "mflops": s.flops / 1e6} for s in specs]
+        _emit(rows, args.format)
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from hwlat.devices import load_device
+    from hwlat.profiler.profile import profile_ops
+
+    if bool(args.space) == bool(args.ops):
+        raise InputError("give exactly one of --space NAME or --ops FILE")
+    device = load_device(args.device, search_path=args.devices_dir)
+    specs = _space_ops(args.space, args.resolution) if args.space else _read_ops_file(args.ops)
+    result = profile_ops(specs, device, protocol=_protocol(args), out_dir=args.output,
+                         progress=not args.no_progress, chunk_size=args.chunk_size, fresh=args.fresh)
+    print(result.summary(), file=sys.stderr)
+    table = result.table
+    if args.format == "json":
+        _emit({"summary": {"ops": result.n_ops, "measured": result.n_measured, "resumed": result.n_resumed,
+                           "remeasured": result.n_remeasured, "still_noisy": result.still_noisy,
+                           "overhead_ms": result.overhead_ms, "wall_s": result.wall_s},
+               "table": str(result.files[0]) if result.files else None}, "json")
+    else:
+        df = table.df.sort_values("median_ms", ascending=False)
+        print(f"{len(df)} ops on {device.name}; the {min(args.top, len(df))} slowest:")
+        _emit(df.head(args.top), "table", table_cols=["key", "median_ms", "iqr_ms", "n", "noisy"])
+    return 0
+
+
+def cmd_profile_model(args: argparse.Namespace) -> int:
+    from hwlat.devices import load_device
+    from hwlat.profiler.model import profile_model
+
+    device = load_device(args.device, search_path=args.devices_dir)
+    prof = profile_model(args.model, device, protocol=_protocol(args), trace_runs=args.runs,
+                         warmup_runs=args.warmup)
+    if args.format == "json":
+        _emit(prof.to_dict(), "json")
+        return 0
+    nodes = prof.nodes if args.top <= 0 else prof.nodes.head(args.top)
+    if args.format == "csv":
+        _emit(prof.nodes, "csv")
+        return 0
+    print(f"{prof.path.name} on {prof.device}: {prof.latency!r}")
+    print(f"sum of traced node medians: {prof.sum_nodes_ms:.4f} ms over {len(prof.nodes)} kernels "
+          f"({prof.traced_runs} traced runs, {prof.dropped_runs} warm-up runs dropped)")
+    print()
+    _emit(nodes, "table", table_cols=["node", "op_type", "provider", "median_ms", "share_pct"])
+    if args.top > 0 and len(prof.nodes) > args.top:
+        print(f"... {len(prof.nodes) - args.top} more (use --top 0 for all)")
+    print()
+    _emit(prof.by_op_type(), "table")
+    return 0
+
+
+def cmd_table_show(args: argparse.Namespace) -> int:
+    from hwlat.latency_tables import LatencyTable
+
+    t = LatencyTable.load(args.table)
+    if args.format == "json":
+        _emit({"metadata": t.metadata.to_dict(), "rows": t.df.to_dict(orient="records")}, "json")
+        return 0
+    if args.format == "csv":
+        _emit(t.df, "csv")
+        return 0
+    print(repr(t))
+    df = t.df.sort_values("median_ms", ascending=False)
+    if args.top > 0:
+        df = df.head(args.top)
+    _emit(df, "table", table_cols=["key", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "n", "noisy"])
+    return 0
+
+
+def cmd_table_diff(args: argparse.Namespace) -> int:
+    from hwlat.latency_tables import LatencyTable, check_regression, diff
+
+    a, b = LatencyTable.load(args.a), LatencyTable.load(args.b)
+    d = diff(a, b)
+    if args.format == "json":
+        _emit({"summary": d.summary(), "rows": d.rows.to_dict(orient="records"), "only_a": d.only_a,
+               "only_b": d.only_b}, "json")
+    else:
+        rows = d.rows.reindex(d.rows["delta_pct"].abs().sort_values(ascending=False).index)
+        _emit(rows.head(args.top) if args.top > 0 else rows, args.format)
+        if args.format == "table":
+            print(f"\n{json.dumps(d.summary(), default=str)}")
+            if d.only_a or d.only_b:
+                print(f"only in {args.a}: {len(d.only_a)} keys; only in {args.b}: {len(d.only_b)} keys")
+    if args.fail_if:
+        bad = check_regression(d, args.fail_if)
+        if len(bad):
+            print(f"hwlat: {len(bad)} op(s) fail --fail-if {args.fail_if}:", file=sys.stderr)
+            for _, r in bad.head(20).iterrows():
+                print(f"  {r['key']}: {r['a_ms']:.4f} -> {r['b_ms']:.4f} ms ({r['delta_pct']:+.1f} %)", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_table_merge(args: argparse.Namespace) -> int:
+    from hwlat.latency_tables import LatencyTable, merge
+
+    out = LatencyTable.load(args.tables[0])
+    for p in args.tables[1:]:
+        out = merge(out, LatencyTable.load(p), prefer=args.prefer, force=args.force)
+    out.save(args.output)
+    print(f"wrote {args.output}: {len(out)} rows", file=sys.stderr)
+    return 0
+
+
+def cmd_table_coverage(args: argparse.Namespace) -> int:
+    from hwlat.latency_tables import LatencyTable, coverage
+
+    t = LatencyTable.load(args.table)
+    cov = coverage(t, _space_ops(args.space, args.resolution))
+    if args.format == "json":
+        _emit({"needed": cov.n_needed, "present": cov.n_present, "fraction": cov.fraction,
+               "missing": [s.key for s in cov.missing]}, "json")
+    else:
+        print(cov)
+        for s in cov.missing[: args.top if args.top > 0 else None]:
+            print(f"  missing: {s.key}")
+    return 0 if not cov.missing or not args.fail_if_missing else 1
+
+
+def cmd_table_import(args: argparse.Namespace) -> int:
+    from hwlat.latency_tables import import_ofa_yaml, merge
+
+    tables = [import_ofa_yaml(p, space=args.space) for p in args.yaml]
+    out = tables[0]
+    for t in tables[1:]:
+        out = merge(out, t, force=True)
+    out.save(args.output)
+    print(f"wrote {args.output}: {len(out)} rows from {len(tables)} file(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_table_export(args: argparse.Namespace) -> int:
+    from hwlat.latency_tables import LatencyTable
+
+    t = LatencyTable.load(args.table)
+    t.save(args.output)
+    print(f"wrote {args.output}: {len(t)} rows", file=sys.stderr)
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+class _Fmt(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def _examples(text: str) -> str:
+    return "examples:\n" + textwrap.indent(textwrap.dedent(text).strip(), "  ")
+
+
+SPACES = ("nb201", "ofa-mbv3", "proxyless")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logs")
+    common.add_argument("--devices-dir", action="append", metavar="DIR", default=None,
+                        help="a folder of device spec YAML files (repeatable; also $HWLAT_DEVICES)")
+
+    p = argparse.ArgumentParser(
+        prog="hwlat", formatter_class=_Fmt, parents=[common],
+        description="Hardware-aware latency toolkit: profile a device, store latency tables, "
+                    "predict latency, search under a latency budget.",
+        epilog=_examples("""
+            hwlat devices list
+            hwlat devices detect
+            hwlat profile --device cpu-ort --space nb201 -o tables/cpu-ort
+            hwlat profile --device cpu-litert --space ofa-mbv3 --resolution 224 -o tables/cpu-litert
+            hwlat profile-model model.onnx --device cpu-ort
+            hwlat table show tables/cpu-ort/table.parquet
+            hwlat table diff old.parquet new.parquet --fail-if median_ms:+5%
+        """),
+    )
+    p.add_argument("--version", action="version", version=f"hwlat {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    fmt_help = "output format"
+
+    # devices
+    pd_ = sub.add_parser("devices", help="list, show and detect devices", formatter_class=_Fmt, parents=[common],
+                         epilog=_examples("hwlat devices list\nhwlat devices show cpu-litert\nhwlat devices detect --format json"))
+    dsub = pd_.add_subparsers(dest="action", metavar="ACTION")
+    dsub.required = True
+    x = dsub.add_parser("list", help="the device specs known (built-in and yours)", parents=[common], formatter_class=_Fmt)
+    x.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
+    x.set_defaults(func=cmd_devices_list)
+    x = dsub.add_parser("show", help="one device spec as YAML", parents=[common], formatter_class=_Fmt)
+    x.add_argument("name", help="a device name or a YAML file")
+    x.add_argument("--format", choices=("yaml", "json"), default="yaml", help=fmt_help)
+    x.set_defaults(func=cmd_devices_show)
+    x = dsub.add_parser("detect", help="this host's fingerprint and which devices run here", parents=[common],
+                        formatter_class=_Fmt)
+    x.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)
+    x.set_defaults(func=cmd_devices_detect)
+
+    # ops
+    po = sub.add_parser("ops", help="list the op specs a search space needs", formatter_class=_Fmt, parents=[common],
+                        epilog=_examples("hwlat ops list --space nb201\n"
+                                         "hwlat ops list --space ofa-mbv3 --resolution 224 --format keys > ofa224.txt"))
+    osub = po.add_subparsers(dest="action", metavar="ACTION")
+    osub.required = True
+    x = osub.add_parser("list", help="the distinct op specs of a space", parents=[common], formatter_class=_Fmt)
+    x.add_argument("--space", choices=SPACES, required=True, help="search space")
+    x.add_argument("--resolution", type=int, nargs="+", help="input resolution(s) (ofa-mbv3, proxyless)")
+    x.add_argument("--format", choices=("table", "json", "csv", "keys"), default="table", help=fmt_help)
+    x.set_defaults(func=cmd_ops_list)
+
+    # profile
+    pp = sub.add_parser(
+        "profile", help="measure every op of a space (or an op list) on a device", formatter_class=_Fmt,
+        parents=[common],
+        description="Measure the latency of every distinct op of a search space (or of an op list) on a "
+                    "device and write a latency table (DIR/table.parquet and DIR/table.csv). Progress and "
+                    "ETA go to stderr. Interrupted runs resume: run the same command again.",
+        epilog=_examples("""
+            hwlat profile --device cpu-ort --space nb201 -o tables/cpu-ort
+            hwlat profile --device cpu-litert --space ofa-mbv3 --resolution 160 192 224 -o tables/cpu-litert
+            hwlat profile --device cpu-ort --ops my_ops.txt -o tables/mine     # one op key per line
+            hwlat ops list --space proxyless --format keys > ops.txt           # a file to start from
+        """))
+    pp.add_argument("--device", required=True, help="device name (see 'hwlat devices list') or YAML file")
+    pp.add_argument("--space", choices=SPACES, help="profile every op this search space needs")
+    pp.add_argument("--resolution", type=int, nargs="+", help="input resolution(s) for ofa-mbv3/proxyless")
+    pp.add_argument("--ops", metavar="FILE", help="profile the op keys in FILE (text: one per line; or JSON/YAML list)")
+    pp.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (resumes if it holds a run)")
+    pp.add_argument("--quick", action="store_true", help="a short protocol (3 short rounds) for smoke tests")
+    pp.add_argument("--rounds", type=int, help="timed rounds per op (default 5)")
+    pp.add_argument("--round-time", type=float, metavar="S", help="minimum seconds per round (default 0.05)")
+    pp.add_argument("--remeasure", type=int, help="times a noisy op is measured again (default 2)")
+    pp.add_argument("--seed", type=int, help="seed for weights, inputs and round order (default 0)")
+    pp.add_argument("--chunk-size", type=int, default=16, help="ops measured together, interleaved")
+    pp.add_argument("--fresh", action="store_true", help="discard earlier measurements in DIR and start over")
+    pp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pp.add_argument("--top", type=int, default=10, help="slowest ops to print at the end")
+    pp.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)
+    pp.set_defaults(func=cmd_profile)
+
+    # profile-model
+    pm = sub.add_parser(
+        "profile-model", help="per-node latency breakdown of one ONNX model", formatter_class=_Fmt, parents=[common],
+        description="Time an ONNX model end to end (untraced) and break its latency down per kernel from the "
+                    "ONNX Runtime trace, warm-up runs dropped, sorted, with the share of the total.",
+        epilog=_examples("hwlat profile-model resnet18.onnx --device cpu-ort --top 15\n"
+                         "hwlat profile-model model.onnx --device cpu-ort --format csv > nodes.csv"))
+    pm.add_argument("model", help="an .onnx file")
+    pm.add_argument("--device", default="cpu-ort", help="an onnxruntime device")
+    pm.add_argument("--runs", type=int, default=50, help="traced runs kept")
+    pm.add_argument("--warmup", type=int, default=10, help="traced warm-up runs dropped")
+    pm.add_argument("--top", type=int, default=20, help="nodes to print (0 = all)")
+    pm.add_argument("--quick", action="store_true", help="a short protocol for the end-to-end timing")
+    pm.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
+    pm.set_defaults(func=cmd_profile_model)
+
+    # table
+    pt = sub.add_parser("table", help="show, diff, merge, check coverage of, import and export latency tables",
+                        formatter_class=_Fmt, parents=[common],
+                        epilog=_examples("""
+                            hwlat table show tables/cpu-ort/table.parquet --top 20
+                            hwlat table diff a.parquet b.parquet --fail-if median_ms:+5%
+                            hwlat table merge a.parquet b.parquet -o both.parquet
+                            hwlat table coverage t.parquet --space ofa-mbv3 --resolution 224
+                            hwlat table import-ofa note10_lut_224.yaml -o note10.parquet
+                            hwlat table export t.parquet -o t.csv
+                        """))
+    tsub = pt.add_subparsers(dest="action", metavar="ACTION")
+    tsub.required = True
+    x = tsub.add_parser("show", help="metadata and the slowest rows", parents=[common], formatter_class=_Fmt)
+    x.add_argument("table", help="a .parquet or .csv table")
+    x.add_argument("--top", type=int, default=20, help="rows to print (0 = all)")
+    x.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
+    x.set_defaults(func=cmd_table_show)
+    x = tsub.add_parser("diff", help="compare two tables op by op", parents=[common], formatter_class=_Fmt)
+    x.add_argument("a")
+    x.add_argument("b")
+    x.add_argument("--fail-if", metavar="RULE",
+                   help="exit 1 if any op breaks RULE, e.g. median_ms:+5%% (b slower by >5%%), median_ms:5%%, "
+                        "median_ms:+0.1ms")
+    x.add_argument("--top", type=int, default=20, help="rows to print (0 = all)")
+    x.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
+    x.set_defaults(func=cmd_table_diff)
+    x = tsub.add_parser("merge", help="merge tables of one device", parents=[common], formatter_class=_Fmt)
+    x.add_argument("tables", nargs="+")
+    x.add_argument("-o", "--output", required=True)
+    x.add_argument("--prefer", choices=("a", "b"), default="b", help="whose row wins on a shared key (b = later)")
+    x.add_argument("--force", action="store_true", help="merge tables of different devices (warns)")
+    x.set_defaults(func=cmd_table_merge)
+    x = tsub.add_parser("coverage", help="which ops of a space a table lacks", parents=[common], formatter_class=_Fmt)
+    x.add_argument("table")
+    x.add_argument("--space", choices=SPACES, required=True)
+    x.add_argument("--resolution", type=int, nargs="+")
+    x.add_argument("--top", type=int, default=20, help="missing keys to print (0 = all)")
+    x.add_argument("--fail-if-missing", action="store_true", help="exit 1 when anything is missing")
+    x.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)
+    x.set_defaults(func=cmd_table_coverage)
+    x = tsub.add_parser("import-ofa", help="import Once-for-All / ProxylessNAS YAML lookup tables",
+                        parents=[common], formatter_class=_Fmt)
+    x.add_argument("yaml", nargs="+", help="YAML tables (e.g. note10_lut_224.yaml)")
+    x.add_argument("--space", choices=("ofa-mbv3", "proxyless"), default="ofa-mbv3")
+    x.add_argument("-o", "--output", required=True, help="a .parquet or .csv file")
+    x.set_defaults(func=cmd_table_import)
+    x = tsub.add_parser("export", help="write a table as .csv or .parquet", parents=[common], formatter_class=_Fmt)
+    x.add_argument("table")
+    x.add_argument("-o", "--output", required=True)
+    x.set_defaults(func=cmd_table_export)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except HwlatError as exc:
+        if debug:
+            raise
+        print(f"hwlat: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nhwlat: interrupted; what was measured is kept: run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        if debug:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"hwlat: error: {exc.strerror or exc}{where}; check the path and its permissions", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Finding device specs: built-ins, user folders, ``HWLAT_DEVICES`` and single files.
+
+A YAML file holds one spec (a mapping; ``name`` defaults to the file's stem) or several under
+``devices:``. Names are looked up, first match wins, in:
+
+1. the folders passed as ``search_path``,
+2. the folders in the ``HWLAT_DEVICES`` environment variable (``os.pathsep``-separated),
+3. the built-in specs shipped in ``hwlat/devices/builtin/``.
+
+So a user spec named like a built-in overrides it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hwlat.devices.spec import DeviceSpec
+from hwlat.errors import InputError
+
+__all__ = [
+    "ENV_VAR",
+    "BUILTIN_DIR",
+    "load_device",
+    "list_devices",
+    "dump_device",
+    "read_device_file",
+    "device_search_path",
+]
+
+logger = logging.getLogger(__name__)
+
+#: environment variable with extra device folders (``os.pathsep``-separated)
+ENV_VAR = "HWLAT_DEVICES"
+#: the folder of the built-in specs
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+_SUFFIXES = (".yaml", ".yml")
+
+
+def _mark(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def read_device_file(path: str | os.PathLike[str], *, source: str | None = None) -> list[DeviceSpec]:
+    """All specs in one YAML file, in file order.
+
+    ``source`` (default: the path) is recorded in each spec. Raises :class:`InputError` naming
+    the file and line for malformed YAML, bad fields or a name used twice in the file.
+    """
+    p = Path(path)
+    src = source if source is not None else str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"device file {p} does not exist; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read device file {p}: {exc}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"device file {p} is not valid YAML{_mark(exc)}: {problem}; fix the file") from None
+    finally:
+        loader.dispose()
+
+    def line_of(n: Any) -> str:
+        return f"{p}:{n.start_mark.line + 1}" if n is not None else str(p)
+
+    entries: list[tuple[Any, Any]]  # (mapping, yaml node)
+    if isinstance(data, dict) and "devices" in data:
+        extra = sorted(str(k) for k in data if k != "devices")
+        if extra:
+            raise InputError(f"{line_of(node)}: a file with 'devices:' holds nothing else, found {', '.join(extra)}")
+        items = data["devices"]
+        if not isinstance(items, list):
+            raise InputError(f"{line_of(node)}: 'devices:' must be a list of device specs")
+        seq = next((v for k, v in node.value if k.value == "devices"), None)
+        entries = list(zip(items, seq.value if seq is not None else [None] * len(items)))
+    elif isinstance(data, list):
+        entries = list(zip(data, node.value))
+    elif isinstance(data, dict):
+        if "name" not in data:
+            data = {"name": p.stem, **data}
+        entries = [(data, node)]
+    else:
+        raise InputError(
+            f"device file {p} holds {'nothing' if data is None else type(data).__name__}; "
+            "write one spec as a mapping (name:, runtime:, provider:, ...) or several under 'devices:'"
+        )
+    specs: list[DeviceSpec] = []
+    seen: dict[str, str] = {}
+    for item, item_node in entries:
+        where = line_of(item_node)
+        try:
+            spec = dataclasses.replace(DeviceSpec.from_dict(item), source=src)
+        except InputError as exc:  # the message names the file and line already
+            raise InputError(f"{where}: {exc}") from None
+        if spec.name in seen:
+            raise InputError(f"{where}: device {spec.name!r} is already defined at {seen[spec.name]}; rename one")
+        seen[spec.name] = where
+        specs.append(spec)
+    return specs
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.suffix in _SUFFIXES and f.is_file() and not f.name.startswith("."))
+
+
+def _read_folder(folder: Path, *, source_label: str | None = None) -> dict[str, DeviceSpec]:
+    found: dict[str, DeviceSpec] = {}
+    for f in _yaml_files(folder):
+        for spec in read_device_file(f, source=source_label):
+            if spec.name in found:
+                other = found[spec.name].source
+                raise InputError(
+                    f"device {spec.name!r} is defined in both {other} and {f}; "
+                    "keep one definition per folder"
+                )
+            found[spec.name] = spec
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _builtins() -> tuple[DeviceSpec, ...]:
+    return tuple(_read_folder(BUILTIN_DIR, source_label="builtin").values())
+
+
+def device_search_path(search_path: Iterable[str | os.PathLike[str]] | None = None) -> list[tuple[Path, str]]:
+    """The user folders searched, in order, each with where it came from (argument or env var)."""
+    out: list[tuple[Path, str]] = []
+    for d in search_path or ():
+        out.append((Path(d), "search_path"))
+    for d in os.environ.get(ENV_VAR, "").split(os.pathsep):
+        if d.strip():
+            out.append((Path(d.strip()).expanduser(), ENV_VAR))
+    return out
+
+
+def _collect(search_path: Iterable[str | os.PathLike[str]] | None) -> dict[str, DeviceSpec]:
+    """name -> spec, earlier folders winning over later ones and over the built-ins."""
+    merged: dict[str, DeviceSpec] = {}
+    for folder, origin in device_search_path(search_path):
+        if not folder.is_dir():
+            raise InputError(
+                f"device folder {folder} (from {origin}) does not exist or is not a folder; "
+                f"create it or fix {'the search path' if origin == 'search_path' else 'the ' + ENV_VAR + ' variable'}"
+            )
+        for name, spec in _read_folder(folder).items():
+            if name in merged:
+                logger.debug("device %r from %s is shadowed by %s", name, spec.source, merged[name].source)
+                continue
+            merged[name] = spec
+    for spec in _builtins():
+        if spec.name in merged:
+            logger.debug("built-in device %r is overridden by %s", spec.name, merged[spec.name].source)
+            continue
+        merged[spec.name] = spec
+    return merged
+
+
+def _looks_like_path(s: str) -> bool:
+    base = s.split("#", 1)[0]
+    return base.endswith(_SUFFIXES) or "/" in base or os.sep in base or (os.altsep or "/") in base
+
+
+def load_device(name_or_path: str | os.PathLike[str], *,
+                search_path: Sequence[str | os.PathLike[str]] | None = None) -> DeviceSpec:
+    """A device spec by name, or from a YAML file.
+
+    ``name_or_path`` is a device name (looked up in ``search_path``, then ``HWLAT_DEVICES``, then
+    the built-ins), a path to a ``.yaml`` file holding one spec, or ``file.yaml#name`` to pick one
+    spec out of a file that holds several. Raises :class:`InputError` listing the valid names
+    (and the closest ones) when nothing matches.
+    """
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
+    if not isinstance(name_or_path, str) or not name_or_path:
+        raise InputError(f"a device is named by a string or a path to a .yaml file, got {name_or_path!r}")
+    if _looks_like_path(name_or_path) or Path(name_or_path).is_file():
+        path, _, pick = name_or_path.partition("#")
+        specs = read_device_file(path)
+        if pick:
+            for spec in specs:
+                if spec.name == pick:
+                    return spec
+            raise InputError(f"device file {path} has no device {pick!r}; it holds {', '.join(s.name for s in specs)}")
+        if len(specs) == 1:
+            return specs[0]
+        names = ", ".join(s.name for s in specs)
+        raise InputError(f"device file {path} holds {len(specs)} devices ({names}); pick one with '{path}#NAME'")
+    known = _collect(search_path)
+    if name_or_path in known:
+        return known[name_or_path]
+    close = difflib.get_close_matches(name_or_path, list(known), n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    raise InputError(
+        f"unknown device {name_or_path!r}; {hint}valid names: {', '.join(sorted(known))} "
+        f"(add your own as YAML files in a folder named by {ENV_VAR} or pass a path to a .yaml file)"
+    )
+
+
+def list_devices(search_path: Sequence[str | os.PathLike[str]] | None = None) -> list[DeviceSpec]:
+    """Every known device (user folders over built-ins), sorted by name."""
+    return sorted(_collect(search_path).values(), key=lambda s: s.name)
+
+
+def dump_device(spec: DeviceSpec) -> str:
+    """The spec as YAML text that :func:`load_device` reads back to an equal spec."""
+    return yaml.safe_dump(spec.to_dict(), sort_keys=False, default_flow_style=False, allow_unicode=True,
+                          width=1000)

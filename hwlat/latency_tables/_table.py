@@ -1,0 +1,634 @@
+"""``TableMetadata`` and ``LatencyTable``: per-op latency statistics with their provenance.
+
+A latency table has one row per op key (:attr:`hwlat.ops.OpSpec.key`): typed columns that
+describe the op (kind, input shape, every parameter of every kind, FLOPs) followed by the
+statistics of its measured latency, all in milliseconds (``median_ms``, ``iqr_ms``, ...).
+The metadata says where the numbers come from: device, host, runtime and version, threads,
+measurement protocol, per-call overhead, time and hwlat version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import io
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import pandas as pd
+
+from hwlat._io import atomic_path, atomic_write_text
+from hwlat.errors import InputError, MissingEntryError
+from hwlat.ops.spec import _STR_PARAMS, KINDS, OpSpec
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "TableMetadata",
+    "LatencyTable",
+    "SpecOrKey",
+    "BASE_COLUMNS",
+    "PARAM_COLUMNS",
+    "PARAM_COLUMN_OF",
+    "STAT_COLUMNS",
+    "FLOAT_STATS",
+    "COLUMN_DTYPES",
+]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_PARQUET_KEY = b"hwlat"
+_CSV_MAGIC = "# hwlat-table "
+
+SpecOrKey = Union[OpSpec, str]
+
+# -- the schema of a table ---------------------------------------------------------------------------
+
+BASE_COLUMNS: tuple[str, ...] = ("key", "kind", "c_in", "h_in", "w_in")
+
+
+#: float statistics, all in milliseconds; only ``median_ms`` must be present
+FLOAT_STATS: tuple[str, ...] = ("median_ms", "iqr_ms", "p10_ms", "p90_ms", "mean_ms", "std_ms")
+STAT_COLUMNS: tuple[str, ...] = (*FLOAT_STATS, "n", "noisy", "remeasured", "measured_utc")
+
+
+def _param_columns() -> tuple[dict[str, str], dict[str, str]]:
+    """(column -> dtype, op parameter -> column); a parameter whose name is taken gets another."""
+    taken = {*BASE_COLUMNS, "flops", *STAT_COLUMNS}
+    renamed = {"n": "n_inputs"}  # add/concat's input count vs the sample count ``n``
+    cols: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for schema in KINDS.values():
+        for name in schema:
+            if name in names:
+                continue
+            col = renamed.get(name, name) if name in taken else name
+            if col in taken or col in cols:
+                col = f"param_{name}"
+            names[name] = col
+            cols[col] = "string" if name in _STR_PARAMS else "Int64"
+    return cols, names
+
+
+_PARAM_DTYPES, PARAM_COLUMN_OF = _param_columns()
+#: one column per op parameter of any kind (``n`` of add/concat is stored as ``n_inputs``)
+PARAM_COLUMNS: tuple[str, ...] = tuple(_PARAM_DTYPES)
+
+COLUMN_DTYPES: dict[str, str] = {
+    "key": "string",
+    "kind": "string",
+    "c_in": "Int64",
+    "h_in": "Int64",
+    "w_in": "Int64",
+    **_PARAM_DTYPES,
+    "flops": "Int64",
+    **{name: "float64" for name in FLOAT_STATS},
+    "n": "Int64",
+    "noisy": "bool",
+    "remeasured": "Int64",
+    "measured_utc": "string",
+}
+_COLUMNS: tuple[str, ...] = tuple(COLUMN_DTYPES)
+assert not set(PARAM_COLUMNS) & {*BASE_COLUMNS, "flops", *STAT_COLUMNS}, "op parameter clashes with a column"
+
+# columns a stored table must have (parameter columns of newer kinds may be absent in older files)
+_REQUIRED_COLUMNS: tuple[str, ...] = (*BASE_COLUMNS, "flops", *STAT_COLUMNS)
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _hwlat_version() -> str:
+    from hwlat import __version__
+
+    return __version__
+
+
+def _jsonable(obj: Any, where: str) -> Any:
+    """A JSON-safe copy of ``obj`` (numpy scalars to Python, tuples to lists, paths to str)."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v, f"{where}.{k}") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v, where) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise InputError(f"table metadata {where} holds a {type(obj).__name__}, which cannot be stored as JSON; "
+                     "use str, int, float, bool, lists or dicts")
+
+
+# -- metadata ----------------------------------------------------------------------------------------
+
+@dataclass
+class TableMetadata:
+    """Provenance of a latency table.
+
+    ``overhead_ms`` is the runtime's per-call overhead (ms) measured on an empty model, or None
+    when not measured. ``source`` is ``"measured"``, ``"imported:<file name>"`` or ``"merged"``.
+    ``threads`` 0 means the runtime's default (or, for imported tables, not published).
+    """
+
+    device: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=dict)
+    runtime: str = ""
+    runtime_version: str = ""
+    threads: int = 1
+    protocol: dict[str, Any] = field(default_factory=dict)
+    overhead_ms: float | None = None
+    created_utc: str = field(default_factory=_utc_now)
+    hwlat_version: str = field(default_factory=_hwlat_version)
+    schema_version: int = SCHEMA_VERSION
+    source: str = "measured"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device_name(self) -> str:
+        return str(self.device.get("name", "?"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (the inverse of :meth:`from_dict`)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return _jsonable(out, "metadata")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TableMetadata:
+        if not isinstance(d, Mapping):
+            raise InputError(f"table metadata must be a JSON object, got {type(d).__name__}")
+        version = d.get("schema_version", SCHEMA_VERSION)
+        try:
+            version = int(version)
+        except (TypeError, ValueError):
+            raise InputError(f"table metadata has a malformed schema_version {version!r}; expected an integer") from None
+        if version > SCHEMA_VERSION:
+            raise InputError(
+                f"this latency table uses table schema version {version}, newer than the {SCHEMA_VERSION} this "
+                f"hwlat ({_hwlat_version()}) reads; upgrade hwlat: pip install -U hwlat"
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            logger.debug("ignoring unknown table metadata fields: %s", ", ".join(unknown))
+        kw: dict[str, Any] = {k: d[k] for k in names if k in d}
+        for name in ("device", "host", "protocol", "extra"):
+            if kw.get(name) is None:
+                kw[name] = {}
+            if not isinstance(kw[name], Mapping):
+                raise InputError(f"table metadata field {name!r} must be an object, got {kw[name]!r}")
+            kw[name] = dict(kw[name])
+        try:
+            kw["threads"] = int(kw.get("threads", 1))
+            if kw.get("overhead_ms") is not None:
+                kw["overhead_ms"] = float(kw["overhead_ms"])
+        except (TypeError, ValueError):
+            raise InputError(
+                f"table metadata has malformed threads={d.get('threads')!r} or overhead_ms={d.get('overhead_ms')!r}; "
+                "expected an integer and a number (or null)"
+            ) from None
+        for name in ("runtime", "runtime_version", "created_utc", "hwlat_version", "source"):
+            if name in kw:
+                kw[name] = "" if kw[name] is None else str(kw[name])
+        kw["schema_version"] = version
+        return cls(**kw)
+
+    def copy(self) -> TableMetadata:
+        return TableMetadata.from_dict(json.loads(json.dumps(self.to_dict())))
+
+    def provenance(self) -> dict[str, Any]:
+        """The fields that say where numbers come from (recorded by :func:`merge`)."""
+        d = self.to_dict()
+        return {k: d[k] for k in ("source", "device", "host", "runtime", "runtime_version", "threads",
+                                  "protocol", "overhead_ms", "created_utc", "hwlat_version", "extra")}
+
+
+# -- the table ---------------------------------------------------------------------------------------
+
+def _spec_columns(spec: OpSpec) -> dict[str, Any]:
+    shape = spec.input_shape
+    row: dict[str, Any] = {
+        "key": spec.key,
+        "kind": spec.kind,
+        "c_in": shape[0],
+        "h_in": shape[1] if len(shape) == 3 else None,
+        "w_in": shape[2] if len(shape) == 3 else None,
+    }
+    for name, value in spec.params:
+        row[PARAM_COLUMN_OF[name]] = value
+    row["flops"] = spec.flops
+    return row
+
+
+def _stat_columns(stats: Mapping[str, Any], key: str) -> dict[str, Any]:
+    unknown = sorted(set(stats) - set(STAT_COLUMNS))
+    if unknown:
+        raise InputError(f"unknown statistic(s) {', '.join(map(repr, unknown))} for {key}; "
+                         f"a table row holds: {', '.join(STAT_COLUMNS)}")
+    if stats.get("median_ms") is None:
+        raise InputError(f"statistics for {key} lack median_ms (ms); every row needs it")
+    out: dict[str, Any] = {}
+    for name in FLOAT_STATS:
+        v = stats.get(name)
+        try:
+            out[name] = float("nan") if v is None else float(v)
+        except (TypeError, ValueError):
+            raise InputError(f"statistic {name} for {key} must be a number of ms, got {v!r}") from None
+    if not math.isfinite(out["median_ms"]):
+        raise InputError(f"median_ms for {key} is {out['median_ms']}; a table row needs a finite latency (ms)")
+    for name, default in (("n", None), ("remeasured", 0)):
+        v = stats.get(name, default)
+        if v is not None and not (isinstance(v, float) and math.isnan(v)):
+            try:
+                iv = int(v)
+            except (TypeError, ValueError):
+                raise InputError(f"{name} for {key} must be a non-negative integer, got {v!r}") from None
+            if iv != v or iv < 0:
+                raise InputError(f"{name} for {key} must be a non-negative integer, got {v!r}")
+            v = iv
+        else:
+            v = None
+        out[name] = v
+    out["noisy"] = bool(stats.get("noisy") or False)
+    utc = stats.get("measured_utc")
+    out["measured_utc"] = None if utc is None else str(utc)
+    return out
+
+
+def _coerce_frame(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Check columns, cast them to the table's dtypes and order them; ``where`` names the source."""
+    missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{where} is not an hwlat latency table: missing column(s) {', '.join(missing)}; "
+                         "tables are written by LatencyTable.save or hwlat profile")
+    df = df.copy()
+    for name in PARAM_COLUMNS:
+        if name not in df.columns:
+            df[name] = None
+    extras = [c for c in df.columns if c not in COLUMN_DTYPES]
+    df = df[[*_COLUMNS, *extras]].reset_index(drop=True)
+    for name, dtype in COLUMN_DTYPES.items():
+        col = df[name]
+        try:
+            if dtype == "bool":
+                if col.isna().any():
+                    col = col.astype(object).where(col.notna(), False)
+                if col.dtype == object or str(col.dtype) in ("string", "str"):
+                    lowered = col.astype(str).str.strip().str.lower()
+                    bad = ~lowered.isin(["true", "false", "1", "0", "1.0", "0.0"])
+                    if bad.any():
+                        raise ValueError(f"not a boolean: {col[bad].iloc[0]!r}")
+                    col = lowered.isin(["true", "1", "1.0"])
+                df[name] = col.astype(bool)
+            elif dtype == "Int64":
+                if col.dtype == object or str(col.dtype) in ("string", "str"):
+                    col = pd.to_numeric(col, errors="raise")
+                df[name] = col.astype("Int64")
+            elif dtype == "string":
+                df[name] = col.astype("string")
+            else:
+                df[name] = pd.to_numeric(col, errors="raise").astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{where}: column {name!r} cannot be read as {dtype}: {exc}") from None
+    if df["key"].isna().any():
+        raise InputError(f"{where}: some rows have no key; every row needs its op key")
+    dup = df["key"][df["key"].duplicated()]
+    if len(dup):
+        raise InputError(f"{where}: duplicate key(s) {', '.join(map(str, dup.unique()[:3]))}; "
+                         "keys are unique (merge tables with hwlat.latency_tables.merge)")
+    bad = df["median_ms"].isna() | ~np.isfinite(df["median_ms"].to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        raise InputError(f"{where}: median_ms is missing or not finite for {df['key'][bad].iloc[0]}; "
+                         "every row needs a latency")
+    prefix = df["key"].str.split(":", n=1).str[0]
+    wrong = (prefix != df["kind"]).fillna(True).astype(bool)
+    if wrong.any():
+        raise InputError(f"{where}: kind {df['kind'][wrong].iloc[0]!r} does not match key "
+                         f"{df['key'][wrong].iloc[0]!r}")
+    return df
+
+
+def _empty_frame() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in COLUMN_DTYPES.items()})
+
+
+def _plain(v: Any) -> Any:
+    if v is None or v is pd.NA:
+        return None
+    return v.item() if isinstance(v, np.generic) else v
+
+
+class LatencyTable:
+    """Latency statistics (ms) per op key, with provenance in :attr:`metadata`.
+
+    Example::
+
+        spec = hwlat.ops.dwconv((32, 56, 56), k=3)
+        t = LatencyTable(TableMetadata(device={"name": "cpu"}, runtime="onnxruntime"))
+        t.add(spec, {"median_ms": 0.041, "iqr_ms": 0.002, "n": 400})
+        t.lookup(spec)                        # 0.041 (ms)
+        t.lookup_many([spec, spec.key])       # array([0.041, 0.041])
+        t.save("cpu.parquet"); LatencyTable.load("cpu.parquet")
+
+    A missing key raises :class:`~hwlat.errors.MissingEntryError` naming the nearest keys.
+    """
+
+    def __init__(self, metadata: TableMetadata, df: pd.DataFrame | None = None) -> None:
+        if not isinstance(metadata, TableMetadata):
+            raise InputError(f"LatencyTable needs a TableMetadata, got {type(metadata).__name__}")
+        self.metadata = metadata
+        self._df = _empty_frame() if df is None else _coerce_frame(df, "the DataFrame given to LatencyTable")
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._index: dict[str, int] | None = None
+        self._median: np.ndarray | None = None
+
+    @classmethod
+    def from_rows(cls, metadata: TableMetadata, rows: Iterable[tuple[OpSpec, Mapping[str, Any]]]) -> LatencyTable:
+        """A table from ``(spec, stats)`` pairs; a later pair replaces an earlier one of the same key."""
+        table = cls(metadata)
+        for spec, stats in rows:
+            table.add(spec, stats)
+        table._flush()
+        return table
+
+    # -- building ------------------------------------------------------------------------------
+    def add(self, spec: SpecOrKey, stats: Mapping[str, Any]) -> None:
+        """Add the row of ``spec`` (replacing an existing one); ``stats`` holds the STAT_COLUMNS (ms)."""
+        if isinstance(spec, str):
+            spec = OpSpec.from_key(spec)
+        if not isinstance(spec, OpSpec):
+            raise InputError(f"LatencyTable.add takes an OpSpec or an op key, got {type(spec).__name__}")
+        if not isinstance(stats, Mapping):
+            raise InputError(f"statistics for {spec.key} must be a dict of {', '.join(STAT_COLUMNS)}")
+        row = _spec_columns(spec)
+        row.update(_stat_columns(stats, spec.key))
+        self._pending[spec.key] = row
+        self._index = None
+        self._median = None
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        new = _coerce_frame(pd.DataFrame(list(self._pending.values()), columns=list(_COLUMNS)), "the new rows")
+        keep = self._df[~self._df["key"].isin(list(self._pending))]
+        self._pending = {}
+        if len(keep) == 0:
+            for extra in keep.columns[len(_COLUMNS):]:
+                new[extra] = None
+            self._df = new
+        else:
+            self._df = pd.concat([keep, new], ignore_index=True)
+        self._index = None
+        self._median = None
+
+    def _ensure_index(self) -> tuple[dict[str, int], np.ndarray]:
+        self._flush()
+        if self._index is None or self._median is None:
+            keys = self._df["key"].tolist()
+            self._index = {k: i for i, k in enumerate(keys)}
+            self._median = self._df["median_ms"].to_numpy(dtype=np.float64, copy=True)
+        return self._index, self._median
+
+    def _resolve(self, spec_or_key: SpecOrKey) -> str:
+        """The canonical key of ``spec_or_key`` (a non-canonical key string is parsed if needed)."""
+        if isinstance(spec_or_key, OpSpec):
+            return spec_or_key.key
+        if not isinstance(spec_or_key, str):
+            raise InputError(f"expected an OpSpec or an op key string, got {type(spec_or_key).__name__}")
+        index, _ = self._ensure_index()
+        if spec_or_key in index:
+            return spec_or_key
+        try:
+            return OpSpec.from_key(spec_or_key).key
+        except InputError:
+            return spec_or_key
+
+    # -- reading -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        self._flush()
+        return len(self._df)
+
+    def __contains__(self, spec_or_key: object) -> bool:
+        if not isinstance(spec_or_key, (OpSpec, str)):
+            return False
+        index, _ = self._ensure_index()
+        return self._resolve(spec_or_key) in index
+
+    def __iter__(self) -> Iterator[str]:  # iterating a table yields its keys
+        return iter(self.keys())
+
+    def keys(self) -> list[str]:
+        self._flush()
+        return self._df["key"].tolist()
+
+    def specs(self) -> list[OpSpec]:
+        """The rows' op specs (parsed from their keys)."""
+        return [OpSpec.from_key(k) for k in self.keys()]
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """A copy of the rows (changing it does not change the table)."""
+        self._flush()
+        return self._df.copy()
+
+    def row(self, spec_or_key: SpecOrKey) -> dict[str, Any]:
+        """All columns of one row as plain Python values (NA as None)."""
+        index, _ = self._ensure_index()
+        key = self._resolve(spec_or_key)
+        if key not in index:
+            raise self._missing_error([key])
+        rec = self._df.iloc[index[key]].to_dict()
+        return {k: _plain(v) for k, v in rec.items()}
+
+    def lookup(self, spec_or_key: SpecOrKey) -> float:
+        """The median latency (ms) of one op; raises :class:`MissingEntryError` when absent."""
+        index, median = self._ensure_index()
+        key = self._resolve(spec_or_key)
+        pos = index.get(key)
+        if pos is None:
+            raise self._missing_error([key])
+        return float(median[pos])
+
+    def lookup_many(self, keys: Iterable[SpecOrKey]) -> np.ndarray:
+        """Median latencies (ms) of many ops, float64 in the order given; one error lists all missing."""
+        index, median = self._ensure_index()
+        items = list(keys)
+        pos = np.fromiter((index.get(k.key if isinstance(k, OpSpec) else k, -1) for k in items),
+                          dtype=np.int64, count=len(items))
+        missing_at = np.flatnonzero(pos < 0)
+        if len(missing_at):  # slow path: canonicalise non-canonical key strings
+            still: list[str] = []
+            for i in missing_at:
+                key = self._resolve(items[i])
+                p = index.get(key, -1)
+                pos[i] = p
+                if p < 0 and key not in still:
+                    still.append(key)
+            if still:
+                raise self._missing_error(still)
+        return median[pos]
+
+    def nearest_keys(self, key: str, n: int = 3) -> list[str]:
+        """The ``n`` keys of the table most like ``key`` (same kind first)."""
+        import difflib
+
+        self._flush()
+        keys = self._df["key"].tolist()
+        kind = key.split(":", 1)[0]
+        same = [k for k in keys if k.split(":", 1)[0] == kind]
+        out = difflib.get_close_matches(key, same, n=n, cutoff=0.0)
+        if len(out) < n:
+            others = [k for k in keys if k.split(":", 1)[0] != kind]
+            out += difflib.get_close_matches(key, others, n=n - len(out), cutoff=0.0)
+        return out
+
+    def _missing_error(self, missing: list[str]) -> MissingEntryError:
+        where = (f"the latency table of device {self.metadata.device_name!r} ({self.metadata.runtime}, "
+                 f"{self.metadata.threads} thread(s), {len(self._df)} rows)")
+        near = self.nearest_keys(missing[0]) if len(self._df) else []
+        how = ("to fill it, measure the missing op(s): write their keys to a file, one per line, run "
+               "`hwlat profile --device DEVICE --ops FILE -o NEW.parquet`, and merge NEW.parquet into this table")
+        if len(missing) == 1:
+            hint = f"nearest keys: {', '.join(near)}" if near else "the table is empty"
+            return MissingEntryError(f"no latency for {missing[0]} in {where}; {hint}; {how}")
+        shown = "\n  ".join(missing[:10])
+        more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
+        hint = f"nearest keys to {missing[0]}: {', '.join(near)}" if near else "the table is empty"
+        return MissingEntryError(f"{len(missing)} keys have no latency in {where}:\n  {shown}{more}\n{hint};\n{how}")
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-safe overview: device, runtime, rows per kind, noisy rows, provenance."""
+        self._flush()
+        m = self.metadata
+        return {
+            "device": m.device_name,
+            "runtime": m.runtime,
+            "runtime_version": m.runtime_version,
+            "threads": m.threads,
+            "rows": len(self._df),
+            "kinds": {str(k): int(v) for k, v in self._df["kind"].value_counts().sort_index().items()},
+            "noisy": int(self._df["noisy"].sum()),
+            "overhead_ms": m.overhead_ms,
+            "source": m.source,
+            "created_utc": m.created_utc,
+            "hwlat_version": m.hwlat_version,
+        }
+
+    def __repr__(self) -> str:
+        m = self.metadata
+        rt = m.runtime if m.runtime_version in ("", "unknown") else f"{m.runtime} {m.runtime_version}"
+        return (f"LatencyTable(device={m.device_name!r}, runtime={rt!r}, threads={m.threads}, "
+                f"rows={len(self)}, created={m.created_utc!r}, source={m.source!r})")
+
+    def copy(self) -> LatencyTable:
+        self._flush()
+        return LatencyTable(self.metadata.copy(), self._df)
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the table: ``.parquet`` (metadata in the Arrow schema) or ``.csv`` (for review)."""
+        p = Path(path)
+        suffix = p.suffix.lower()
+        self._flush()
+        meta_json = json.dumps(self.metadata.to_dict(), sort_keys=True)
+        if suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(self._df, preserve_index=False)
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                   _PARQUET_KEY: meta_json.encode("utf-8")})
+            with atomic_path(p) as tmp:
+                pq.write_table(table, tmp)
+        elif suffix == ".csv":
+            body = self._df.to_csv(index=False, lineterminator="\n")
+            atomic_write_text(p, f"{_CSV_MAGIC}{meta_json}\n{body}")
+        else:
+            raise InputError(f"cannot save a latency table as {p.name!r}: use a .parquet file (or .csv for review)")
+        logger.debug("wrote %d rows to %s", len(self._df), p)
+        return p
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LatencyTable:
+        """Read a table written by :meth:`save` (Parquet or CSV, told apart by content)."""
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"latency table {p} does not exist; give the path of a .parquet or .csv table "
+                             "written by hwlat profile or LatencyTable.save")
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(len(_CSV_MAGIC))
+        except OSError as exc:
+            raise InputError(f"cannot read latency table {p}: {exc.strerror}") from None
+        if head[:4] == b"PAR1":
+            return cls._load_parquet(p)
+        if head == _CSV_MAGIC.encode("ascii"):
+            return cls._load_csv(p)
+        if p.suffix.lower() == ".parquet":
+            raise InputError(f"{p} is not a readable Parquet file (corrupt or truncated); write it again "
+                             "with LatencyTable.save or hwlat profile")
+        raise InputError(f"{p} is not an hwlat latency table: expected a Parquet file or a CSV whose first line "
+                         f"starts with {_CSV_MAGIC.strip()!r} (as written by LatencyTable.save)")
+
+    @classmethod
+    def _load_parquet(cls, p: Path) -> LatencyTable:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(p)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{p} is not a readable Parquet file ({exc}); write it again with "
+                             "LatencyTable.save or hwlat profile") from None
+        raw = (table.schema.metadata or {}).get(_PARQUET_KEY)
+        if raw is None:
+            raise InputError(f"{p} is a Parquet file but not an hwlat latency table (no 'hwlat' metadata in its "
+                             "schema); tables are written by LatencyTable.save or hwlat profile")
+        meta = cls._parse_meta(raw.decode("utf-8", errors="replace"), p)
+        try:
+            df = table.to_pandas()
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise InputError(f"{p}: cannot convert the table to pandas: {exc}") from None
+        return cls(meta, _coerce_frame(df, str(p)))
+
+    @classmethod
+    def _load_csv(cls, p: Path) -> LatencyTable:
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read latency table {p}: {exc}") from None
+        first, _, body = text.partition("\n")
+        meta = cls._parse_meta(first[len(_CSV_MAGIC):], p)
+        dtypes = {name: ("boolean" if t == "bool" else t) for name, t in COLUMN_DTYPES.items()}
+        # pandas < 3 parses floats exactly only with float_precision="round_trip" (the default since 3)
+        exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+        try:
+            df = pd.read_csv(io.StringIO(body), dtype=dtypes, keep_default_na=False, na_values=[""], **exact)
+        except (ValueError, TypeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"{p}: the CSV rows after the metadata line cannot be read: {exc}") from None
+        return cls(meta, _coerce_frame(df, str(p)))
+
+    @staticmethod
+    def _parse_meta(text: str, p: Path) -> TableMetadata:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{p}: the hwlat metadata is not valid JSON ({exc.msg} at column {exc.colno}); "
+                             "the file is corrupt, write it again with LatencyTable.save") from None
+        try:
+            return TableMetadata.from_dict(d)
+        except InputError as exc:
+            raise InputError(f"{p}: {exc}") from None

@@ -1,0 +1,154 @@
+"""Whole-model latency and the per-node breakdown of one model (from the ONNX Runtime trace)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwlat.errors import InputError, UnsupportedOpError
+from hwlat.profiler.measurement import Measurement
+from hwlat.profiler.protocol import Protocol
+
+__all__ = ["ModelProfile", "profile_model", "measure_model", "parse_ort_trace"]
+
+
+@dataclass
+class ModelProfile:
+    """A model's end-to-end latency (timed without tracing) and its per-node breakdown.
+
+    ``nodes`` has one row per kernel that ran (names after the runtime's graph optimisation):
+    ``node, op_type, provider, median_ms, p90_ms, share_pct`` sorted by ``median_ms`` descending;
+    ``share_pct`` is the node's share of the sum of node medians.
+    """
+
+    path: Path
+    device: str
+    latency: Measurement
+    nodes: pd.DataFrame
+    traced_runs: int
+    dropped_runs: int
+
+    @property
+    def sum_nodes_ms(self) -> float:
+        return float(self.nodes["median_ms"].sum())
+
+    def by_op_type(self) -> pd.DataFrame:
+        g = self.nodes.groupby("op_type", sort=False).agg(count=("node", "size"), median_ms=("median_ms", "sum"))
+        g["share_pct"] = 100 * g["median_ms"] / max(g["median_ms"].sum(), 1e-12)
+        return g.sort_values("median_ms", ascending=False).reset_index()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": str(self.path),
+            "device": self.device,
+            "latency": self.latency.to_stats(),
+            "sum_nodes_ms": self.sum_nodes_ms,
+            "traced_runs": self.traced_runs,
+            "dropped_warmup_runs": self.dropped_runs,
+            "nodes": self.nodes.to_dict(orient="records"),
+        }
+
+
+def parse_ort_trace(events: list[dict[str, Any]], drop_runs: int) -> tuple[pd.DataFrame, int]:
+    """Per-node median times (ms) from an ONNX Runtime profile, skipping the first ``drop_runs`` runs.
+
+    Returns the node table and the number of runs kept.
+    """
+    runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                  if e.get("cat") == "Session" and e.get("name") == "model_run")
+    if len(runs) <= drop_runs:
+        raise InputError(f"the trace holds {len(runs)} runs, not more than the {drop_runs} warm-up runs to drop")
+    kept = runs[drop_runs:]
+    starts = np.array([r[0] for r in kept])
+    ends = np.array([r[1] for r in kept])
+    per_node: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        i = int(np.searchsorted(starts, e["ts"], side="right")) - 1
+        if i < 0 or e["ts"] > ends[i]:
+            continue  # a warm-up run
+        name = e["name"][: -len("_kernel_time")]
+        args = e.get("args", {})
+        rec = per_node.setdefault(name, {"op_type": args.get("op_name", "?"), "provider": args.get("provider", "?"),
+                                         "times": [[] for _ in kept]})
+        rec["times"][i].append(e["dur"])
+    rows = []
+    for name, rec in per_node.items():
+        # a node may run more than once per model run (in loops): sum within a run
+        per_run = np.array([sum(t) for t in rec["times"] if t], dtype=np.float64) / 1e3
+        if per_run.size == 0:
+            continue
+        rows.append({"node": name, "op_type": rec["op_type"], "provider": rec["provider"].replace("ExecutionProvider", ""),
+                     "median_ms": float(np.median(per_run)), "p90_ms": float(np.percentile(per_run, 90)),
+                     "runs": int(per_run.size)})
+    df = pd.DataFrame(rows, columns=["node", "op_type", "provider", "median_ms", "p90_ms", "runs"])
+    total = df["median_ms"].sum()
+    df["share_pct"] = 100 * df["median_ms"] / total if total > 0 else 0.0
+    return df.sort_values("median_ms", ascending=False, ignore_index=True), len(kept)
+
+
+def _check_onnx(path: Path) -> None:
+    import onnx
+
+    if not path.exists():
+        raise InputError(f"model file {path} does not exist")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises several types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path} is not a valid ONNX model: {first}") from exc
+
+
+def measure_model(runtime: Any, path: str | os.PathLike[str], protocol: Protocol | None = None) -> Measurement:
+    """End-to-end latency of a model file on a runtime, with the full protocol (no tracing)."""
+    from hwlat.profiler.timer import runs_for_round, warm_up
+
+    protocol = protocol or Protocol()
+    with runtime.prepare_file(path, seed=protocol.seed) as prepared:
+        warm, est = warm_up(prepared, protocol)
+        n = runs_for_round(est, protocol)
+        rounds = [prepared.time_calls(n) for _ in range(protocol.rounds)]
+    return Measurement(Path(path).name, rounds, threads=runtime.threads, warmup_runs=warm,
+                       noise_iqr=protocol.noise_iqr, noise_spread=protocol.noise_spread)
+
+
+def profile_model(path: str | os.PathLike[str], device: Any = "cpu-ort", *, protocol: Protocol | None = None,
+                  trace_runs: int = 50, warmup_runs: int = 10) -> ModelProfile:
+    """Profile an ONNX model file on an ONNX Runtime device.
+
+    The end-to-end latency comes from an untraced session (tracing adds per-node overhead); the
+    breakdown from a traced session of ``warmup_runs + trace_runs`` runs, the warm-up runs dropped.
+    """
+    from hwlat.devices import DeviceSpec, load_device
+    from hwlat.profiler.runtimes import make_runtime
+
+    p = Path(path)
+    dev = device if isinstance(device, DeviceSpec) else load_device(device)
+    if dev.runtime != "onnxruntime":
+        raise UnsupportedOpError(
+            f"the per-node breakdown reads the ONNX Runtime trace; device {dev.name!r} uses {dev.runtime}. "
+            "Choose an onnxruntime device, e.g. --device cpu-ort"
+        )
+    if trace_runs < 1 or warmup_runs < 0:
+        raise InputError("trace_runs must be >= 1 and warmup_runs >= 0")
+    _check_onnx(p)
+    rt = make_runtime(dev.runtime, **dev.runtime_kwargs())
+    latency = measure_model(rt, p, protocol)
+    with tempfile.TemporaryDirectory(prefix="hwlat-trace-") as tmp:
+        so = rt.session_options(profile_prefix=str(Path(tmp) / "trace"))
+        prepared = rt.prepare_file(p, so=so)
+        for _ in range(warmup_runs + trace_runs):
+            prepared.run()
+        trace_file = prepared.session.end_profiling()
+        events = json.loads(Path(trace_file).read_text())
+    nodes, kept = parse_ort_trace(events, warmup_runs)
+    return ModelProfile(p, dev.name, latency, nodes, kept, warmup_runs)
