@@ -500,7 +500,8 @@ class LatencyTable:
                  f"{self.metadata.threads} thread(s), {len(self._df)} rows)")
         near = self.nearest_keys(missing[0]) if len(self._df) else []
         how = ("to fill it, measure the missing op(s): write their keys to a file, one per line, run "
-               "`hwlat profile --device DEVICE --ops FILE -o NEW.parquet`, and merge NEW.parquet into this table")
+               "`hwlat profile --device DEVICE --ops FILE -o DIR`, and merge DIR/table.parquet into this table "
+               "(`hwlat table merge`)")
         if len(missing) == 1:
             hint = f"nearest keys: {', '.join(near)}" if near else "the table is empty"
             return MissingEntryError(f"no latency for {missing[0]} in {where}; {hint}; {how}")

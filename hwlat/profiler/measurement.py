@@ -15,6 +15,8 @@ __all__ = ["Measurement"]
 class Measurement:
     """The times (seconds) of repeated calls of one prepared model, kept per round.
 
+    Each time is one sample: the mean of ``number`` back-to-back calls (1 for slow ops).
+
     Statistics are computed lazily, in milliseconds. ``noisy`` says when the numbers are not to
     be trusted: the interquartile range is large against the median, or the rounds disagree.
 
@@ -30,6 +32,7 @@ class Measurement:
     noise_iqr: float = 0.10
     noise_spread: float = 0.10
     remeasured: int = 0
+    number: int = 1
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -95,7 +98,7 @@ class Measurement:
         """This measurement with ``other``'s rounds appended (same op, more data)."""
         return Measurement(self.label, [*self.rounds, *other.rounds], self.threads,
                            self.warmup_runs + other.warmup_runs, self.noise_iqr, self.noise_spread,
-                           self.remeasured, dict(self.extra))
+                           self.remeasured, self.number, dict(self.extra))
 
     def to_stats(self) -> dict[str, float | int | bool | list[float]]:
         """The statistics a latency table stores for this op."""
@@ -115,8 +118,9 @@ class Measurement:
         med = self.median_ms
         unit, scale = ("µs", 1e3) if med < 1 else ("ms", 1.0)
         flag = ", NOISY" if self.noisy else ""
+        calls = f" x{self.number} calls" if self.number > 1 else ""
         return (f"{self.label}: {med * scale:.1f} {unit} ± {self.iqr_ms * scale:.1f} (IQR), "
-                f"n={self.n}, rounds={len(self.rounds)}{flag}")
+                f"n={self.n}{calls}, rounds={len(self.rounds)}{flag}")
 
     @classmethod
     def from_times(cls, label: str, times_s: Sequence[float] | np.ndarray, **kw) -> Measurement:

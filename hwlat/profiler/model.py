@@ -110,15 +110,15 @@ def _check_onnx(path: Path) -> None:
 
 def measure_model(runtime: Any, path: str | os.PathLike[str], protocol: Protocol | None = None) -> Measurement:
     """End-to-end latency of a model file on a runtime, with the full protocol (no tracing)."""
-    from hwlat.profiler.timer import runs_for_round, warm_up
+    from hwlat.profiler.timer import plan_round, warm_up
 
     protocol = protocol or Protocol()
     with runtime.prepare_file(path, seed=protocol.seed) as prepared:
         warm, est = warm_up(prepared, protocol)
-        n = runs_for_round(est, protocol)
-        rounds = [prepared.time_calls(n) for _ in range(protocol.rounds)]
+        n, number = plan_round(est, protocol)
+        rounds = [prepared.time_samples(n, number) for _ in range(protocol.rounds)]
     return Measurement(Path(path).name, rounds, threads=runtime.threads, warmup_runs=warm,
-                       noise_iqr=protocol.noise_iqr, noise_spread=protocol.noise_spread)
+                       noise_iqr=protocol.noise_iqr, noise_spread=protocol.noise_spread, number=number)
 
 
 def profile_model(path: str | os.PathLike[str], device: Any = "cpu-ort", *, protocol: Protocol | None = None,

@@ -30,7 +30,7 @@ from hwlat.ops.spec import OpSpec, identity
 from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.runtimes import Runtime, make_runtime
-from hwlat.profiler.timer import runs_for_round, warm_up
+from hwlat.profiler.timer import plan_round, warm_up
 
 __all__ = ["profile_ops", "measure_specs", "measure_overhead", "ProfileResult", "CHECKPOINT_NAME",
            "TABLE_NAME", "OVERHEAD_SPEC"]
@@ -80,6 +80,7 @@ class _Slot:
     spec: OpSpec
     prepared: Any
     n_per_round: int
+    number: int
     warmup_runs: int
     rounds: list[np.ndarray] = field(default_factory=list)
 
@@ -90,7 +91,8 @@ def _prepare(runtime: Runtime, spec: OpSpec, protocol: Protocol) -> _Slot:
     except UnsupportedOpError as exc:
         raise UnsupportedOpError(f"{runtime.name} ({runtime.provider}) cannot run op {spec.key}: {exc}") from exc
     warm, est = warm_up(prepared, protocol)
-    return _Slot(spec, prepared, runs_for_round(est, protocol), warm)
+    n, number = plan_round(est, protocol)
+    return _Slot(spec, prepared, n, number, warm)
 
 
 def _time_rounds(slots: Sequence[_Slot], rounds: int, rng: np.random.Generator,
@@ -98,7 +100,7 @@ def _time_rounds(slots: Sequence[_Slot], rounds: int, rng: np.random.Generator,
     for r in range(rounds):
         for i in rng.permutation(len(slots)):
             s = slots[i]
-            s.rounds.append(s.prepared.time_calls(s.n_per_round))
+            s.rounds.append(s.prepared.time_samples(s.n_per_round, s.number))
             if on_last is not None and r == rounds - 1:
                 on_last(s)
 
@@ -117,7 +119,7 @@ def measure_specs(runtime: Runtime, specs: Sequence[OpSpec], protocol: Protocol,
         def to_meas(s: _Slot, remeasured: int) -> Measurement:
             return Measurement(s.spec.key, s.rounds, threads=runtime.threads, warmup_runs=s.warmup_runs,
                                noise_iqr=protocol.noise_iqr, noise_spread=protocol.noise_spread,
-                               remeasured=remeasured)
+                               remeasured=remeasured, number=s.number)
 
         results = {id(s): to_meas(s, 0) for s in slots}
         for attempt in range(1, protocol.remeasure + 1):
@@ -229,7 +231,8 @@ class _Checkpoint:
         os.fsync(self._fh.fileno())
 
     def add(self, key: str, m: Measurement) -> None:
-        rec = {"key": key, **m.to_stats(), "round_medians_ms": m.round_medians_ms, "measured_utc": _now()}
+        rec = {"key": key, **m.to_stats(), "calls_per_sample": m.number, "round_medians_ms": m.round_medians_ms,
+               "measured_utc": _now()}
         self.rows[key] = rec
         self._write(rec)
 

@@ -19,8 +19,9 @@ class Protocol:
     within ``warmup_tol`` (at least ``warmup_min_runs`` calls, at most
     ``warmup_max_runs`` calls or ``warmup_max_s`` seconds). Then ``rounds`` rounds are timed,
     interleaved across ops (round 1 of every op, then round 2 of every op...), each round
-    running calls for at least ``round_time_s`` seconds and ``min_runs`` calls (at most
-    ``max_runs``). A measurement whose IQR/median exceeds ``noise_iqr`` or whose round
+    taking samples for at least ``round_time_s`` seconds and ``min_runs`` samples (at most
+    ``max_runs``). A sample is the mean of as many back-to-back calls as last
+    ``sample_time_s`` (one call for ops slower than that; 0 = always one call). A measurement whose IQR/median exceeds ``noise_iqr`` or whose round
     medians spread by more than ``noise_spread`` of the median is flagged noisy and measured
     again, up to ``remeasure`` times, with its new rounds pooled with the old ones.
     """
@@ -32,6 +33,7 @@ class Protocol:
     warmup_max_s: float = 2.0
     rounds: int = 5
     round_time_s: float = 0.05
+    sample_time_s: float = 0.001
     min_runs: int = 5
     max_runs: int = 1000
     noise_iqr: float = 0.10
@@ -66,7 +68,8 @@ class Protocol:
     @classmethod
     def quick(cls) -> Protocol:
         """A short protocol for smoke tests and demos: fewer, shorter rounds."""
-        return cls(warmup_min_runs=5, warmup_max_runs=100, rounds=3, round_time_s=0.01, min_runs=3, remeasure=1)
+        return cls(warmup_min_runs=5, warmup_max_runs=100, rounds=3, round_time_s=0.01, sample_time_s=0.0005,
+                   min_runs=3, remeasure=1)
 
     def replace(self, **changes: Any) -> Protocol:
         return Protocol(**{**self.to_dict(), **changes})

@@ -10,7 +10,7 @@ import numpy as np
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.runtimes.base import Prepared
 
-__all__ = ["warm_up", "time_round", "runs_for_round"]
+__all__ = ["warm_up", "time_round", "runs_for_round", "plan_round"]
 
 
 def warm_up(prepared: Prepared, protocol: Protocol) -> tuple[int, float]:
@@ -49,6 +49,14 @@ def runs_for_round(est_call_s: float, protocol: Protocol) -> int:
     return int(min(max(n, protocol.min_runs), protocol.max_runs))
 
 
-def time_round(prepared: Prepared, n: int) -> np.ndarray:
-    """``n`` timed calls, seconds each."""
-    return prepared.time_calls(n)
+def plan_round(est_call_s: float, protocol: Protocol) -> tuple[int, int]:
+    """(samples per round, calls per sample) for an op whose call takes about ``est_call_s``."""
+    number = 1
+    if protocol.sample_time_s > 0 and math.isfinite(est_call_s) and est_call_s > 0:
+        number = max(1, int(protocol.sample_time_s // est_call_s))
+    return runs_for_round(est_call_s * number, protocol), number
+
+
+def time_round(prepared: Prepared, n: int, number: int = 1) -> np.ndarray:
+    """``n`` timed samples of ``number`` calls each, mean seconds per call."""
+    return prepared.time_samples(n, number)
