@@ -77,8 +77,9 @@ def test_torn_last_line_is_ignored(tmp_path):
     assert res.n_resumed == 2 and len(res.table) == len(SPECS)
 
 
-def test_kill_minus_9_then_resume(tmp_path):
-    """Kill a real `hwlat profile` run with SIGKILL in the middle; the rerun finishes the job."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_interrupt_then_resume(tmp_path, sig):
+    """Interrupt a real `hwlat profile` run in the middle; the rerun finishes the job."""
     ops = tmp_path / "ops.txt"
     specs = [mbconv((16, 32, 32), 16, k, 1, expand=e) for k in (3, 5, 7) for e in (3, 4, 6)]
     specs += [conv((16, 32, 32), c, 3) for c in (8, 16, 24, 32, 40, 48)]
@@ -95,8 +96,11 @@ def test_kill_minus_9_then_resume(tmp_path):
         if proc.poll() is not None:
             pytest.fail(f"profile ended before it could be killed: {proc.stderr.read().decode()}")
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.send_signal(sig)
+    rc = proc.wait(timeout=60)
+    if sig == signal.SIGINT:
+        err = proc.stderr.read().decode()
+        assert rc == 130 and "run the same command again to resume" in err and "Traceback" not in err
     assert not (out / TABLE_NAME).exists()
     done_before = len(cp.read_text().splitlines()) - 2
     assert 0 < done_before < len(specs)

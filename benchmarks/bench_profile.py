@@ -1,0 +1,115 @@
+"""Profiling benchmark: wall time, repeatability and per-call overhead on this machine's CPU.
+
+    python benchmarks/bench_profile.py [--devices cpu-ort cpu-litert] [--ofa-resolutions 160 176 192 208 224]
+                                       [--out benchmarks/out/profile]
+
+Prints a Markdown report (for benchmarks/RESULTS.md) and writes the raw figures as JSON beside
+the tables it measured. Figures:
+- wall time to profile the full NB201 op set and each OFA MobileNetV3 resolution, per device;
+- repeatability: the NB201 set profiled twice, |delta| of the per-op medians (median, p90);
+- each runtime's per-call overhead (an empty model), from the same runs;
+- how noisy the run was: share of ops flagged noisy after re-measurement, median IQR/median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from hwlat.devices import detect, fingerprint_summary
+from hwlat.profiler import Protocol, profile_ops
+from hwlat.search.spaces import get_space
+
+
+def _noise(table) -> dict:
+    df = table.df
+    rel = (df["iqr_ms"] / df["median_ms"]).to_numpy(dtype=float)
+    return {"noisy_share": float(df["noisy"].mean()), "median_rel_iqr": float(np.median(rel)),
+            "remeasured_share": float((df["remeasured"] > 0).mean())}
+
+
+def run(devices: list[str], resolutions: list[int], out: Path, protocol: Protocol) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    nb201 = get_space("nb201").all_ops()
+    ofa = get_space("ofa-mbv3")
+    results: dict = {"machine": fingerprint_summary(detect()), "date_utc": datetime.now(timezone.utc).isoformat(
+        timespec="seconds"), "protocol": protocol.to_dict(), "load_avg_start": os.getloadavg(), "devices": {}}
+    for dev in devices:
+        r: dict = {}
+        runs = []
+        for rep in (1, 2):
+            d = out / dev / f"nb201-run{rep}"
+            shutil.rmtree(d, ignore_errors=True)
+            res = profile_ops(nb201, dev, protocol=protocol, out_dir=d, progress=False)
+            runs.append(res)
+            r[f"nb201_run{rep}"] = {"ops": res.n_ops, "wall_s": res.wall_s, "overhead_us": res.overhead_ms * 1e3,
+                                    **_noise(res.table)}
+        a, b = runs[0].table, runs[1].table
+        keys = a.keys()
+        ma, mb = a.lookup_many(keys), b.lookup_many(keys)
+        rel = np.abs(mb - ma) / ma * 100
+        r["nb201_repeat"] = {"n_ops": len(keys), "median_abs_delta_pct": float(np.median(rel)),
+                             "p90_abs_delta_pct": float(np.percentile(rel, 90)),
+                             "max_abs_delta_pct": float(rel.max())}
+        r["ofa"] = {}
+        total = 0.0
+        for res_px in resolutions:
+            d = out / dev / f"ofa-{res_px}"
+            shutil.rmtree(d, ignore_errors=True)
+            res = profile_ops(ofa.all_ops(resolution=res_px), dev, protocol=protocol, out_dir=d, progress=False)
+            total += res.wall_s
+            r["ofa"][res_px] = {"ops": res.n_ops, "wall_s": res.wall_s, "overhead_us": res.overhead_ms * 1e3,
+                                **_noise(res.table)}
+            print(f"[{dev}] ofa r={res_px}: {res.n_ops} ops in {res.wall_s:.1f} s", flush=True)
+        r["ofa_total_wall_s"] = total
+        results["devices"][dev] = r
+        print(json.dumps({dev: r}, indent=1), flush=True)
+    results["load_avg_end"] = os.getloadavg()
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def report(results: dict) -> str:
+    lines = [f"Machine: {results['machine']}; {platform.python_version()}; date (UTC) {results['date_utc']}; "
+             f"load average at start {results['load_avg_start'][0]:.2f}, at end {results['load_avg_end'][0]:.2f}.", ""]
+    lines += ["| device | NB201 ops | NB201 wall (run 1 / run 2) | repeat: median abs Δ | p90 abs Δ | max abs Δ | "
+              "per-call overhead | noisy after re-measure (run 1) | median IQR/median |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for dev, r in results["devices"].items():
+        a, b, rep = r["nb201_run1"], r["nb201_run2"], r["nb201_repeat"]
+        lines.append(f"| {dev} | {a['ops']} | {a['wall_s']:.1f} s / {b['wall_s']:.1f} s | "
+                     f"{rep['median_abs_delta_pct']:.1f} % | {rep['p90_abs_delta_pct']:.1f} % | "
+                     f"{rep['max_abs_delta_pct']:.1f} % | {a['overhead_us']:.1f} µs / {b['overhead_us']:.1f} µs | "
+                     f"{100 * a['noisy_share']:.0f} % | {100 * a['median_rel_iqr']:.1f} % |")
+    lines += ["", "| device | OFA resolution | ops | wall | noisy after re-measure | median IQR/median |",
+              "|---|---|---|---|---|---|"]
+    for dev, r in results["devices"].items():
+        for res_px, o in r["ofa"].items():
+            lines.append(f"| {dev} | {res_px} | {o['ops']} | {o['wall_s']:.1f} s | {100 * o['noisy_share']:.0f} % | "
+                         f"{100 * o['median_rel_iqr']:.1f} % |")
+        lines.append(f"| {dev} | all {len(r['ofa'])} | | **{r['ofa_total_wall_s']:.1f} s** | | |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--devices", nargs="+", default=["cpu-ort", "cpu-litert"])
+    ap.add_argument("--ofa-resolutions", type=int, nargs="+", default=[160, 176, 192, 208, 224])
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/out/profile"))
+    args = ap.parse_args()
+    t0 = time.time()
+    results = run(args.devices, args.ofa_resolutions, args.out, Protocol())
+    print(report(results))
+    print(f"\nbenchmark wall time: {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

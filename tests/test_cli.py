@@ -1,0 +1,130 @@
+"""The hwlat command: real subprocesses, real files; bad input gives one message and exit 1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def hwlat(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hwlat", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def assert_clean_error(res: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    assert res.stderr.startswith("hwlat: error:")
+    for f in fragments:
+        assert f in res.stderr, res.stderr
+
+
+def test_help_has_examples():
+    for args in ([], ["profile"], ["table"], ["profile-model"], ["devices"], ["ops", "list"]):
+        res = hwlat(*args, "--help")
+        assert res.returncode == 0
+        assert "usage: hwlat" in res.stdout
+    assert "examples:" in hwlat("profile", "--help").stdout
+    assert "hwlat profile --device cpu-ort --space nb201" in hwlat("--help").stdout
+
+
+def test_devices_list_and_show():
+    res = hwlat("devices", "list", "--format", "json")
+    assert res.returncode == 0
+    names = {d["name"] for d in json.loads(res.stdout)}
+    assert {"cpu-ort", "cpu-litert", "cpu-torch", "gpu-ort-cuda", "gpu-torch-cuda"} <= names
+    res = hwlat("devices", "show", "cpu-litert")
+    assert res.returncode == 0 and "runtime: litert" in res.stdout
+
+
+def test_unknown_device_lists_valid_names():
+    res = hwlat("profile", "--device", "cpu-ortt", "--space", "nb201", "-o", "x")
+    assert_clean_error(res, "cpu-ortt", "cpu-ort")
+
+
+def test_malformed_device_yaml_names_file_and_line(tmp_path):
+    bad = tmp_path / "dev.yaml"
+    bad.write_text("name: mine\nruntime: onnxruntime\nprovider: [cpu\nthreads: 1\n")
+    res = hwlat("devices", "show", str(bad))
+    assert_clean_error(res, str(bad), "line")
+
+
+def test_debug_shows_the_traceback():
+    res = hwlat("--debug", "devices", "show", "no-such-device")
+    assert res.returncode != 0 and "Traceback" in res.stderr
+
+
+def test_profile_ops_file_then_show_diff_and_coverage(tmp_path):
+    ops = tmp_path / "ops.txt"
+    ops.write_text("# two small ops\nconv:3x32x32:cout=16,k=3\npool:16x32x32:k=3,pad=1\n")
+    out = tmp_path / "t"
+    res = hwlat("profile", "--device", "cpu-ort", "--ops", str(ops), "-o", str(out), "--quick", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert "ops: 2 (2 measured now" in res.stderr and "wall time" in res.stderr
+    table = out / "table.parquet"
+    res = hwlat("table", "show", str(table), "--format", "json")
+    meta = json.loads(res.stdout)["metadata"]
+    assert meta["device"]["name"] == "cpu-ort" and meta["runtime"] == "onnxruntime"
+    res = hwlat("table", "diff", str(table), str(out / "table.csv"), "--fail-if", "median_ms:+5%")
+    assert res.returncode == 0, res.stderr  # the same table in two formats: no regression
+    res = hwlat("table", "coverage", str(table), "--space", "nb201", "--fail-if-missing")
+    assert res.returncode == 1 and "missing" in res.stdout
+
+
+def test_profile_bad_op_file_names_the_line(tmp_path):
+    ops = tmp_path / "ops.txt"
+    ops.write_text("conv:3x32x32:cout=16,k=3\nconv:3x32x32:cout=16,k=3,colour=red\n")
+    res = hwlat("profile", "--device", "cpu-ort", "--ops", str(ops), "-o", str(tmp_path / "o"))
+    assert_clean_error(res, "op 2", "colour")
+
+
+def test_profile_into_a_file_path_is_a_clean_error(tmp_path):
+    f = tmp_path / "afile"
+    f.write_text("keep me")
+    ops = tmp_path / "ops.txt"
+    ops.write_text("conv:3x32x32:cout=16,k=3\n")
+    res = hwlat("profile", "--device", "cpu-ort", "--ops", str(ops), "-o", str(f))
+    assert_clean_error(res)
+    assert f.read_text() == "keep me"
+
+
+def test_table_diff_fail_if_flags_a_regression(tmp_path):
+    from hwlat.latency_tables import LatencyTable, TableMetadata
+    from hwlat.ops import conv
+
+    spec = conv((3, 32, 32), 16, 3)
+    md = TableMetadata(device={"name": "cpu-ort"}, runtime="onnxruntime", threads=1)
+    LatencyTable.from_rows(md, [(spec, {"median_ms": 1.0})]).save(tmp_path / "a.parquet")
+    LatencyTable.from_rows(md, [(spec, {"median_ms": 1.2})]).save(tmp_path / "b.parquet")
+    res = hwlat("table", "diff", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), "--fail-if",
+                "median_ms:+5%")
+    assert res.returncode == 1 and "+20.0 %" in res.stderr
+    res = hwlat("table", "diff", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), "--fail-if",
+                "median_ms:+25%")
+    assert res.returncode == 0
+
+
+def test_import_ofa_and_ops_list(tmp_path, shared_data):
+    out = tmp_path / "note10.parquet"
+    res = hwlat("table", "import-ofa", str(shared_data / "ofa" / "note10_lut_224.yaml"), "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    res = hwlat("table", "coverage", str(out), "--space", "ofa-mbv3", "--resolution", "224", "--fail-if-missing")
+    assert res.returncode == 0, res.stdout
+    keys = hwlat("ops", "list", "--space", "ofa-mbv3", "--resolution", "224", "--format", "keys").stdout.split()
+    assert len(keys) == 96
+
+
+def test_profile_model_cli(tmp_path):
+    from hwlat.ops import conv, fc, to_onnx
+
+    m = tmp_path / "m.onnx"
+    m.write_bytes(to_onnx([conv((3, 32, 32), 16, 3, act="relu"), fc((16, 32, 32), 10)]).SerializeToString())
+    res = hwlat("profile-model", str(m), "--device", "cpu-ort", "--quick", "--runs", "10", "--warmup", "2")
+    assert res.returncode == 0, res.stderr
+    assert "share_pct" in res.stdout and "m.onnx on cpu-ort" in res.stdout
+    res = hwlat("profile-model", str(tmp_path / "nope.onnx"))
+    assert_clean_error(res, "does not exist")
