@@ -54,3 +54,37 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def load_yaml(path: str | os.PathLike[str], what: str = "file", fix: str = "fix the file"):
+    """Parse a YAML file; return ``(data, root_node)`` (the node carries line marks).
+
+    Any problem (missing, unreadable, malformed) raises :class:`InputError` naming ``what``,
+    the file and, for malformed YAML, the line.
+    """
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{what} {p} does not exist; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {what} {p}: {exc}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "malformed YAML"
+        if exc.context and exc.context_mark is not None and exc.problem:
+            problem += f", {exc.context} on line {exc.context_mark.line + 1}"
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise InputError(f"{what} {p}{where} is not valid YAML{line}: {problem}; {fix}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{what} {p} is not valid YAML: {exc}; {fix}") from None
+    finally:
+        loader.dispose()
+    return data, node

@@ -66,27 +66,21 @@ def _space_ops(space_name: str, resolutions: Sequence[int] | None) -> list:
 
 def _read_ops_file(path: str) -> list:
     """Op specs from a file: one key per line (``#`` comments), or a JSON/YAML list of keys or dicts."""
+    from hwlat._io import load_yaml
     from hwlat.ops import OpSpec
 
     p = Path(path)
     if not p.exists():
         raise InputError(f"op list {p} does not exist")
-    text = p.read_text(encoding="utf-8")
     items: list[Any]
     if p.suffix in (".json", ".yaml", ".yml"):
-        import yaml
-
-        try:
-            items = yaml.safe_load(text) or []
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark else ""
-            raise InputError(f"{p}{where}: malformed {p.suffix[1:].upper()}: {getattr(exc, 'problem', exc)}") from None
+        items = load_yaml(p, "op list")[0] or []
         if isinstance(items, dict) and "ops" in items:
             items = items["ops"]
         if not isinstance(items, list):
             raise InputError(f"{p} must hold a list of op keys or op dicts (kind, input_shape, params)")
     else:
+        text = p.read_text(encoding="utf-8")
         items = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
         items = [ln for ln in items if ln]
     specs = []

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from hwlat._io import load_yaml
 from hwlat.devices.spec import DeviceSpec
 from hwlat.errors import InputError
 
@@ -45,11 +46,6 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 _SUFFIXES = (".yaml", ".yml")
 
 
-def _mark(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-
-
 def read_device_file(path: str | os.PathLike[str], *, source: str | None = None) -> list[DeviceSpec]:
     """All specs in one YAML file, in file order.
 
@@ -58,21 +54,7 @@ def read_device_file(path: str | os.PathLike[str], *, source: str | None = None)
     """
     p = Path(path)
     src = source if source is not None else str(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"device file {p} does not exist; check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read device file {p}: {exc}") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"device file {p} is not valid YAML{_mark(exc)}: {problem}; fix the file") from None
-    finally:
-        loader.dispose()
+    data, node = load_yaml(p, "device file")
 
     def line_of(n: Any) -> str:
         return f"{p}:{n.start_mark.line + 1}" if n is not None else str(p)

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from hwlat._io import load_yaml
 from hwlat.errors import InputError
 from hwlat.latency_tables._table import LatencyTable, TableMetadata
 from hwlat.ops.spec import OpSpec
@@ -160,25 +161,7 @@ def _make(key: str, kind: str, shape: tuple[int, ...], **params: Any) -> OpSpec:
 
 def _load_marked(p: Path) -> tuple[Any, dict[str, int]]:
     """The parsed YAML document and the 1-based line of each top-level key."""
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read lookup table {p}: {exc}") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        what = exc.problem or exc.context
-        if exc.context and exc.context_mark is not None and exc.problem:
-            what += f", {exc.context} on line {exc.context_mark.line + 1}"
-        raise InputError(f"{p}{line}: malformed YAML ({what}); fix the file or download it again") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{p}: malformed YAML ({exc}); fix the file or download it again") from None
-    finally:
-        loader.dispose()
+    data, node = load_yaml(p, "lookup table", "fix the file or download it again")
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         for knode, _ in node.value:

@@ -29,8 +29,9 @@ def test_detect_keys_and_values():
     assert fp["memory_gb"] is None or 0.1 < fp["memory_gb"] < 100_000
     assert fp["cpu_freq_mhz"] is None or 100 < fp["cpu_freq_mhz"] < 20_000
     assert fp["python"] == ".".join(map(str, sys.version_info[:3]))
-    import hwlat
     import onnxruntime
+
+    import hwlat
 
     assert fp["hwlat_version"] == hwlat.__version__
     assert fp["runtimes"]["onnxruntime"] == onnxruntime.__version__

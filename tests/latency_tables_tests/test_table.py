@@ -15,7 +15,6 @@ from hwlat.ops import spec as S
 
 from .conftest import example_specs, make_meta, stats
 
-
 # -- metadata ------------------------------------------------------------------------------------
 
 def test_metadata_round_trips_through_json():
