@@ -77,12 +77,11 @@ def load_yaml(path: str | os.PathLike[str], what: str = "file", fix: str = "fix 
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f":{mark.line + 1}" if mark is not None else ""
         problem = exc.problem or exc.context or "malformed YAML"
         if exc.context and exc.context_mark is not None and exc.problem:
             problem += f", {exc.context} on line {exc.context_mark.line + 1}"
         line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise InputError(f"{what} {p}{where} is not valid YAML{line}: {problem}; {fix}") from None
+        raise InputError(f"{what} {p} is not valid YAML{line}: {problem}; {fix}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{what} {p} is not valid YAML: {exc}; {fix}") from None
     finally:
