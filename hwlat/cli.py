@@ -330,6 +330,108 @@ def cmd_table_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _space_from_args(args: argparse.Namespace):
+    from hwlat.search.spaces import get_space
+
+    kw: dict[str, Any] = {}
+    if getattr(args, "resolution", None):
+        if args.space == "ofa-mbv3":
+            kw["resolutions"] = args.resolution
+        elif args.space == "proxyless":
+            if len(args.resolution) != 1:
+                raise InputError("the proxyless space takes one --resolution")
+            kw["resolution"] = args.resolution[0]
+        else:
+            raise InputError("--resolution applies to the ofa-mbv3 and proxyless spaces; nb201 is 32x32")
+    return get_space(args.space, **kw)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hwlat.devices import load_device
+    from hwlat.latency_tables import LatencyTable
+    from hwlat.predictors.validate import validate_space
+    from hwlat.profiler.profile import profile_ops
+
+    device = load_device(args.device, search_path=args.devices_dir)
+    space = _space_from_args(args)
+    out = Path(args.output)
+    protocol = _protocol(args)
+    if args.table:
+        table = LatencyTable.load(args.table)
+    else:
+        print(f"no --table given: profiling the {space.name} ops on {device.name} into {out / 'table'} first",
+              file=sys.stderr)
+        specs = [s for r in (space.resolutions if space.name == "ofa-mbv3" else [None])
+                 for s in (space.all_ops(resolution=r) if r else space.all_ops())]
+        res = profile_ops(specs, device, protocol=protocol, out_dir=out / "table", progress=not args.no_progress)
+        table = res.table
+    result = validate_space(space, table, device, n=args.n, calibrate=args.calibrate, seed=args.seed,
+                            protocol=protocol, out_dir=out, progress=not args.no_progress)
+    if args.format == "json":
+        _emit({**result.to_dict(), "files": [str(f) for f in result.files]}, "json")
+    else:
+        print(result.summary())
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hwlat.latency_tables import LatencyTable
+    from hwlat.predictors import LookupPredictor, load_predictor
+
+    onnx_files = [a for a in args.archs if a.endswith(".onnx")]
+    if onnx_files:
+        return _query_onnx(args, onnx_files)
+    if not args.space:
+        raise InputError("give --space for architectures (or pass .onnx files)")
+    space = _space_from_args(args)
+    texts = list(args.archs)
+    if args.archs_file:
+        p = Path(args.archs_file)
+        if not p.exists():
+            raise InputError(f"architecture file {p} does not exist")
+        texts += [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()
+                  if ln.strip() and not ln.lstrip().startswith("#")]
+    if not texts:
+        raise InputError(f"no architecture given; e.g. hwlat query --space {space.name} --table T.parquet "
+                         f"'{space.example()}'")
+    archs = []
+    for i, t in enumerate(texts, 1):
+        try:
+            archs.append(space.decode(t))
+        except InputError as exc:
+            raise InputError(f"architecture {i} ({t[:60]}): {exc}") from None
+    table = LatencyTable.load(args.table) if args.table else None
+    if args.predictor:
+        pred = load_predictor(args.predictor, table=table)
+        if pred.space.name != space.name:
+            raise InputError(f"{args.predictor} predicts the {pred.space.name} space, not {space.name}")
+        if table is None and args.explain:
+            raise InputError("--explain needs the table (--table) the predictor was fitted on")
+    else:
+        if table is None:
+            raise InputError("give a latency table (--table T.parquet) or a saved predictor (--predictor P.npz)")
+        pred = LookupPredictor(space, table).fit()
+    ms = pred.predict(archs)
+    if args.explain:
+        for text, arch, m in zip(texts, archs, ms):
+            print(f"{text}: {m:.4f} ms")
+            _emit(pred.explain(arch), args.format if args.format != "json" else "table",
+                  table_cols=["key", "table_ms", "contribution_ms", "share_pct"])
+            print()
+        return 0
+    rows = [{"arch": t, "latency_ms": float(m)} for t, m in zip(texts, np.atleast_1d(ms))]
+    _emit(rows, args.format)
+    return 0
+
+
+def _query_onnx(args: argparse.Namespace, files: list[str]) -> int:
+    from hwlat.predictors.graph import GraphPredictor
+
+    return GraphPredictor.cli_query(args, files)
+
+
 # -- parser -----------------------------------------------------------------------------------------
 
 class _Fmt(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -360,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
             hwlat profile --device cpu-ort --space nb201 -o tables/cpu-ort
             hwlat profile --device cpu-litert --space ofa-mbv3 --resolution 224 -o tables/cpu-litert
             hwlat profile-model model.onnx --device cpu-ort
+            hwlat validate --device cpu-ort --space nb201 --n 100 --table tables/cpu-ort/table.parquet -o val
+            hwlat query --space nb201 --predictor val/predictor.npz --archs-file archs.txt
             hwlat table show tables/cpu-ort/table.parquet
             hwlat table diff old.parquet new.parquet --fail-if median_ms:+5%
         """),
@@ -444,6 +548,56 @@ def build_parser() -> argparse.ArgumentParser:
     pm.add_argument("--quick", action="store_true", help="a short protocol for the end-to-end timing")
     pm.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
     pm.set_defaults(func=cmd_profile_model)
+
+    # validate
+    pv = sub.add_parser(
+        "validate", help="check predictions against real measurements of random architectures",
+        formatter_class=_Fmt, parents=[common],
+        description="Build N random architectures of a space, measure each end to end on the device (twice, "
+                    "to show the noise floor of the measurement itself), and compare with the lookup predictor "
+                    "calibrated on K other measured architectures. Writes validation.csv, validation.png, "
+                    "validation.json and the calibrated predictor.npz to the output folder. Resumable.",
+        epilog=_examples("""
+            hwlat validate --device cpu-ort --space nb201 --n 100 --table tables/cpu-ort/table.parquet -o val/
+            hwlat validate --device cpu-litert --space ofa-mbv3 --resolution 224 --n 50 -o val-litert/  # profiles first
+        """))
+    pv.add_argument("--device", required=True, help="device name or YAML file")
+    pv.add_argument("--space", choices=SPACES, required=True, help="search space")
+    pv.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
+    pv.add_argument("--table", help="latency table of the device (default: profile the space first)")
+    pv.add_argument("--n", type=int, default=100, help="test architectures")
+    pv.add_argument("--calibrate", type=int, default=10, help="other architectures measured to calibrate")
+    pv.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
+    pv.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    pv.add_argument("--quick", action="store_true", help="a short protocol (noisier) for smoke tests")
+    pv.add_argument("--rounds", type=int, help="timed rounds per network")
+    pv.add_argument("--round-time", type=float, metavar="S", help="minimum seconds per round")
+    pv.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pv.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)
+    pv.set_defaults(func=cmd_validate)
+
+    # query
+    pq = sub.add_parser(
+        "query", help="predict the latency of architectures (or ONNX models) in microseconds",
+        formatter_class=_Fmt, parents=[common],
+        epilog=_examples("""
+            hwlat query --space nb201 --table t.parquet '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
+            hwlat query --space nb201 --predictor val/predictor.npz --archs-file archs.txt --format csv
+            hwlat query --space ofa-mbv3 --table note10.parquet --explain '{"d":[2,2,2,2,2],"e":[3,...],"ks":[3,...],"r":224}'
+            hwlat query model.onnx --device cpu-ort --table kernels.parquet --explain
+        """))
+    pq.add_argument("archs", nargs="*", help="architectures in the space's text form, or .onnx files")
+    pq.add_argument("--space", choices=SPACES, help="search space of the architectures")
+    pq.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
+    pq.add_argument("--archs-file", metavar="FILE", help="more architectures, one per line")
+    pq.add_argument("--table", help="latency table (.parquet/.csv)")
+    pq.add_argument("--predictor", help="a saved predictor (.npz), e.g. from hwlat validate")
+    pq.add_argument("--device", default="cpu-ort", help="device whose runtime optimises ONNX models")
+    pq.add_argument("--allow-fallback", action="store_true",
+                    help="ONNX: estimate ops the table/regressor cannot predict (reported) instead of failing")
+    pq.add_argument("--explain", action="store_true", help="per-op breakdown")
+    pq.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
+    pq.set_defaults(func=cmd_query)
 
     # table
     pt = sub.add_parser("table", help="show, diff, merge, check coverage of, import and export latency tables",

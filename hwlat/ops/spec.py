@@ -14,6 +14,7 @@ One computation has exactly one key: a depthwise convolution is a ``conv`` with
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Union
@@ -169,8 +170,9 @@ class OpSpec:
         return cls.make(kind, shape, **params)
 
     # -- views ----------------------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def key(self) -> str:
+        """The canonical key (computed once per spec)."""
         shape = "x".join(str(x) for x in self.input_shape)
         body = ",".join(f"{k}={_fmt(v)}" for k, v in self.params)
         return f"{self.kind}:{shape}:{body}" if body else f"{self.kind}:{shape}"

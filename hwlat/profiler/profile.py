@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 
 from hwlat.errors import DeviceError, InputError, MissingDependencyError, UnsupportedOpError
-from hwlat.ops.ir import build_graph
+from hwlat.ops.ir import Graph, build_graph
 from hwlat.ops.spec import OpSpec, identity
 from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.runtimes import Runtime, make_runtime
 from hwlat.profiler.timer import plan_round, warm_up
 
-__all__ = ["profile_ops", "measure_specs", "measure_overhead", "ProfileResult", "CHECKPOINT_NAME",
+__all__ = ["profile_ops", "measure_specs", "measure_graphs", "measure_overhead", "ProfileResult", "CHECKPOINT_NAME",
            "TABLE_NAME", "OVERHEAD_SPEC"]
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class ProfileResult:
 
 @dataclass
 class _Slot:
-    spec: OpSpec
+    label: str
     prepared: Any
     n_per_round: int
     number: int
@@ -85,14 +85,14 @@ class _Slot:
     rounds: list[np.ndarray] = field(default_factory=list)
 
 
-def _prepare(runtime: Runtime, spec: OpSpec, protocol: Protocol) -> _Slot:
+def _prepare(runtime: Runtime, label: str, graph: Graph, protocol: Protocol) -> _Slot:
     try:
-        prepared = runtime.prepare(build_graph(spec, seed=protocol.seed), seed=protocol.seed)
+        prepared = runtime.prepare(graph, seed=protocol.seed)
     except UnsupportedOpError as exc:
-        raise UnsupportedOpError(f"{runtime.name} ({runtime.provider}) cannot run op {spec.key}: {exc}") from exc
+        raise UnsupportedOpError(f"{runtime.name} ({runtime.provider}) cannot run {label}: {exc}") from exc
     warm, est = warm_up(prepared, protocol)
     n, number = plan_round(est, protocol)
-    return _Slot(spec, prepared, n, number, warm)
+    return _Slot(label, prepared, n, number, warm)
 
 
 def _time_rounds(slots: Sequence[_Slot], rounds: int, rng: np.random.Generator,
@@ -105,19 +105,20 @@ def _time_rounds(slots: Sequence[_Slot], rounds: int, rng: np.random.Generator,
                 on_last(s)
 
 
-def measure_specs(runtime: Runtime, specs: Sequence[OpSpec], protocol: Protocol, *,
-                  rng: np.random.Generator | None = None,
-                  on_done: Callable[[OpSpec], None] | None = None) -> list[Measurement]:
-    """Measure ``specs`` together (one chunk): prepare, warm up, interleaved rounds, re-measure noisy."""
+def measure_graphs(runtime: Runtime, items: Sequence[tuple[str, Graph]], protocol: Protocol, *,
+                   rng: np.random.Generator | None = None,
+                   on_done: Callable[[str], None] | None = None) -> list[Measurement]:
+    """Measure labelled graphs together: prepare and warm up each, time the protocol's rounds
+    interleaved across them (a fresh seeded order each round), re-measure the noisy ones."""
     rng = rng if rng is not None else np.random.default_rng(protocol.seed)
     slots: list[_Slot] = []
     try:
-        for spec in specs:
-            slots.append(_prepare(runtime, spec, protocol))
-        _time_rounds(slots, protocol.rounds, rng, (lambda s: on_done(s.spec)) if on_done else None)
+        for label, graph in items:
+            slots.append(_prepare(runtime, label, graph, protocol))
+        _time_rounds(slots, protocol.rounds, rng, (lambda s: on_done(s.label)) if on_done else None)
 
         def to_meas(s: _Slot, remeasured: int) -> Measurement:
-            return Measurement(s.spec.key, s.rounds, threads=runtime.threads, warmup_runs=s.warmup_runs,
+            return Measurement(s.label, s.rounds, threads=runtime.threads, warmup_runs=s.warmup_runs,
                                noise_iqr=protocol.noise_iqr, noise_spread=protocol.noise_spread,
                                remeasured=remeasured, number=s.number)
 
@@ -126,18 +127,25 @@ def measure_specs(runtime: Runtime, specs: Sequence[OpSpec], protocol: Protocol,
             noisy = [s for s in slots if results[id(s)].noisy]
             if not noisy:
                 break
-            log.debug("re-measuring %d noisy op(s), attempt %d", len(noisy), attempt)
-            # a fresh, shorter warm-up, then as many new rounds, pooled with the old ones
+            log.debug("re-measuring %d noisy item(s), attempt %d", len(noisy), attempt)
+            # a fresh warm-up, then as many new rounds, pooled with the old ones
             for s in noisy:
                 warm_up(s.prepared, protocol)
             _time_rounds(noisy, protocol.rounds, rng)
             for s in noisy:
                 results[id(s)] = to_meas(s, attempt)
-        out = [results[id(s)] for s in slots]
+        return [results[id(s)] for s in slots]
     finally:
         for s in slots:
             s.prepared.close()
-    return out
+
+
+def measure_specs(runtime: Runtime, specs: Sequence[OpSpec], protocol: Protocol, *,
+                  rng: np.random.Generator | None = None,
+                  on_done: Callable[[str], None] | None = None) -> list[Measurement]:
+    """Measure op specs together (one chunk); see :func:`measure_graphs`."""
+    items = [(s.key, build_graph(s, seed=protocol.seed)) for s in specs]
+    return measure_graphs(runtime, items, protocol, rng=rng, on_done=on_done)
 
 
 def measure_overhead(runtime: Runtime, protocol: Protocol) -> Measurement:

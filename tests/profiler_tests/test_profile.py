@@ -167,7 +167,7 @@ class _Refuses(_FakeRuntime):
 
 
 def test_op_a_runtime_cannot_run_is_named():
-    with pytest.raises(UnsupportedOpError, match=r"cannot run op conv:3x32x32.*HardSwish"):
+    with pytest.raises(UnsupportedOpError, match=r"cannot run conv:3x32x32.*HardSwish"):
         measure_specs(_Refuses(), [SPECS[0]], QUICK)
 
 

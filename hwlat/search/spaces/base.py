@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
 import numpy as np
@@ -27,7 +28,7 @@ from hwlat.errors import InputError
 from hwlat.ops.ir import Graph, GraphBuilder
 from hwlat.ops.spec import OpSpec
 
-__all__ = ["SearchSpace", "Arch", "RngLike", "as_rng", "unique_ops"]
+__all__ = ["SearchSpace", "Part", "Arch", "RngLike", "as_rng", "unique_ops"]
 
 Arch = Any
 RngLike = Union[int, np.integer, np.random.Generator]
@@ -62,6 +63,20 @@ def _check_n(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < 0:
         raise InputError(f"the number of architectures to sample must be a non-negative integer, got {n!r}")
     return int(n)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of every network of a space whose ops depend only on a few genes.
+
+    ``genes`` are indices into the gene vector (:meth:`SearchSpace.to_genes`); the ops of the part
+    for given values of those genes come from :meth:`SearchSpace.part_ops`. The parts of a space
+    together list every op of every architecture exactly once; that is what lets a lookup
+    table predict a million architectures with a few numpy gathers.
+    """
+
+    name: str
+    genes: tuple[int, ...] = ()
 
 
 class SearchSpace(ABC):
@@ -141,6 +156,38 @@ class SearchSpace(ABC):
     def example(self) -> str:
         """The encoded text of a valid architecture (for messages and docs)."""
         return self.encode(self.sample(0, 1)[0])
+
+    # -- integer encoding (vectorised queries) ------------------------------------------------------
+    @abstractmethod
+    def gene_sizes(self) -> tuple[int, ...]:
+        """Number of values of each gene; an architecture is one integer per gene."""
+
+    @abstractmethod
+    def to_genes(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Integer array ``(len(archs), n_genes)`` encoding ``archs``."""
+
+    @abstractmethod
+    def from_genes(self, genes: Sequence[int] | np.ndarray) -> Arch:
+        """The architecture of one gene vector (the inverse of :meth:`to_genes`)."""
+
+    @abstractmethod
+    def parts(self) -> list[Part]:
+        """The parts every network is made of (see :class:`Part`)."""
+
+    @abstractmethod
+    def part_ops(self, part: int, values: Sequence[int]) -> list[OpSpec]:
+        """Ops of part number ``part`` when its genes take ``values`` (in the part's gene order)."""
+
+    def sample_genes(self, rng_or_seed: RngLike, n: int) -> np.ndarray:
+        """``n`` random gene vectors, uniform per gene (vectorised; same law as :meth:`sample` where
+        the space's sampling is uniform per choice)."""
+        rng = as_rng(rng_or_seed)
+        sizes = np.asarray(self.gene_sizes())
+        return (rng.random((_check_n(n), sizes.size)) * sizes).astype(np.int64)
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this space: ``get_space(name, **config())``."""
+        return {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, size~1e{int(math.log10(max(self.size(), 1)))})"

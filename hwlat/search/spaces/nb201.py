@@ -33,6 +33,8 @@ benchmark; both choices give them a defined, runnable graph.
 from __future__ import annotations
 
 import csv
+import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ import numpy as np
 from hwlat.errors import InputError
 from hwlat.ops.ir import Graph, GraphBuilder
 from hwlat.ops.spec import OpSpec, add, bn, conv, fc, pool, resblock
-from hwlat.search.spaces.base import RngLike, SearchSpace, as_rng, unique_ops
+from hwlat.search.spaces.base import Part, RngLike, SearchSpace, as_rng, unique_ops
 
 __all__ = ["NB201Space", "OPERATIONS", "EDGES", "load_benchmark_index"]
 
@@ -57,6 +59,11 @@ _DATA_HINT = (
 )
 
 Arch = tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_spec(kind: str, shape: tuple[int, ...], **params: Any) -> OpSpec:
+    return OpSpec.make(kind, shape, **params)
 
 
 def load_benchmark_index(csv_path: str | Path) -> dict[str, int]:
@@ -204,6 +211,7 @@ class NB201Space(SearchSpace):
         return [(c, h1, h1), (2 * c, h2, h2), (4 * c, h3, h3)]
 
     @staticmethod
+    @functools.lru_cache(maxsize=256)
     def _edge_spec(op: str, shape: tuple[int, int, int]) -> OpSpec | None:
         if op == "nor_conv_1x1":
             return conv(shape, shape[0], 1, pre_act="relu")
@@ -271,9 +279,9 @@ class NB201Space(SearchSpace):
                 assert spec is not None
                 out.append(spec)
             elif kind in ("zero", "zero_edge"):
-                out.append(bn(shape, act="none"))
+                out.append(_cached_spec("bn", shape, act="none"))
             elif kind == "sum" and len(arg[1]) >= 2:
-                out.append(add(shape, n=len(arg[1])))
+                out.append(_cached_spec("add", shape, n=len(arg[1])))
         return out
 
     def ops(self, arch: Arch) -> list[OpSpec]:
@@ -311,6 +319,41 @@ class NB201Space(SearchSpace):
             out += [add(shape, n=2), add(shape, n=3), bn(shape, act="none")]
         out += [bn(st[-1], act="relu"), fc(st[-1], self.num_classes)]
         return unique_ops(out)
+
+    def config(self) -> dict[str, Any]:
+        return {"num_classes": self.num_classes, "input_size": self.input_size, "channels": self.channels,
+                "cells_per_stage": self.cells_per_stage, "none_edges": self.none_edges}
+
+    # -- integer encoding ---------------------------------------------------------------------------
+    def gene_sizes(self) -> tuple[int, ...]:
+        """Six genes, one per edge, each an index into :data:`OPERATIONS`."""
+        return (len(OPERATIONS),) * len(EDGES)
+
+    def to_genes(self, archs: Sequence[Arch]) -> np.ndarray:
+        idx = {op: i for i, op in enumerate(OPERATIONS)}
+        return np.array([[idx[op] for op in self._check(a)] for a in archs], dtype=np.int64).reshape(-1, len(EDGES))
+
+    def from_genes(self, genes: Sequence[int] | np.ndarray) -> Arch:
+        g = [int(x) for x in genes]
+        if len(g) != len(EDGES) or not all(0 <= x < len(OPERATIONS) for x in g):
+            raise InputError(f"an NB201 gene vector is 6 integers in 0..{len(OPERATIONS) - 1}, got {g}")
+        return tuple(OPERATIONS[x] for x in g)
+
+    def parts(self) -> list[Part]:
+        """The fixed part (stem, reductions, head) and the cells of each of the 3 stages."""
+        return [Part("stem+reductions+head")] + [Part(f"cells-stage{i + 1}", tuple(range(len(EDGES))))
+                                                   for i in range(3)]
+
+    def part_ops(self, part: int, values: Sequence[int]) -> list[OpSpec]:
+        r = self.input_size
+        st = self._stages(r)
+        if part == 0:
+            out = [conv((3, r, r), self.channels, 3)]
+            out += [resblock(st[i - 1], st[i][0], 3, 2) for i in (1, 2)]
+            return out + [bn(st[-1], act="relu"), fc(st[-1], self.num_classes)]
+        if not 1 <= part <= 3:
+            raise InputError(f"NB201 has parts 0..3, got {part}")
+        return self._cell_ops(self.from_genes(values), st[part - 1]) * self.cells_per_stage
 
     def build(self, arch: Arch, *, seed: int = 0) -> Graph:
         a = self._check(arch)

@@ -19,14 +19,14 @@ and ``e`` for layers beyond a stage's depth are kept but do not change the netwo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from hwlat.errors import InputError
 from hwlat.ops.spec import OpSpec, conv, fc, gap, make_divisible, mbconv
-from hwlat.search.spaces.base import RngLike, SearchSpace, as_rng, unique_ops
+from hwlat.search.spaces.base import Part, RngLike, SearchSpace, as_rng, unique_ops
 
 __all__ = ["OFAMobileNetV3Space"]
 
@@ -195,6 +195,77 @@ class OFAMobileNetV3Space(SearchSpace):
         pooled = gap(expand.output_shape)
         mix = conv(pooled.output_shape, self.last_channel, 1, bn=0, act="hswish")
         return [expand, pooled, mix, fc(mix.output_shape, self.num_classes)]
+
+    def config(self) -> dict[str, Any]:
+        return {"width_mult": self.width_mult, "num_classes": self.num_classes, "resolutions": list(self.resolutions)}
+
+    # -- integer encoding ---------------------------------------------------------------------------
+    # genes: [resolution index, d x 5 (index into D), ks x 20 (index into KS), e x 20 (index into E)]
+    _G_D, _G_K, _G_E = 1, 6, 26
+
+    def gene_sizes(self) -> tuple[int, ...]:
+        return (len(self.resolutions),) + (len(self.D),) * 5 + (len(self.KS),) * 20 + (len(self.E),) * 20
+
+    def to_genes(self, archs: Sequence[Arch]) -> np.ndarray:
+        ri = {r: i for i, r in enumerate(self.resolutions)}
+        rows = []
+        for arch in archs:
+            a = self._check(arch)
+            if a["r"] not in ri:
+                raise InputError(f"resolution {a['r']} is not one of this space's resolutions {self.resolutions}")
+            rows.append([ri[a["r"]]] + [self.D.index(d) for d in a["d"]] + [self.KS.index(k) for k in a["ks"]]
+                        + [self.E.index(e) for e in a["e"]])
+        return np.array(rows, dtype=np.int64).reshape(-1, 46)
+
+    def from_genes(self, genes: Sequence[int] | np.ndarray) -> Arch:
+        g = [int(x) for x in genes]
+        sizes = self.gene_sizes()
+        if len(g) != len(sizes) or not all(0 <= x < n for x, n in zip(g, sizes)):
+            raise InputError(f"an OFA gene vector is {len(sizes)} integers within {sizes}, got {g}")
+        return {"ks": [self.KS[x] for x in g[self._G_K:self._G_K + 20]],
+                "e": [self.E[x] for x in g[self._G_E:self._G_E + 20]],
+                "d": [self.D[x] for x in g[self._G_D:self._G_D + 5]], "r": self.resolutions[g[0]]}
+
+    def parts(self) -> list[Part]:
+        """Head (first conv + first block), each of the 20 elastic layers, tail."""
+        out = [Part("head", (0,))]
+        for i in range(self.N_STAGES):
+            for j in range(self.MAX_DEPTH):
+                genes = (0, self._G_K + 4 * i + j, self._G_E + 4 * i + j)
+                if j >= min(self.D):  # only these layers can be skipped by depth
+                    genes = (0, self._G_D + i, self._G_K + 4 * i + j, self._G_E + 4 * i + j)
+                out.append(Part(f"stage{i + 1}-layer{j + 1}", genes))
+        out.append(Part("tail", (0,)))
+        return out
+
+    def _stage_inputs(self, r: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """(input shape of the stage's first layer, input shape of its other layers) per stage."""
+        _, shape = self._head(r)
+        out = []
+        for i in range(self.N_STAGES):
+            first = self._layer(i, 0, shape, self.KS[0], self.E[0])
+            out.append((shape, first.output_shape))
+            shape = first.output_shape
+        return out
+
+    def part_ops(self, part: int, values: Sequence[int]) -> list[OpSpec]:
+        r = self.resolutions[int(values[0])]
+        n_layers = self.N_STAGES * self.MAX_DEPTH
+        if part == 0:
+            return self._head(r)[0]
+        if part == n_layers + 1:
+            return self._tail(self._stage_inputs(r)[-1][1])
+        if not 1 <= part <= n_layers:
+            raise InputError(f"the OFA space has parts 0..{n_layers + 1}, got {part}")
+        i, j = divmod(part - 1, self.MAX_DEPTH)
+        if len(values) == 4:
+            if self.D[int(values[1])] <= j:
+                return []
+            k, e = self.KS[int(values[2])], self.E[int(values[3])]
+        else:
+            k, e = self.KS[int(values[1])], self.E[int(values[2])]
+        first_in, rest_in = self._stage_inputs(r)[i]
+        return [self._layer(i, j, first_in if j == 0 else rest_in, k, e)]
 
     def ops(self, arch: Arch) -> list[OpSpec]:
         a = self._check(arch)

@@ -16,13 +16,14 @@ commas: ``"k3_e6,k5_e3,zero,..."``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from hwlat.errors import InputError
 from hwlat.ops.spec import OpSpec, conv, fc, make_divisible, mbconv
-from hwlat.search.spaces.base import RngLike, SearchSpace, as_rng, unique_ops
+from hwlat.search.spaces.base import Part, RngLike, SearchSpace, as_rng, unique_ops
 
 __all__ = ["ProxylessSpace"]
 
@@ -152,6 +153,54 @@ class ProxylessSpace(SearchSpace):
     def _tail(self, shape: tuple[int, ...]) -> list[OpSpec]:
         mix = conv(shape, self.last_channel, 1, act="relu6")
         return [mix, fc(mix.output_shape, self.num_classes)]
+
+    def config(self) -> dict[str, Any]:
+        return {"width_mult": self.width_mult, "num_classes": self.num_classes, "resolution": self.resolution}
+
+    # -- integer encoding ---------------------------------------------------------------------------
+    def gene_sizes(self) -> tuple[int, ...]:
+        """One gene per layer: an index into :meth:`choices` of that layer."""
+        return tuple(len(self.choices(i)) for i in range(self.n_layers))
+
+    def to_genes(self, archs: Sequence[Arch]) -> np.ndarray:
+        rows = [[self.choices(i).index(c) for i, c in enumerate(self._check(a))] for a in archs]
+        return np.array(rows, dtype=np.int64).reshape(-1, self.n_layers)
+
+    def from_genes(self, genes: Sequence[int] | np.ndarray) -> Arch:
+        g = [int(x) for x in genes]
+        sizes = self.gene_sizes()
+        if len(g) != len(sizes) or not all(0 <= x < n for x, n in zip(g, sizes)):
+            raise InputError(f"a ProxylessNAS gene vector is {len(sizes)} integers within {sizes}, got {g}")
+        return tuple(self.choices(i)[x] for i, x in enumerate(g))
+
+    def parts(self) -> list[Part]:
+        """The fixed head and tail, and each of the 21 searchable layers."""
+        return [Part("head+tail")] + [Part(f"layer{i + 1}", (i,)) for i in range(self.n_layers)]
+
+    def _layer_inputs(self) -> tuple[list[tuple[int, ...]], tuple[int, ...]]:
+        """Input shape of each searchable layer, and the tail's input shape.
+
+        Both are fixed: the first layer of a stage (never zero) sets the stage's shape.
+        """
+        _, shape = self._head(self.resolution)
+        out = []
+        for i, j in self.layers:
+            out.append(shape)
+            if j == 0:
+                shape = self._layer(i, 0, shape, BLOCK_CHOICES[0]).output_shape
+        return out, shape
+
+    def part_ops(self, part: int, values: Sequence[int]) -> list[OpSpec]:
+        if part == 0:
+            head, _ = self._head(self.resolution)
+            return head + self._tail(self._layer_inputs()[1])
+        if not 1 <= part <= self.n_layers:
+            raise InputError(f"the ProxylessNAS space has parts 0..{self.n_layers}, got {part}")
+        choice = self.choices(part - 1)[int(values[0])]
+        if choice == ZERO:
+            return []
+        i, j = self.layers[part - 1]
+        return [self._layer(i, j, self._layer_inputs()[0][part - 1], choice)]
 
     def ops(self, arch: Arch) -> list[OpSpec]:
         """Ops in execution order; ``zero`` layers compute nothing and are not listed."""

@@ -1,0 +1,176 @@
+"""``LookupPredictor``: an architecture's latency from a latency table, vectorised.
+
+The latency of an architecture is the sum of its ops' table medians, each less the runtime's
+per-call overhead, plus that overhead once for the whole model (a block timed alone pays the
+call overhead; inside a model it does not). Timed in isolation, blocks still do not add up to
+the whole model exactly (fusion across blocks, caches, the tail of the overhead), so the
+predictor can be calibrated on a few whole-model measurements: ``y ≈ a · S + b`` with ``S``
+the overhead-free sum, fitted to minimise the relative error.
+
+Queries are vectorised: a space describes an architecture as integer genes and its networks as
+parts that each depend on a few genes (:class:`~hwlat.search.spaces.base.Part`). ``fit``
+precomputes every part's latency for every combination of its genes; ``predict_genes`` is then
+a few gathers and a sum over a ``(n, n_genes)`` integer array.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwlat.errors import InputError
+
+__all__ = ["LookupPredictor"]
+
+log = logging.getLogger(__name__)
+
+
+class LookupPredictor:
+    """Latency (ms) of architectures of ``space`` from ``table``.
+
+    Parameters
+    ----------
+    space:
+        A :class:`~hwlat.search.spaces.SearchSpace`.
+    table:
+        A :class:`~hwlat.latency_tables.LatencyTable` holding every op of the space.
+    overhead_ms:
+        The runtime's per-call overhead in ms; ``None`` takes it from the table's metadata
+        (0 when the table has none, e.g. an imported table).
+    calibration:
+        ``"affine"`` fits ``a, b`` of ``y ≈ a·S + b`` in :meth:`fit` when measurements are
+        given; ``"none"`` keeps ``a = 1, b = overhead``.
+    """
+
+    def __init__(self, space: Any, table: Any, *, overhead_ms: float | None = None,
+                 calibration: str = "affine") -> None:
+        self.space = space
+        self.table = table
+        self.overhead_ms = overhead_ms
+        self.calibration = calibration
+
+    # -- fitting --------------------------------------------------------------------------------
+    def fit(self, archs: Sequence[Any] | None = None, y_ms: Sequence[float] | np.ndarray | None = None
+            ) -> LookupPredictor:
+        """Precompute the part tables; calibrate on measured whole-model latencies if given."""
+        if self.calibration not in ("affine", "none"):
+            raise InputError(f"calibration must be 'affine' or 'none', got {self.calibration!r}")
+        overhead = self.overhead_ms
+        if overhead is None:
+            overhead = self.table.metadata.overhead_ms or 0.0
+        self.overhead_ms_ = float(overhead)
+        self._build_parts()
+        self.coef_ = np.array([1.0, self.overhead_ms_])
+        self.n_calibration_ = 0
+        if archs is not None or y_ms is not None:
+            if archs is None or y_ms is None:
+                raise InputError("calibration needs both architectures and their measured latencies")
+            self.calibrate(archs, y_ms)
+        return self
+
+    def _build_parts(self) -> None:
+        space = self.space
+        sizes = np.asarray(space.gene_sizes())
+        parts = space.parts()
+        combos_per_part: list[list[list[Any]]] = []
+        needed: dict[str, None] = {}
+        for pi, part in enumerate(parts):
+            dims = [int(sizes[g]) for g in part.genes]
+            rows = []
+            for flat in range(int(np.prod(dims)) if dims else 1):
+                values = np.unravel_index(flat, dims) if dims else ()
+                keys = [s.key for s in space.part_ops(pi, [int(v) for v in values])]
+                for k in keys:
+                    needed.setdefault(k)
+                rows.append(keys)
+            combos_per_part.append(rows)
+        keys = list(needed)
+        ms = self.table.lookup_many(keys)  # raises once, listing every missing op
+        adj = dict(zip(keys, ms - self.overhead_ms_))
+        self.part_genes_ = [np.asarray(p.genes, dtype=np.int64) for p in parts]
+        self.part_dims_ = [tuple(int(sizes[g]) for g in p.genes) for p in parts]
+        self.part_tables_ = [np.array([sum(adj[k] for k in row) for row in rows], dtype=np.float64)
+                             for rows in combos_per_part]
+        self.part_names_ = [p.name for p in parts]
+        self.n_ops_ = len(keys)
+
+    def calibrate(self, archs: Sequence[Any], y_ms: Sequence[float] | np.ndarray) -> LookupPredictor:
+        """Fit ``a, b`` of ``y ≈ a·S + b`` on measured whole-model latencies (relative error)."""
+        y = np.asarray(y_ms, dtype=np.float64)
+        s = self.raw_sum(archs)
+        if y.shape != s.shape:
+            raise InputError(f"{len(s)} architectures but {y.size} measured latencies")
+        if not np.all(np.isfinite(y)) or np.any(y <= 0):
+            raise InputError("measured latencies must be positive numbers (ms)")
+        if self.calibration == "none" or y.size == 0:
+            return self
+        if y.size == 1 or np.ptp(s) <= 1e-9 * max(abs(s).max(), 1e-12):
+            a = float((y.mean() - self.overhead_ms_) / max(s.mean(), 1e-12))
+            coef = np.array([a, self.overhead_ms_])
+        else:
+            # minimise sum((a*s + b - y)^2 / y^2): least squares on rows divided by y
+            A = np.column_stack([s / y, 1.0 / y])
+            coef, *_ = np.linalg.lstsq(A, np.ones_like(y), rcond=None)
+            if coef[0] <= 0:
+                log.warning("calibration gave a non-positive slope; keeping the uncalibrated sum")
+                return self
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.n_calibration_ = int(y.size)
+        return self
+
+    # -- predicting -----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "part_tables_"):
+            raise InputError("this LookupPredictor is not fitted yet; call fit() first")
+
+    def raw_sum_genes(self, genes: np.ndarray) -> np.ndarray:
+        """``S``: the overhead-free sum of the ops of each gene row (ms)."""
+        self._check_fitted()
+        g = np.asarray(genes)
+        if g.ndim != 2 or g.shape[1] != len(self.space.gene_sizes()):
+            raise InputError(f"genes must be an integer array of shape (n, {len(self.space.gene_sizes())})")
+        total = np.zeros(g.shape[0], dtype=np.float64)
+        for idx, dims, tab in zip(self.part_genes_, self.part_dims_, self.part_tables_):
+            if not dims:
+                total += tab[0]
+            else:
+                total += tab[np.ravel_multi_index(tuple(g[:, idx].T), dims)]
+        return total
+
+    def predict_genes(self, genes: np.ndarray) -> np.ndarray:
+        """Latency (ms) of each gene row: one vectorised pass."""
+        a, b = self.coef_
+        return a * self.raw_sum_genes(genes) + b
+
+    def raw_sum(self, archs: Sequence[Any]) -> np.ndarray:
+        return self.raw_sum_genes(self.space.to_genes(list(archs)))
+
+    def predict(self, archs: Sequence[Any]) -> np.ndarray:
+        """Latency (ms) of each architecture."""
+        return self.predict_genes(self.space.to_genes(list(archs)))
+
+    def explain(self, arch: Any) -> pd.DataFrame:
+        """Per-op breakdown of one architecture: key, kind, table median, contribution (ms)."""
+        self._check_fitted()
+        a, b = self.coef_
+        rows = []
+        for spec in self.space.ops(arch):
+            med = self.table.lookup(spec)
+            rows.append({"key": spec.key, "kind": spec.kind, "table_ms": med,
+                         "contribution_ms": a * (med - self.overhead_ms_)})
+        rows.append({"key": "(per-model overhead and calibration offset)", "kind": "overhead", "table_ms": np.nan,
+                     "contribution_ms": b})
+        df = pd.DataFrame(rows)
+        df["share_pct"] = 100 * df["contribution_ms"] / df["contribution_ms"].sum()
+        return df
+
+    def __repr__(self) -> str:
+        state = "unfitted"
+        if hasattr(self, "coef_"):
+            state = (f"a={self.coef_[0]:.4f}, b={self.coef_[1]:.4f} ms, calibrated on {self.n_calibration_} "
+                     f"model(s), {self.n_ops_} ops")
+        return f"LookupPredictor(space={getattr(self.space, 'name', self.space)!r}, {state})"

@@ -1,0 +1,241 @@
+"""Checking predictions against real measurements: ``hwlat validate``.
+
+Random architectures of a space are built, emitted for the device's runtime and measured end to
+end with the same protocol as the table (rounds interleaved across networks). Each test network
+is measured in two separate passes: the first is compared with the prediction, the second with
+the first — the noise floor of the measurement itself, reported side by side. Measurements go to
+a checkpoint as they finish, so an interrupted validation resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwlat.errors import InputError
+
+__all__ = ["metrics", "measure_archs", "ValidationResult", "validate_space"]
+
+log = logging.getLogger(__name__)
+
+
+def metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
+    """RMSE (ms), MAPE (%), share within ±5 % / ±10 % (%), Spearman and Kendall of two series."""
+    from scipy.stats import kendalltau, spearmanr
+
+    p = np.asarray(predicted, dtype=np.float64)
+    m = np.asarray(measured, dtype=np.float64)
+    if p.shape != m.shape or p.size == 0:
+        raise InputError("metrics need two non-empty series of the same length")
+    rel = (p - m) / m
+    out = {
+        "n": int(p.size),
+        "rmse_ms": float(np.sqrt(np.mean((p - m) ** 2))),
+        "mape_pct": float(100 * np.mean(np.abs(rel))),
+        "within_5_pct": float(100 * np.mean(np.abs(rel) <= 0.05)),
+        "within_10_pct": float(100 * np.mean(np.abs(rel) <= 0.10)),
+        "median_error_pct": float(100 * np.median(rel)),
+    }
+    if p.size >= 3 and np.ptp(m) > 0 and np.ptp(p) > 0:
+        out["spearman"] = float(spearmanr(p, m).statistic)
+        out["kendall"] = float(kendalltau(p, m).statistic)
+    else:
+        out["spearman"] = out["kendall"] = float("nan")
+    return out
+
+
+def measure_archs(space: Any, archs: Sequence[Any], device: Any, *, protocol: Any = None, out_dir: Any = None,
+                  passes: int = 1, tag: str = "", progress: bool = True, chunk_size: int = 8,
+                  seed: int = 0) -> np.ndarray:
+    """End-to-end latency (ms, median) of each architecture, ``passes`` times: array (n, passes).
+
+    Passes run one after the other (each interleaved across networks), so the repeat is separated
+    in time from the first measurement. With ``out_dir`` each result is checkpointed and reused.
+    """
+    from tqdm.auto import tqdm
+
+    from hwlat._io import ensure_writable_dir
+    from hwlat.devices import DeviceSpec, load_device
+    from hwlat.profiler import Protocol
+    from hwlat.profiler.profile import _Checkpoint, _header, measure_graphs
+    from hwlat.profiler.runtimes import make_runtime
+
+    protocol = protocol or Protocol()
+    dev = device if isinstance(device, DeviceSpec) else load_device(device)
+    rt = make_runtime(dev.runtime, **dev.runtime_kwargs())
+    ckpt = None
+    if out_dir is not None:
+        ckpt = _Checkpoint(ensure_writable_dir(out_dir) / "measurements.jsonl", _header(dev, rt, protocol))
+    rows = ckpt.rows if ckpt else {}
+    names = [space.encode(a) for a in archs]
+    out = np.full((len(archs), passes), np.nan)
+    rng = np.random.default_rng(seed)
+    total = len(archs) * passes
+    try:
+        bar = tqdm(total=total, unit="net", desc=f"measuring {space.name} on {dev.name}", file=sys.stderr,
+                   disable=not progress, dynamic_ncols=True)
+        with bar:
+            for p in range(passes):
+                keys = [f"{tag}pass{p}|{n}" for n in names]
+                todo = []
+                for i, k in enumerate(keys):
+                    if k in rows:
+                        out[i, p] = rows[k]["median_ms"]
+                        bar.update(1)
+                    else:
+                        todo.append(i)
+                for start in range(0, len(todo), chunk_size):
+                    idx = todo[start:start + chunk_size]
+                    items = [(keys[i], space.build(archs[i], seed=protocol.seed)) for i in idx]
+                    ms = measure_graphs(rt, items, protocol, rng=rng, on_done=lambda _l: bar.update(1))
+                    for i, m in zip(idx, ms):
+                        out[i, p] = m.median_ms
+                        if ckpt:
+                            ckpt.add(keys[i], m)
+    finally:
+        if ckpt:
+            ckpt.close()
+    return out
+
+
+@dataclass
+class ValidationResult:
+    """Predicted vs measured latencies of test architectures, and the noise floor beside them."""
+
+    space: str
+    device: str
+    rows: pd.DataFrame  # arch, predicted_ms, measured_ms, repeat_ms, error_pct, repeat_error_pct
+    prediction: dict[str, float]
+    noise_floor: dict[str, float]
+    calibration: dict[str, Any] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    predictor: Any = None  # the calibrated LookupPredictor
+
+    def summary(self) -> str:
+        p, n = self.prediction, self.noise_floor
+        lines = [f"{self.space} on {self.device}: {p['n']} test architectures "
+                 f"(predictor calibrated on {self.calibration.get('n', 0)} others)",
+                 f"{'':24s}{'prediction':>12s}{'noise floor':>14s}",
+                 f"{'within ±5 %':24s}{p['within_5_pct']:>11.1f}%{n['within_5_pct']:>13.1f}%",
+                 f"{'within ±10 %':24s}{p['within_10_pct']:>11.1f}%{n['within_10_pct']:>13.1f}%",
+                 f"{'MAPE':24s}{p['mape_pct']:>11.2f}%{n['mape_pct']:>13.2f}%",
+                 f"{'RMSE (ms)':24s}{p['rmse_ms']:>12.4f}{n['rmse_ms']:>14.4f}",
+                 f"{'Spearman':24s}{p['spearman']:>12.4f}{n['spearman']:>14.4f}",
+                 f"{'Kendall':24s}{p['kendall']:>12.4f}{n['kendall']:>14.4f}"]
+        if self.files:
+            lines.append("wrote: " + ", ".join(str(f) for f in self.files))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"space": self.space, "device": self.device, "prediction": self.prediction,
+                "noise_floor": self.noise_floor, "calibration": self.calibration}
+
+    def plot(self, path: str | Path) -> Path:
+        """Scatter plot of predicted vs measured (and repeat vs first measurement) as PNG."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from hwlat._io import atomic_path
+
+        df = self.rows
+        fig, ax = plt.subplots(figsize=(5.5, 5.2), dpi=120)
+        lo = float(min(df["measured_ms"].min(), df["predicted_ms"].min())) * 0.9
+        hi = float(max(df["measured_ms"].max(), df["predicted_ms"].max())) * 1.1
+        xs = np.linspace(lo, hi, 50)
+        ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.92", label="±10 %")
+        ax.fill_between(xs, xs * 0.95, xs * 1.05, color="0.84", label="±5 %")
+        ax.plot(xs, xs, color="0.4", lw=0.8)
+        ax.scatter(df["measured_ms"], df["repeat_ms"], s=12, marker="x", color="tab:gray",
+                   label=f"repeat measurement (±10 %: {self.noise_floor['within_10_pct']:.0f} %)")
+        ax.scatter(df["measured_ms"], df["predicted_ms"], s=14, color="tab:blue",
+                   label=f"prediction (±10 %: {self.prediction['within_10_pct']:.0f} %, "
+                         f"ρ={self.prediction['spearman']:.3f})")
+        ax.set_xlabel("measured latency (ms)")
+        ax.set_ylabel("predicted / repeated latency (ms)")
+        ax.set_title(f"{self.space} on {self.device}", fontsize=10)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.legend(fontsize=7, loc="upper left")
+        fig.tight_layout()
+        p = Path(path)
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
+        return p
+
+
+def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibrate: int = 10, seed: int = 0,
+                   protocol: Any = None, out_dir: Any = None, progress: bool = True) -> ValidationResult:
+    """Measure ``n`` random architectures twice and ``calibrate`` others once; compare with the
+    :class:`~hwlat.predictors.lookup.LookupPredictor` of ``table`` calibrated on the latter."""
+    from hwlat.devices import DeviceSpec, load_device
+    from hwlat.predictors.lookup import LookupPredictor
+
+    if n < 3:
+        raise InputError(f"validate needs at least 3 test architectures, got n={n}")
+    if calibrate < 0:
+        raise InputError(f"calibrate must be >= 0, got {calibrate}")
+    dev = device if isinstance(device, DeviceSpec) else load_device(device)
+    _check_table_device(table, dev)
+    archs = _distinct_sample(space, n + calibrate, seed)
+    test, cal = archs[:n], archs[n:]
+    predictor = LookupPredictor(space, table).fit()
+    cal_ms = None
+    if cal:
+        cal_ms = measure_archs(space, cal, dev, protocol=protocol, out_dir=out_dir, passes=1, tag="cal-",
+                               progress=progress, seed=seed + 1)[:, 0]
+        predictor.calibrate(cal, cal_ms)
+    meas = measure_archs(space, test, dev, protocol=protocol, out_dir=out_dir, passes=2, progress=progress,
+                         seed=seed + 2)
+    pred = predictor.predict(test)
+    rows = pd.DataFrame({"arch": [space.encode(a) for a in test], "predicted_ms": pred,
+                         "measured_ms": meas[:, 0], "repeat_ms": meas[:, 1]})
+    rows["error_pct"] = 100 * (rows["predicted_ms"] - rows["measured_ms"]) / rows["measured_ms"]
+    rows["repeat_error_pct"] = 100 * (rows["repeat_ms"] - rows["measured_ms"]) / rows["measured_ms"]
+    res = ValidationResult(space.name, dev.name, rows, metrics(pred, meas[:, 0]), metrics(meas[:, 1], meas[:, 0]),
+                           {"n": len(cal), "a": float(predictor.coef_[0]), "b_ms": float(predictor.coef_[1]),
+                            "overhead_ms": predictor.overhead_ms_}, predictor=predictor)
+    if out_dir is not None:
+        from hwlat._io import atomic_write_text
+        from hwlat.predictors.io import save_predictor
+
+        d = Path(out_dir)
+        csv, png, js = d / "validation.csv", d / "validation.png", d / "validation.json"
+        atomic_write_text(csv, rows.to_csv(index=False))
+        res.plot(png)
+        atomic_write_text(js, json.dumps(res.to_dict(), indent=2))
+        res.files = [csv, png, js, save_predictor(predictor, d / "predictor.npz")]
+    return res
+
+
+def _distinct_sample(space: Any, n: int, seed: int) -> list[Any]:
+    """``n`` distinct architectures (fewer only if the space is smaller)."""
+    rng = np.random.default_rng(seed)
+    seen: dict[str, Any] = {}
+    limit = min(n, space.size())
+    for _ in range(50):  # bounded: each draw adds what is new
+        for a in space.sample(rng, max(limit - len(seen), 1) * 2):
+            seen.setdefault(space.encode(a), a)
+            if len(seen) >= limit:
+                return list(seen.values())
+    return list(seen.values())
+
+
+def _check_table_device(table: Any, dev: Any) -> None:
+    md = table.metadata
+    name = (md.device or {}).get("name")
+    if md.source == "measured" and name and name != dev.name:
+        raise InputError(f"the table was measured on device {name!r}, not {dev.name!r}; validate on {name!r} "
+                         "or profile this device first")
+    if md.source == "measured" and md.runtime not in ("unknown", dev.runtime):
+        raise InputError(f"the table was measured with {md.runtime}, the device {dev.name!r} uses {dev.runtime}")

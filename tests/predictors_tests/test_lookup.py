@@ -1,0 +1,143 @@
+"""LookupPredictor: exact sums on synthetic tables, calibration, persistence; validation for real."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from hwlat.errors import InputError, MissingEntryError
+from hwlat.latency_tables import LatencyTable, TableMetadata
+from hwlat.predictors import LookupPredictor, load_predictor, save_predictor
+from hwlat.predictors.validate import metrics
+from hwlat.search.spaces import get_space
+
+SPACES = [("nb201", {}), ("ofa-mbv3", {"resolutions": [160, 224]}), ("proxyless", {"resolution": 160})]
+
+
+def synthetic_table(space, overhead_ms=0.01, scale=1e-8):
+    """Each op 'costs' overhead + flops*scale ms: known values to check the arithmetic."""
+    ops = space.all_ops() if space.name != "ofa-mbv3" else [s for r in space.resolutions
+                                                             for s in space.all_ops(resolution=r)]
+    md = TableMetadata(device={"name": "synthetic"}, runtime="onnxruntime", threads=1, overhead_ms=overhead_ms)
+    return LatencyTable.from_rows(md, [(s, {"median_ms": overhead_ms + s.flops * scale}) for s in ops])
+
+
+@pytest.fixture(params=SPACES, ids=[n for n, _ in SPACES])
+def space(request):
+    name, kw = request.param
+    return get_space(name, **kw)
+
+
+def test_predict_is_the_overhead_corrected_sum(space):
+    table = synthetic_table(space)
+    pred = LookupPredictor(space, table).fit()
+    archs = space.sample(0, 30)
+    want = [sum(table.lookup(s) - 0.01 for s in space.ops(a)) + 0.01 for a in archs]
+    np.testing.assert_allclose(pred.predict(archs), want, rtol=1e-9)
+    # the same through genes, and for a large batch in one call
+    genes = space.sample_genes(1, 20000)
+    batch = pred.predict_genes(genes)
+    assert batch.shape == (20000,)
+    some = [space.from_genes(g) for g in genes[:25]]
+    np.testing.assert_allclose(batch[:25], pred.predict(some), rtol=1e-12)
+
+
+def test_calibration_recovers_affine_gap(space):
+    table = synthetic_table(space)
+    pred = LookupPredictor(space, table).fit()
+    archs = space.sample(2, 12)
+    s = pred.raw_sum(archs)
+    y = 1.25 * s + 0.3
+    pred.calibrate(archs, y)
+    assert pred.coef_ == pytest.approx([1.25, 0.3], rel=1e-6)
+    test = space.sample(3, 10)
+    np.testing.assert_allclose(pred.predict(test), 1.25 * pred.raw_sum(test) + 0.3, rtol=1e-9)
+
+
+def test_missing_ops_are_an_error_that_names_them():
+    space = get_space("nb201")
+    full = synthetic_table(space)
+    keys = [k for k in full.keys() if not k.startswith("pool:")]
+    part = LatencyTable.from_rows(full.metadata, [(full.specs()[i], {"median_ms": full.lookup(k)})
+                                                  for i, k in enumerate(full.keys()) if k in keys])
+    with pytest.raises(MissingEntryError, match="pool:16x32x32"):
+        LookupPredictor(space, part).fit()
+
+
+def test_explain_adds_up():
+    space = get_space("proxyless", resolution=160)
+    pred = LookupPredictor(space, synthetic_table(space)).fit()
+    arch = space.sample(5, 1)[0]
+    df = pred.explain(arch)
+    assert df["contribution_ms"].sum() == pytest.approx(float(pred.predict([arch])[0]))
+    assert df["share_pct"].sum() == pytest.approx(100)
+
+
+def test_save_load_round_trip_and_table_mismatch_warns(tmp_path):
+    space = get_space("ofa-mbv3", resolutions=[160, 224])
+    table = synthetic_table(space)
+    pred = LookupPredictor(space, table).fit(space.sample(0, 5), np.linspace(5, 9, 5))
+    path = save_predictor(pred, tmp_path / "p.npz")
+    back = load_predictor(path, table=table)
+    g = space.sample_genes(4, 500)
+    np.testing.assert_array_equal(back.predict_genes(g), pred.predict_genes(g))
+    other = synthetic_table(space, scale=2e-8)
+    with pytest.warns(UserWarning, match="another latency table"):
+        load_predictor(path, table=other)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not an hwlat predictor"):
+        load_predictor(tmp_path / "bad.npz")
+
+
+def test_predictor_file_holds_no_pickle(tmp_path):
+    space = get_space("nb201")
+    path = save_predictor(LookupPredictor(space, synthetic_table(space)).fit(), tmp_path / "p.npz")
+    with np.load(path, allow_pickle=False) as z:  # would raise if any entry needed unpickling
+        header = json.loads(str(z["header"]))
+    assert header["format"] == "hwlat-predictor" and header["space"]["name"] == "nb201"
+
+
+def test_metrics_on_known_values():
+    m = metrics(np.array([1.0, 2.15, 2.9, 4.5]), np.array([1.0, 2.0, 3.0, 4.0]))
+    assert m["within_10_pct"] == pytest.approx(75.0)
+    assert m["within_5_pct"] == pytest.approx(50.0)
+    assert m["spearman"] == pytest.approx(1.0)
+    assert m["mape_pct"] == pytest.approx(100 * (0 + 0.075 + 1 / 30 + 0.125) / 4)
+
+
+def test_validate_for_real_and_resume(tmp_path):
+    """Whole NB201 networks measured on ONNX Runtime against a table profiled just before."""
+    from hwlat.predictors.validate import validate_space
+    from hwlat.profiler import Protocol, profile_ops
+
+    space = get_space("nb201")
+    proto = Protocol.quick()
+    table = profile_ops(space.all_ops(), "cpu-ort", protocol=proto, out_dir=tmp_path / "t", progress=False).table
+    res = validate_space(space, table, "cpu-ort", n=6, calibrate=3, seed=0, protocol=proto, out_dir=tmp_path / "v",
+                         progress=False)
+    assert len(res.rows) == 6 and res.calibration["n"] == 3
+    assert (res.rows["measured_ms"] > 0).all() and (res.rows["repeat_ms"] > 0).all()
+    # a lookup predictor calibrated on 3 networks lands within a factor of 2 of each measurement
+    assert ((res.rows["predicted_ms"] / res.rows["measured_ms"]).between(0.5, 2.0)).all()
+    for f in ("validation.csv", "validation.png", "validation.json", "predictor.npz"):
+        assert (tmp_path / "v" / f).stat().st_size > 0
+    lines = (tmp_path / "v" / "measurements.jsonl").read_text().splitlines()
+    assert len(lines) == 1 + 3 + 2 * 6
+    again = validate_space(space, table, "cpu-ort", n=6, calibrate=3, seed=0, protocol=proto,
+                           out_dir=tmp_path / "v", progress=False)
+    assert (tmp_path / "v" / "measurements.jsonl").read_text().splitlines() == lines  # nothing re-measured
+    np.testing.assert_allclose(again.rows["measured_ms"], res.rows["measured_ms"])
+
+
+def test_validate_refuses_a_table_of_another_device(tmp_path):
+    from hwlat.predictors.validate import validate_space
+
+    space = get_space("nb201")
+    t = synthetic_table(space)
+    t.metadata.source = "measured"
+    t.metadata.device = {"name": "cpu-litert"}
+    with pytest.raises(InputError, match="cpu-litert"):
+        validate_space(space, t, "cpu-ort", n=5, calibrate=0, out_dir=tmp_path)
