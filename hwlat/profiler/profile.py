@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "measurements.jsonl"
 TABLE_NAME = "table.parquet"
 CHECKPOINT_VERSION = 1
-#: the "empty model" whose latency is the runtime's per-call overhead
+#: the "empty model" whose latency is the runtime's per-call overhead (timed in every chunk;
+#: the table records the median over chunks)
 OVERHEAD_SPEC = identity((1, 1, 1))
 _OVERHEAD_KEY = "__overhead__"
 
@@ -281,7 +282,7 @@ def _table_from_rows(metadata: Any, rows: dict[str, dict[str, Any]]) -> Any:
                  "measured_utc")
     items = []
     for key, rec in rows.items():
-        if key == _OVERHEAD_KEY:
+        if key.startswith(_OVERHEAD_KEY):
             continue
         items.append((OpSpec.from_key(key), {k: rec[k] for k in stat_keys if k in rec}))
     return LatencyTable.from_rows(metadata, items)
@@ -345,36 +346,40 @@ def profile_ops(
     n_resumed = len(todo_specs) - len(todo)
     rng = np.random.default_rng(protocol.seed)
     n_remeasured = 0
-    try:
-        overhead_ms: float | None = None
-        if overhead:
-            if _OVERHEAD_KEY in rows:
-                overhead_ms = float(rows[_OVERHEAD_KEY]["median_ms"])
-            else:
-                m = measure_overhead(rt, protocol)
-                overhead_ms = m.median_ms
-                if ckpt:
-                    ckpt.add(_OVERHEAD_KEY, m)
-                else:
-                    rows[_OVERHEAD_KEY] = {"key": _OVERHEAD_KEY, **m.to_stats()}
+    n_chunks_before = sum(k.startswith(_OVERHEAD_KEY) for k in rows)
 
+    def record(key: str, m: Measurement) -> None:
+        if ckpt:
+            ckpt.add(key, m)
+        else:
+            rows[key] = {"key": key, **m.to_stats(), "measured_utc": _now()}
+
+    try:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo_specs), initial=n_resumed, unit="op", desc=f"profiling {dev.name}",
                    file=sys.stderr, disable=not progress or not todo, dynamic_ncols=True, leave=True)
         try:
-            for start in range(0, len(todo), chunk_size):
+            for c, start in enumerate(range(0, len(todo), chunk_size)):
                 chunk = todo[start:start + chunk_size]
-                results = measure_specs(rt, chunk, protocol, rng=rng, on_done=lambda _s: bar.update(1))
+                # the empty model is timed in every chunk, interleaved with the ops, so that the
+                # overhead is measured under the same conditions as the ops it is subtracted from
+                specs = chunk + [OVERHEAD_SPEC] if overhead else chunk
+                results = measure_specs(rt, specs, protocol, rng=rng,
+                                        on_done=lambda label: label != OVERHEAD_SPEC.key and bar.update(1))
                 for spec, m in zip(chunk, results):
                     n_remeasured += m.remeasured > 0
-                    if ckpt:
-                        ckpt.add(spec.key, m)
-                    else:
-                        rows[spec.key] = {"key": spec.key, **m.to_stats(), "measured_utc": _now()}
+                    record(spec.key, m)
+                if overhead:
+                    record(f"{_OVERHEAD_KEY}#{n_chunks_before + c}", results[-1])
                 bar.set_postfix(remeasured=n_remeasured, refresh=False)
         finally:
             bar.close()
+        overhead_ms: float | None = None
+        if overhead:
+            if not any(k.startswith(_OVERHEAD_KEY) for k in rows):  # everything resumed, no overhead yet
+                record(f"{_OVERHEAD_KEY}#0", measure_overhead(rt, protocol))
+            overhead_ms = float(np.median([r["median_ms"] for k, r in rows.items() if k.startswith(_OVERHEAD_KEY)]))
     finally:
         if ckpt:
             ckpt.close()

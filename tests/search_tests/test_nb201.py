@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hwlat.errors import InputError
-from hwlat.ops.spec import add, bn, conv, pool
+from hwlat.ops.spec import act, add, bn, conv, pool
 from hwlat.search.spaces import OPERATIONS, NB201Space, load_benchmark_index
 
 from ._helpers import DATA_DIR, expected_counts, primitive_counts, run_onnx
@@ -115,13 +115,15 @@ def test_mutate_changes_one_edge(space):
 
 def test_all_ops(space):
     specs = space.all_ops()
-    assert len(specs) == len(set(specs)) == 23
+    assert len(specs) == len(set(specs)) == 26
     assert space.all_ops() == specs  # deterministic
     keys = {s.key for s in specs}
-    assert conv((16, 32, 32), 16, 3, pre_act="relu").key in keys
+    assert conv((16, 32, 32), 16, 3).key in keys  # the ReLU of a node is shared by its conv edges
+    assert act((16, 32, 32), "relu").key in keys
+    assert conv((16, 32, 32), 16, 3, pre_act="relu").key in {s.key for s in NB201Space(none_edges="zero").all_ops()}
     assert pool((64, 8, 8), 3, 1, pad=1).key in keys
     assert add((32, 16, 16), 3).key in keys
-    assert len(space.all_ops(resolution=64)) == 23
+    assert len(space.all_ops(resolution=64)) == 26
     assert space.all_ops(resolution=64)[0].input_shape == (3, 64, 64)
 
 
@@ -135,12 +137,13 @@ def test_ops_subset_of_all_ops(none_edges):
 
 def test_ops_of_known_cell(space):
     ops = space.ops(space.decode(EXAMPLE))
-    # node1 = conv3(x); node2 = conv3(x) + pool(n1); node3 = x + conv3(n1) + n2
-    cell = [conv((16, 32, 32), 16, 3, pre_act="relu"), conv((16, 32, 32), 16, 3, pre_act="relu"),
-            pool((16, 32, 32), 3, 1, pad=1), add((16, 32, 32), 2),
-            conv((16, 32, 32), 16, 3, pre_act="relu"), add((16, 32, 32), 3)]
-    assert ops[1:7] == cell
-    assert len(ops) == 1 + 15 * 6 + 2 + 2
+    # node1 = conv3(relu(x)); node2 = conv3(relu(x)) + pool(n1); node3 = x + conv3(relu(n1)) + n2;
+    # relu(x) is computed once for both conv edges of node 0
+    s = (16, 32, 32)
+    cell = [act(s, "relu"), conv(s, 16, 3), conv(s, 16, 3), pool(s, 3, 1, pad=1), add(s, 2),
+            act(s, "relu"), conv(s, 16, 3), add(s, 3)]
+    assert ops[1:9] == cell
+    assert len(ops) == 1 + 15 * 8 + 2 + 2
     assert ops[-2] == bn((64, 8, 8), act="relu")
     assert ops[-1].kind == "fc" and ops[-1].input_shape == (64, 8, 8)
 
@@ -157,8 +160,11 @@ def test_dead_and_zero_nodes():
     assert len(ref.ops(dead)) == 1 + 15 * 7 + 2 + 2
     # node 1 is zero but feeds a conv: materialised once, the conv of zeros still runs
     zero_in = absent.decode("|none~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|")
-    assert absent.ops(zero_in)[1:5] == [bn(s), conv(s, 16, 1, pre_act="relu"), conv(s, 16, 3, pre_act="relu"),
+    assert absent.ops(zero_in)[1:7] == [bn(s), act(s, "relu"), conv(s, 16, 1), act(s, "relu"), conv(s, 16, 3),
                                         add(s, 2)]
+    # two pool edges leaving one node share one pool
+    two_pools = absent.decode("|avg_pool_3x3~0|+|avg_pool_3x3~0|none~1|+|none~0|skip_connect~1|skip_connect~2|")
+    assert [o.kind for o in absent.ops(two_pools)[1:3]] == ["pool", "add"]
 
 
 @pytest.mark.parametrize("none_edges", ["absent", "zero"])

@@ -212,11 +212,13 @@ class NB201Space(SearchSpace):
 
     @staticmethod
     @functools.lru_cache(maxsize=256)
-    def _edge_spec(op: str, shape: tuple[int, int, int]) -> OpSpec | None:
+    def _edge_spec(op: str, shape: tuple[int, int, int], relu_shared: bool = False) -> OpSpec | None:
+        """The op of an edge; ``relu_shared``: the conv's ReLU runs once per source node, apart."""
+        pre = "none" if relu_shared else "relu"
         if op == "nor_conv_1x1":
-            return conv(shape, shape[0], 1, pre_act="relu")
+            return conv(shape, shape[0], 1, pre_act=pre)
         if op == "nor_conv_3x3":
-            return conv(shape, shape[0], 3, pre_act="relu")
+            return conv(shape, shape[0], 3, pre_act=pre)
         if op == "avg_pool_3x3":
             return pool(shape, 3, 1, mode="avg", pad=1)
         return None  # skip_connect / none: nothing executed
@@ -224,10 +226,12 @@ class NB201Space(SearchSpace):
     def _cell_plan(self, arch: Arch) -> list[tuple[str, Any]]:
         """The cell as steps over node tensors, in execution order.
 
-        Steps: ``("edge", e)`` apply edge ``e``; ``("zero", j)`` materialise node ``j`` as zeros
-        from the cell input; ``("zero_edge", (e, i))`` a ``none`` edge computing zeros from node
-        ``i`` (``none_edges="zero"`` only); ``("sum", (j, sources))`` node ``j`` = sum of sources,
-        each ``("edge", e)``, ``("zedge", e)`` or ``("node", i)`` (identity).
+        Steps: ``("edge", e)`` apply edge ``e``; ``("relu", i)`` / ``("pool", i)`` the ReLU / the
+        3x3 average pool of node ``i``, shared by all its conv / pool edges (``"absent"`` only; the
+        conv edges then run without their own ReLU); ``("zero", j)`` materialise node ``j`` as
+        zeros from the cell input; ``("zero_edge", (e, i))`` a ``none`` edge computing zeros from
+        node ``i`` (``none_edges="zero"`` only); ``("sum", (j, sources))`` node ``j`` = sum of
+        sources, each ``("edge", e)``, ``("pool", i)``, ``("zedge", e)`` or ``("node", i)``.
         """
         steps: list[tuple[str, Any]] = []
         if self.none_edges == "zero":
@@ -246,13 +250,17 @@ class NB201Space(SearchSpace):
                         srcs.append(("edge", e))
                 steps.append(("sum", (j, srcs)))
             return steps
-        # "absent": keep what reaches node 3
+        # "absent": keep what reaches node 3. Work shared by several edges of one source node is
+        # done once, as any optimising runtime does (common subexpression elimination): one ReLU
+        # feeds all of the node's conv edges, one average pool all of its pool edges.
         live = {3}
         for j in (3, 2, 1):
             if j in live:
                 for e, (dst, src) in enumerate(EDGES):
                     if dst == j and arch[e] != "none":
                         live.add(src)
+        relu_done: set[int] = set()
+        pool_done: set[int] = set()
         for j in (1, 2, 3):
             if j not in live:
                 continue
@@ -262,7 +270,15 @@ class NB201Space(SearchSpace):
                     continue
                 if arch[e] == "skip_connect":
                     srcs.append(("node", src))
+                elif arch[e] == "avg_pool_3x3":
+                    if src not in pool_done:
+                        steps.append(("pool", src))
+                        pool_done.add(src)
+                    srcs.append(("pool", src))
                 else:
+                    if src not in relu_done:
+                        steps.append(("relu", src))
+                        relu_done.add(src)
                     steps.append(("edge", e))
                     srcs.append(("edge", e))
             if srcs:
@@ -273,11 +289,16 @@ class NB201Space(SearchSpace):
 
     def _cell_ops(self, arch: Arch, shape: tuple[int, int, int]) -> list[OpSpec]:
         out: list[OpSpec] = []
+        shared = self.none_edges == "absent"
         for kind, arg in self._cell_plan(arch):
             if kind == "edge":
-                spec = self._edge_spec(arch[arg], shape)
+                spec = self._edge_spec(arch[arg], shape, shared)
                 assert spec is not None
                 out.append(spec)
+            elif kind == "relu":
+                out.append(_cached_spec("act", shape, fn="relu"))
+            elif kind == "pool":
+                out.append(self._edge_spec("avg_pool_3x3", shape))
             elif kind in ("zero", "zero_edge"):
                 out.append(_cached_spec("bn", shape, act="none"))
             elif kind == "sum" and len(arg[1]) >= 2:
@@ -312,10 +333,13 @@ class NB201Space(SearchSpace):
         for i, shape in enumerate(st):
             if i > 0:
                 out.append(resblock(st[i - 1], shape[0], 3, 2))
+            shared = self.none_edges == "absent"
             for op in ("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"):
-                spec = self._edge_spec(op, shape)
+                spec = self._edge_spec(op, shape, shared)
                 assert spec is not None
                 out.append(spec)
+            if shared:
+                out.append(_cached_spec("act", shape, fn="relu"))
             out += [add(shape, n=2), add(shape, n=3), bn(shape, act="none")]
         out += [bn(st[-1], act="relu"), fc(st[-1], self.num_classes)]
         return unique_ops(out)
@@ -381,6 +405,9 @@ class NB201Space(SearchSpace):
         nodes: dict[int, str] = {0: x}
         edges: dict[int, str] = {}
         zedges: dict[int, str] = {}
+        relus: dict[int, str] = {}
+        pools: dict[int, str] = {}
+        shared = self.none_edges == "absent"
 
         def zero_of(t: str) -> str:
             z = b.apply(bn(shape, act="none"), t)
@@ -390,9 +417,13 @@ class NB201Space(SearchSpace):
         for kind, arg in plan:
             if kind == "edge":
                 src = EDGES[arg][1]
-                spec = self._edge_spec(a[arg], shape)
+                spec = self._edge_spec(a[arg], shape, shared)
                 assert spec is not None
-                edges[arg] = b.apply(spec, nodes[src])
+                edges[arg] = b.apply(spec, relus[src] if shared else nodes[src])
+            elif kind == "relu":
+                relus[arg] = b.apply(_cached_spec("act", shape, fn="relu"), nodes[arg])
+            elif kind == "pool":
+                pools[arg] = b.apply(self._edge_spec("avg_pool_3x3", shape), nodes[arg])
             elif kind == "zero":
                 nodes[arg] = zero_of(x)
             elif kind == "zero_edge":
@@ -400,6 +431,7 @@ class NB201Space(SearchSpace):
                 zedges[e] = zero_of(nodes[src])
             else:
                 j, srcs = arg
-                ts = [edges[i] if k == "edge" else zedges[i] if k == "zedge" else nodes[i] for k, i in srcs]
+                ts = [edges[i] if k == "edge" else zedges[i] if k == "zedge" else pools[i] if k == "pool" else nodes[i]
+                      for k, i in srcs]
                 nodes[j] = ts[0] if len(ts) == 1 else b.apply(add(shape, n=len(ts)), *ts)
         return nodes[3]

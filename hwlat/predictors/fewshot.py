@@ -1,0 +1,414 @@
+"""``FewShotAdapter``: a device's latency from a few whole-model measurements and another device's table.
+
+Where a device cannot be profiled op by op (a phone without a profiler, a GPU behind a service,
+a published benchmark that only gives whole-model times), hwlat can still predict it: take a
+latency table of a *reference* device, split each architecture's reference latency into groups
+of ops (by op kind, by op type, or per op), and learn one non-negative multiplier per group from
+``K`` whole-model measurements on the target device::
+
+    y_ms ≈ intercept_ + Σ_g coef_[g] · S_g(arch)
+
+``S_g`` is the overhead-free sum (ms) of the reference table's medians over the ops of group
+``g`` in the architecture (each op's median less the reference runtime's per-call overhead, as
+in :class:`~hwlat.predictors.lookup.LookupPredictor`). The fit is a non-negative least squares
+(``scipy.optimize.nnls``) of the relative error ``(ŷ - y) / y``. Groups whose sum is the same
+for every architecture (stem, reductions, head; NB201's adds in ``none_edges="zero"``) cannot be
+told apart from a constant and are folded into the intercept.
+
+With few measurements a per-group model has more unknowns than it can learn; below
+``min_per_feature`` measurements per unknown the adapter falls back to fewer parameters: an
+affine map of the reference total (``a·S + b``), then a single scale ``a·(S + overhead)``.
+
+Queries are vectorised like the lookup predictor's: every part of the space
+(:meth:`~hwlat.search.spaces.base.SearchSpace.parts`) gets a table of its per-group sums for
+every combination of its genes, and :meth:`FewShotAdapter.predict_genes` is a few gathers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwlat.errors import InputError
+
+__all__ = ["FewShotAdapter", "GROUPINGS", "op_group", "load_fewshot"]
+
+log = logging.getLogger(__name__)
+
+#: built-in ways to group ops into features (see :func:`op_group`)
+GROUPINGS = ("total", "kind", "type", "key")
+
+#: column name of the reference's constant part when ``intercept=False``
+FIXED = "fixed"
+
+
+def op_group(spec: Any, grouping: str | Callable[[Any], str]) -> str:
+    """The feature group of one op spec.
+
+    * ``"total"``: one group for every op (the adapter is then an affine calibration);
+    * ``"kind"``: the op kind (``conv``, ``pool``, ``add``, ``bn``...);
+    * ``"type"``: the kind and its parameters, any input shape (``conv:k=3,pre_act=relu,...``):
+      the same operation at every stage of a network shares one multiplier;
+    * ``"key"``: the full op key (one multiplier per distinct op of the table);
+    * a callable ``spec -> str``.
+    """
+    if callable(grouping):
+        return str(grouping(spec))
+    if grouping == "total":
+        return "total"
+    if grouping == "kind":
+        return str(spec.kind)
+    if grouping == "type":
+        return _op_type(spec)
+    if grouping == "key":
+        return str(spec.key)
+    raise InputError(f"grouping must be one of {', '.join(GROUPINGS)} or a callable spec -> str, got {grouping!r}")
+
+
+def _op_type(spec: Any) -> str:
+    """Kind and parameters without sizes: channel counts dropped, depthwise groups and the
+    expansion ratio kept as such (``conv:k=3,pre_act=relu,...`` at any stage)."""
+    c = int(spec.input_shape[0])
+    items = []
+    for k, v in sorted(spec.param_dict.items()):
+        if k == "cout":
+            continue
+        if k == "mid":
+            items.append(f"e={int(v) / c:.3g}")
+        elif k == "groups" and int(v) > 1 and int(v) == c:
+            items.append("groups=dw")
+        else:
+            items.append(f"{k}={v}")
+    return f"{spec.kind}:{','.join(items)}" if items else str(spec.kind)
+
+
+def _relative_nnls_rows(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """NNLS where rows with finite ``y`` are data (relative error, target 1) and rows with
+    ``y = inf`` are penalty rows already scaled (target 0)."""
+    from scipy.optimize import nnls
+
+    data = np.isfinite(y)
+    M = A.copy()
+    M[data] = A[data] / y[data, None]
+    b = np.where(data, 1.0, 0.0)
+    scale = np.sqrt((M ** 2).sum(axis=0))
+    scale[scale == 0] = 1.0
+    c, _ = nnls(M / scale, b, maxiter=50 * max(M.shape[1], 1))
+    return c / scale
+
+
+def _relative_nnls(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative ``c`` minimising ``Σ ((X c - y) / y)²``."""
+    from scipy.optimize import nnls
+
+    A = X / y[:, None]
+    scale = np.sqrt((A ** 2).sum(axis=0))
+    scale[scale == 0] = 1.0  # an all-zero column gets coefficient 0 either way
+    c, _ = nnls(A / scale, np.ones_like(y), maxiter=50 * max(A.shape[1], 1))
+    return c / scale
+
+
+class FewShotAdapter:
+    """Latency (ms) on a target device from ``K`` whole-model measurements and a reference table.
+
+    Parameters
+    ----------
+    space:
+        A :class:`~hwlat.search.spaces.SearchSpace` (any space with the genes API).
+    reference_table:
+        A :class:`~hwlat.latency_tables.LatencyTable` of another device holding every op of the
+        space (e.g. the space's table profiled on this machine's CPU).
+    grouping:
+        How ops become features: ``"kind"``, ``"type"``, ``"key"``, ``"total"`` or a callable
+        ``spec -> str`` (see :func:`op_group`).
+    intercept:
+        Fit a non-negative constant (ms) for the per-model cost; without it the reference's
+        constant part (and its per-call overhead) is one more scaled feature, ``"fixed"``.
+    min_per_feature:
+        Measurements needed per fitted parameter; with fewer the adapter falls back to an affine
+        map of the reference total (2 parameters), then to one scale (1 parameter).
+    overhead_ms:
+        The reference runtime's per-call overhead (ms); ``None`` takes it from the table's
+        metadata (0 when absent).
+    """
+
+    def __init__(self, space: Any, reference_table: Any, *, grouping: str | Callable[[Any], str] = "type",
+                 intercept: bool = True, min_per_feature: float = 2.0, alpha: float = 0.0,
+                 overhead_ms: float | None = None) -> None:
+        self.space = space
+        self.reference_table = reference_table
+        self.grouping = grouping
+        self.intercept = intercept
+        self.min_per_feature = min_per_feature
+        self.alpha = alpha
+        self.overhead_ms = overhead_ms
+
+    # -- features ------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if not callable(self.grouping) and self.grouping not in GROUPINGS:
+            raise InputError(f"grouping must be one of {', '.join(GROUPINGS)} or a callable spec -> str, "
+                             f"got {self.grouping!r}")
+        m = self.min_per_feature
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not np.isfinite(m) or m <= 0:
+            raise InputError(f"min_per_feature must be a positive number (measurements per parameter), got {m!r}")
+        if not isinstance(self.intercept, (bool, np.bool_)):
+            raise InputError(f"intercept must be True or False, got {self.intercept!r}")
+        if self.reference_table is None:
+            raise InputError("FewShotAdapter needs a reference latency table of another device to fit; "
+                             "profile one with `hwlat profile` or hwlat.profiler.profile_ops")
+
+    def _build_features(self) -> None:
+        """Per part, per gene combination, the sum (ms) of each group's overhead-free medians."""
+        cache_key = (id(self.space), id(self.reference_table), self.grouping, self.overhead_ms, bool(self.intercept))
+        if getattr(self, "_features_for", None) == cache_key:
+            return  # the same space, table and grouping: the part tables are still right
+        space, table = self.space, self.reference_table
+        overhead = self.overhead_ms
+        if overhead is None:
+            overhead = table.metadata.overhead_ms or 0.0
+        sizes = np.asarray(space.gene_sizes())
+        parts = space.parts()
+        combos: list[list[list[Any]]] = []
+        needed: dict[str, Any] = {}
+        for pi, part in enumerate(parts):
+            dims = [int(sizes[g]) for g in part.genes]
+            rows = []
+            for flat in range(int(np.prod(dims)) if dims else 1):
+                values = np.unravel_index(flat, dims) if dims else ()
+                specs = space.part_ops(pi, [int(v) for v in values])
+                for s in specs:
+                    needed.setdefault(s.key, s)
+                rows.append([s.key for s in specs])
+            combos.append(rows)
+        keys = list(needed)
+        ms = table.lookup_many(keys) - float(overhead)  # raises once, listing every missing op
+        group_of = {k: op_group(needed[k], self.grouping) for k in keys}
+        groups = list(dict.fromkeys(group_of[k] for k in keys))
+        gidx = {g: i for i, g in enumerate(groups)}
+        op_col = np.array([gidx[group_of[k]] for k in keys], dtype=np.int64)
+        kpos = {k: i for i, k in enumerate(keys)}
+        tabs = []
+        for rows in combos:
+            t = np.zeros((len(rows), len(groups)))
+            for r, row in enumerate(rows):
+                idx = np.fromiter((kpos[k] for k in row), dtype=np.int64, count=len(row))
+                np.add.at(t[r], op_col[idx], ms[idx])
+            tabs.append(t)
+        # a group whose sum is the same for every architecture is a constant, not a feature
+        varying = np.zeros(len(groups), dtype=bool)
+        const = np.zeros(len(groups))
+        for t in tabs:
+            varying |= np.ptp(t, axis=0) > 1e-12 * max(float(np.abs(t).max()), 1e-300)
+            const += t[0]
+        cols = [g for g, v in zip(groups, varying) if v]
+        self.feature_names_ = cols
+        self.const_ms_ = float(const[~varying].sum()) + float(overhead)  # reference constant incl. overhead
+        self.overhead_ms_ = float(overhead)
+        self.part_genes_ = [np.asarray(p.genes, dtype=np.int64) for p in parts]
+        self.part_dims_ = [tuple(int(sizes[g]) for g in p.genes) for p in parts]
+        # a part without genes (stem, head) is constant as a whole: it joins the constant too
+        self.part_tables_ = []
+        for t, dims in zip(tabs, self.part_dims_):
+            if dims:
+                self.part_tables_.append(np.ascontiguousarray(t[:, varying]))
+            else:
+                self.const_ms_ += float(t[0, varying].sum())
+                self.part_tables_.append(np.zeros((1, int(varying.sum()))))
+        self.n_ops_ = len(keys)
+        self._features_for = cache_key
+
+    def features_genes(self, genes: np.ndarray) -> pd.DataFrame:
+        """Per-group reference sums (ms) of each gene row: one named column per feature group.
+
+        Constant groups are left out (they are in ``const_ms_``); with ``intercept=False`` the
+        column ``"fixed"`` holds the reference's constant part plus its per-call overhead.
+        """
+        X = self._features(genes)
+        cols = list(self.feature_names_)
+        if not self.intercept:
+            X = np.column_stack([X, np.full(X.shape[0], self.const_ms_)])
+            cols.append(FIXED)
+        return pd.DataFrame(X, columns=cols)
+
+    def features(self, archs: Sequence[Any]) -> pd.DataFrame:
+        """Per-group reference sums (ms) of each architecture (see :meth:`features_genes`)."""
+        return self.features_genes(self.space.to_genes(list(archs)))
+
+    def _features(self, genes: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "part_tables_"):
+            raise InputError("this FewShotAdapter is not fitted yet; call fit(archs, y_ms) first")
+        g = np.asarray(genes)
+        n_genes = len(self.space.gene_sizes()) if self.space is not None else None
+        if g.ndim != 2 or (n_genes is not None and g.shape[1] != n_genes) or not np.issubdtype(g.dtype, np.integer):
+            raise InputError(f"genes must be an integer array of shape (n, {n_genes}); "
+                             "use space.to_genes(archs) to make one")
+        X = np.zeros((g.shape[0], len(self.feature_names_)))
+        for idx, dims, tab in zip(self.part_genes_, self.part_dims_, self.part_tables_):
+            if dims and tab.shape[1]:
+                X += tab[np.ravel_multi_index(tuple(g[:, idx].T), dims)]
+        return X
+
+    # -- fitting --------------------------------------------------------------------------------
+    def fit(self, archs: Sequence[Any], y_ms: Sequence[float] | np.ndarray) -> FewShotAdapter:
+        """Fit the multipliers on measured whole-model latencies (ms) of ``archs`` on the target."""
+        self._check_params()
+        archs = list(archs)
+        return self.fit_genes(self.space.to_genes(archs) if archs else np.zeros((0, len(self.space.gene_sizes())),
+                                                                               dtype=np.int64), y_ms)
+
+    def fit_genes(self, genes: np.ndarray, y_ms: Sequence[float] | np.ndarray) -> FewShotAdapter:
+        """:meth:`fit` on gene rows (``space.to_genes``) instead of architectures."""
+        self._check_params()
+        y = np.asarray(y_ms, dtype=np.float64).ravel()
+        g = np.asarray(genes)
+        if g.ndim != 2 or g.shape[0] != y.size:
+            raise InputError(f"{g.shape[0] if g.ndim == 2 else '?'} architectures but {y.size} measured latencies; "
+                             "pass one latency (ms) per architecture")
+        if y.size < 2:
+            raise InputError(f"few-shot adaptation needs at least 2 measured architectures, got {y.size}; "
+                             "measure more whole models on the target device")
+        if not np.all(np.isfinite(y)) or np.any(y <= 0):
+            raise InputError("measured latencies must be positive finite numbers (ms); "
+                             f"got min {np.nanmin(y) if np.any(np.isfinite(y)) else y[0]!r}")
+        self._build_features()
+        X = self._features(g)
+        S = X.sum(axis=1)  # varying part of the reference total
+        K = y.size
+        n_groups = X.shape[1] + (0 if self.intercept else (1 if self.const_ms_ else 0))
+        p_full = n_groups + int(bool(self.intercept))
+        mode = "scale"
+        if K >= self.min_per_feature * p_full and n_groups >= 1 and p_full > 2:
+            mode = "groups"
+        elif self.intercept and K >= self.min_per_feature * 2 and np.ptp(S) > 0:
+            mode = "affine"
+        coef = np.zeros(X.shape[1])
+        if mode == "groups":
+            cols = [X]
+            if self.intercept:
+                cols.append(np.ones((K, 1)))
+            elif self.const_ms_:
+                cols.append(np.full((K, 1), self.const_ms_))
+            A = np.column_stack(cols)
+            if self.alpha > 0:  # pull every multiplier towards one common scale ``a`` (last column)
+                G = X.shape[1]
+                s_g = np.mean(X / y[:, None], axis=0)  # relative share of each group in a fitted model
+                pen = np.zeros((G, A.shape[1] + 1))
+                pen[np.arange(G), np.arange(G)] = s_g
+                pen[:, -1] = -s_g
+                pen *= np.sqrt(self.alpha)
+                A = np.vstack([np.column_stack([A, np.zeros(K)]), pen])
+                yy = np.concatenate([y, np.full(G, np.inf)])
+                c = _relative_nnls_rows(A, yy)[:-1]
+            else:
+                c = _relative_nnls(A, y)
+            coef = c[:X.shape[1]]
+            b = float(c[-1]) if self.intercept else float(c[-1] * self.const_ms_) if self.const_ms_ else 0.0
+            if not np.any(coef > 0):  # nothing left that varies with the architecture
+                mode = "affine" if self.intercept and np.ptp(S) > 0 else "scale"
+        if mode == "affine":
+            a, b = _relative_nnls(np.column_stack([S, np.ones(K)]), y)
+            if a <= 0:
+                mode = "scale"
+            else:
+                coef[:] = a
+                b = float(b)
+        if mode == "scale":  # y ≈ a · (S + reference constant): argmin Σ ((a t - y) / y)²
+            t = S + self.const_ms_
+            a = float(np.sum(t / y) / np.sum((t / y) ** 2))
+            coef[:] = a
+            b = a * self.const_ms_
+        self.coef_ = pd.Series(coef, index=pd.Index(self.feature_names_, name="group"), name="multiplier")
+        self.intercept_ = float(b)
+        self.mode_ = mode
+        self.n_fit_ = int(K)
+        log.debug("few-shot fit on %d models: mode %s, %d groups", K, mode, len(self.feature_names_))
+        return self
+
+    # -- predicting -----------------------------------------------------------------------------
+    def predict_genes(self, genes: np.ndarray) -> np.ndarray:
+        """Latency (ms) of each gene row on the target device."""
+        if not hasattr(self, "coef_"):
+            raise InputError("this FewShotAdapter is not fitted yet; call fit(archs, y_ms) first")
+        return self._features(genes) @ self.coef_.to_numpy() + self.intercept_
+
+    def predict(self, archs: Sequence[Any]) -> np.ndarray:
+        """Latency (ms) of each architecture on the target device."""
+        return self.predict_genes(self.space.to_genes(list(archs)))
+
+    def reference_genes(self, genes: np.ndarray) -> np.ndarray:
+        """The reference device's own predicted latency (ms) of each gene row (uncalibrated sum)."""
+        return self._features(genes).sum(axis=1) + self.const_ms_
+
+    # -- saving ---------------------------------------------------------------------------------
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Header and arrays for :func:`hwlat.predictors.save_predictor` (npz + JSON, no pickle)."""
+        from hwlat.predictors.io import table_hash
+
+        if not hasattr(self, "coef_"):
+            raise InputError("this FewShotAdapter is not fitted yet; call fit(archs, y_ms) before saving it")
+        if callable(self.grouping):
+            raise InputError("a FewShotAdapter with a callable grouping cannot be saved; use one of "
+                             f"{', '.join(GROUPINGS)}")
+        header = {
+            "kind": "fewshot",
+            "space": {"name": self.space.name, "config": self.space.config()},
+            "table_hash": table_hash(self.reference_table),
+            "table": self.reference_table.summary() if hasattr(self.reference_table, "summary") else {},
+            "grouping": self.grouping,
+            "intercept": bool(self.intercept),
+            "min_per_feature": float(self.min_per_feature),
+            "overhead_ms": self.overhead_ms,
+            "fitted": {"feature_names": list(self.feature_names_), "coef": [float(c) for c in self.coef_],
+                       "intercept_ms": self.intercept_, "const_ms": self.const_ms_, "overhead_ms": self.overhead_ms_,
+                       "mode": self.mode_, "n_fit": self.n_fit_, "n_ops": self.n_ops_},
+        }
+        arrays: dict[str, np.ndarray] = {}
+        for i, (g, d, t) in enumerate(zip(self.part_genes_, self.part_dims_, self.part_tables_)):
+            arrays[f"part{i}_genes"] = np.asarray(g, dtype=np.int64)
+            arrays[f"part{i}_dims"] = np.asarray(d, dtype=np.int64)
+            arrays[f"part{i}_table"] = np.asarray(t, dtype=np.float64)
+        return header, arrays
+
+    def __repr__(self) -> str:
+        state = "unfitted"
+        if hasattr(self, "coef_"):
+            state = f"{self.mode_} fit on {self.n_fit_} models, {len(self.feature_names_)} groups"
+        return (f"FewShotAdapter(space={getattr(self.space, 'name', self.space)!r}, grouping={self.grouping!r}, "
+                f"{state})")
+
+
+def load_fewshot(header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any) -> FewShotAdapter:
+    """Rebuild a saved :class:`FewShotAdapter` (registered as ``_LOADERS["fewshot"]``).
+
+    ``table`` (the reference table, optional) is only kept for a later refit; predicting needs
+    nothing but the saved part tables.
+    """
+    from hwlat.search.spaces import get_space
+
+    try:
+        space = get_space(header["space"]["name"], **header["space"]["config"])
+        f = header["fitted"]
+        n = sum(1 for k in arrays if k.endswith("_table"))
+        pred = FewShotAdapter(space, table, grouping=header["grouping"], intercept=bool(header["intercept"]),
+                              min_per_feature=float(header["min_per_feature"]), overhead_ms=header["overhead_ms"])
+        pred.part_genes_ = [np.asarray(arrays[f"part{i}_genes"], dtype=np.int64) for i in range(n)]
+        pred.part_dims_ = [tuple(int(x) for x in arrays[f"part{i}_dims"]) for i in range(n)]
+        pred.part_tables_ = [np.asarray(arrays[f"part{i}_table"], dtype=np.float64).reshape(
+            -1, len(f["feature_names"])) for i in range(n)]
+        pred.feature_names_ = list(f["feature_names"])
+        pred.coef_ = pd.Series(np.asarray(f["coef"], dtype=np.float64),
+                               index=pd.Index(pred.feature_names_, name="group"), name="multiplier")
+        pred.intercept_ = float(f["intercept_ms"])
+        pred.const_ms_ = float(f["const_ms"])
+        pred.overhead_ms_ = float(f["overhead_ms"])
+        pred.mode_ = str(f["mode"])
+        pred.n_fit_ = int(f["n_fit"])
+        pred.n_ops_ = int(f["n_ops"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"malformed few-shot predictor file: {exc!r}; save it again with save_predictor") from None
+    pred.table_hash_ = header.get("table_hash")
+    return pred

@@ -1,0 +1,527 @@
+"""``KernelRegressor``: the latency of op configurations that were never measured.
+
+A latency table answers only for the op keys it holds. To price a configuration it lacks (a
+channel count, a resolution, a kernel size no one profiled), hwlat fits one scikit-learn
+regressor per op kind on named features of the op (shapes, FLOPs, weights, bytes moved,
+arithmetic intensity and the kind's own parameters), trained on sampled kernels profiled on the
+device (see :mod:`hwlat.predictors.sampling`), as nn-Meter does with its kernel predictors.
+
+By default the regressor is fitted on ``log(latency)``: a squared error on the log is a relative
+error on the latency, which is what matters across ops from microseconds to tens of milliseconds.
+An op whose kind has no model raises :class:`~hwlat.errors.UnsupportedOpError` naming the kind and
+the ops; it is never priced at 0.
+
+Saved predictors stay pickle-free: :meth:`KernelRegressor._state` stores the training features,
+targets and hyperparameters as plain arrays and :func:`load_kernel_regressor` refits the same
+(seeded) estimators on load, which gives identical predictions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+
+from hwlat.errors import InputError, UnsupportedOpError
+from hwlat.ops.spec import ACTIVATIONS, OpSpec, make_divisible
+
+__all__ = [
+    "featurize",
+    "params_count",
+    "KernelRegressor",
+    "load_kernel_regressor",
+    "ESTIMATORS",
+    "BASE_FEATURES",
+    "KIND_FEATURES",
+]
+
+log = logging.getLogger(__name__)
+
+#: bytes per element (float32)
+_BYTES = 4
+
+#: features every op has
+BASE_FEATURES: tuple[str, ...] = (
+    "c_in", "h_in", "w_in", "c_out", "h_out", "w_out", "flops", "params",
+    "input_bytes", "output_bytes", "weight_bytes", "intensity",
+)
+_ACT_COLS: tuple[str, ...] = tuple(f"act_{a}" for a in ACTIVATIONS)
+
+#: kind -> the kind-specific features its model uses (besides :data:`BASE_FEATURES`)
+KIND_FEATURES: dict[str, tuple[str, ...]] = {
+    "conv": ("k", "s", "groups", "dil", "depthwise", "pointwise", "bn", "pre_act", *_ACT_COLS),
+    "mbconv": ("k", "s", "mid", "expand", "se", "res", "mid_bytes", *_ACT_COLS),
+    "pool": ("k", "s", "pad", "mode_max"),
+    "gap": (),
+    "fc": ("bias", "pooled"),
+    "add": ("n_inputs",),
+    "concat": ("n_inputs",),
+    "act": _ACT_COLS,
+    "bn": _ACT_COLS,
+    "resblock": ("k", "s", "shortcut_conv"),
+    "identity": (),
+}
+_ALL_FEATURES: tuple[str, ...] = tuple(dict.fromkeys(
+    [*BASE_FEATURES, *(f for fs in KIND_FEATURES.values() for f in fs)]))
+
+
+def params_count(spec: OpSpec) -> int:
+    """Number of weights (float32 values) of ``spec`` as hwlat lowers it (folded batch norm = a bias)."""
+    p = spec.param_dict
+    c = spec.input_shape[0]
+    kind = spec.kind
+    if kind == "conv":
+        cout, k, g = int(p["cout"]), int(p["k"]), int(p["groups"])
+        return cout * (c // g) * k * k + (cout if int(p["bn"]) else 0)
+    if kind == "mbconv":
+        mid, k, cout = int(p["mid"]), int(p["k"]), int(p["cout"])
+        n = 0
+        if mid != c:
+            n += c * mid + mid
+        n += mid * k * k + mid
+        if int(p["se"]):
+            r = make_divisible(mid // 4, 8)
+            n += mid * r + r + r * mid + mid
+        n += mid * cout + cout
+        return n
+    if kind == "fc":
+        cout = int(p["cout"])
+        return c * cout + (cout if int(p["bias"]) else 0)
+    if kind == "bn":
+        return 2 * c  # folded to a per-channel scale and shift
+    if kind == "resblock":
+        cout, k, s = int(p["cout"]), int(p["k"]), int(p["s"])
+        n = c * cout * k * k + cout + cout * cout * k * k + cout
+        if s != 1 or c != cout:
+            n += c * cout
+        return n
+    return 0
+
+
+def _features_of(spec: OpSpec) -> dict[str, float]:
+    p = spec.param_dict
+    kind = spec.kind
+    shape = spec.input_shape
+    c_in = shape[0]
+    h_in, w_in = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
+    out = spec.output_shape
+    c_out = out[0]
+    h_out, w_out = (out[1], out[2]) if len(out) == 3 else (1, 1)
+    flops = float(spec.flops)
+    n_params = params_count(spec)
+    in_bytes = float(math.prod(shape) * spec.n_inputs * _BYTES)
+    out_bytes = float(math.prod(out) * _BYTES)
+    w_bytes = float(n_params * _BYTES)
+    f: dict[str, float] = dict.fromkeys(_ALL_FEATURES, 0.0)
+    f.update(c_in=c_in, h_in=h_in, w_in=w_in, c_out=c_out, h_out=h_out, w_out=w_out, flops=flops,
+             params=float(n_params), input_bytes=in_bytes, output_bytes=out_bytes, weight_bytes=w_bytes,
+             intensity=flops / (in_bytes + out_bytes + w_bytes))
+    if kind in ("conv", "mbconv", "pool", "resblock"):
+        f["k"], f["s"] = float(p["k"]), float(p["s"])
+    if kind == "conv":
+        g = int(p["groups"])
+        f.update(groups=g, dil=float(p["dil"]), depthwise=float(g == c_in and g > 1 and int(p["cout"]) == c_in),
+                 pointwise=float(int(p["k"]) == 1), bn=float(p["bn"]), pre_act=float(p["pre_act"] != "none"))
+        f[f"act_{p['act']}"] = 1.0
+    elif kind == "mbconv":
+        mid = int(p["mid"])
+        f.update(mid=mid, expand=mid / c_in, se=float(p["se"]), res=float(p["res"]),
+                 mid_bytes=float(mid * h_in * w_in * _BYTES))
+        f[f"act_{p['act']}"] = 1.0
+    elif kind == "pool":
+        f.update(pad=float(p["pad"]), mode_max=float(p["mode"] == "max"))
+    elif kind == "fc":
+        f.update(bias=float(p["bias"]), pooled=float(len(shape) == 3))
+    elif kind in ("add", "concat"):
+        f["n_inputs"] = float(spec.n_inputs)
+    elif kind == "act":
+        f[f"act_{p['fn']}"] = 1.0
+    elif kind == "bn":
+        f[f"act_{p['act']}"] = 1.0
+    elif kind == "resblock":
+        f["shortcut_conv"] = float(int(p["s"]) != 1 or c_in != int(p["cout"]))
+    return f
+
+
+def featurize(specs: Sequence[OpSpec]) -> pd.DataFrame:
+    """Named numeric features of each op, one row per spec (index = op key).
+
+    Columns: :data:`BASE_FEATURES` for every op (channels, sizes, ``flops``, ``params`` (weights
+    count), ``input_bytes``/``output_bytes``/``weight_bytes`` (float32), ``intensity`` = FLOPs per
+    byte moved) and every kind-specific feature of :data:`KIND_FEATURES` (0 where it does not apply).
+    """
+    specs = [_as_spec(s) for s in specs]
+    rows = [_features_of(s) for s in specs]
+    df = pd.DataFrame(rows, columns=list(_ALL_FEATURES), dtype=np.float64)
+    df.index = pd.Index([s.key for s in specs], name="key")
+    return df
+
+
+def _as_spec(s: Any) -> OpSpec:
+    if isinstance(s, OpSpec):
+        return s
+    if isinstance(s, str):
+        return OpSpec.from_key(s)
+    raise InputError(f"expected an OpSpec or an op key string, got {type(s).__name__}")
+
+
+# -- estimators ------------------------------------------------------------------------------------
+
+#: the estimator presets ``KernelRegressor(estimator=...)`` accepts by name
+ESTIMATORS: tuple[str, ...] = ("gbrt", "hgb", "rf", "et")
+
+
+def _make_estimator(name: Any, random_state: int, n_samples: int) -> Any:
+    if not isinstance(name, str):
+        if not hasattr(name, "fit") or not hasattr(name, "predict"):
+            raise InputError(f"estimator must be one of {', '.join(ESTIMATORS)} or a scikit-learn regressor, "
+                             f"got {name!r}")
+        est = clone(name)
+        if "random_state" in est.get_params():
+            est.set_params(random_state=random_state)
+        return est
+    from sklearn.ensemble import (
+        ExtraTreesRegressor,
+        GradientBoostingRegressor,
+        HistGradientBoostingRegressor,
+        RandomForestRegressor,
+    )
+
+    if name == "gbrt":
+        return GradientBoostingRegressor(n_estimators=400, learning_rate=0.05, max_depth=4, subsample=0.8,
+                                         min_samples_leaf=2, random_state=random_state)
+    if name == "hgb":
+        return HistGradientBoostingRegressor(max_iter=400, learning_rate=0.05, max_leaf_nodes=15,
+                                             min_samples_leaf=max(2, min(20, n_samples // 20)),
+                                             early_stopping=False, random_state=random_state)
+    if name == "rf":
+        return RandomForestRegressor(n_estimators=300, max_features=0.6, min_samples_leaf=1,
+                                     random_state=random_state, n_jobs=1)
+    if name == "et":
+        return ExtraTreesRegressor(n_estimators=300, max_features=0.8, min_samples_leaf=1,
+                                   random_state=random_state, n_jobs=1)
+    raise InputError(f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATORS)} "
+                     "or pass a scikit-learn regressor instance")
+
+
+_TARGETS = ("log", "residual", "ms")
+#: features of the log-linear baseline of ``target="residual"`` (a roofline-like cost model)
+_BASELINE_FEATURES: tuple[str, ...] = ("flops", "input_bytes", "output_bytes", "weight_bytes")
+
+
+class _KindModel:
+    """The fitted model of one op kind: a log-linear baseline (or None) and the estimator."""
+
+    def __init__(self, estimator: Any, baseline: Any) -> None:
+        self.estimator = estimator
+        self.baseline = baseline
+
+
+def _baseline_X(X: np.ndarray, cols: Sequence[str]) -> np.ndarray:
+    idx = [list(cols).index(c) for c in _BASELINE_FEATURES]
+    return np.log1p(X[:, idx])
+
+
+def _fit_kind(estimator: Any, target: str, random_state: int, X: np.ndarray, y_ms: np.ndarray,
+              cols: Sequence[str]) -> _KindModel:
+    """Fit one kind's model on features ``X`` (named ``cols``) and latencies ``y_ms``."""
+    est = _make_estimator(estimator, random_state, y_ms.size)
+    baseline = None
+    if target == "ms":
+        t = y_ms
+    else:
+        t = np.log(y_ms)
+        if target == "residual":
+            from sklearn.linear_model import Ridge
+
+            baseline = Ridge(alpha=1e-2).fit(_baseline_X(X, cols), t)
+            t = t - baseline.predict(_baseline_X(X, cols))
+    est.fit(pd.DataFrame(X, columns=list(cols)), t)
+    return _KindModel(est, baseline)
+
+
+def _predict_kind(model: _KindModel, target: str, X: np.ndarray, cols: Sequence[str]) -> np.ndarray:
+    """Latency (ms) predicted by one kind's model."""
+    t = np.asarray(model.estimator.predict(pd.DataFrame(X, columns=list(cols))), dtype=np.float64)
+    if target == "ms":
+        return t
+    if model.baseline is not None:
+        t = t + model.baseline.predict(_baseline_X(X, cols))
+    return np.exp(t)
+
+
+def _xy(X: Any, y: Any) -> tuple[list[OpSpec], np.ndarray]:
+    """(specs, latencies in ms) from a LatencyTable, or from specs/keys and ``y``."""
+    if hasattr(X, "lookup_many") and hasattr(X, "keys"):
+        if y is not None:
+            raise InputError("fit takes y from the latency table's median_ms; do not pass y with a table")
+        keys = X.keys()
+        specs = [OpSpec.from_key(k) for k in keys]
+        ms = X.lookup_many(keys)
+    else:
+        if y is None:
+            raise InputError("fit needs latencies: pass a LatencyTable, or a list of OpSpecs and y (ms)")
+        specs = [_as_spec(s) for s in X]
+        ms = np.asarray(y, dtype=np.float64).reshape(-1)
+        if len(specs) != ms.size:
+            raise InputError(f"got {len(specs)} ops but {ms.size} latencies; pass one latency (ms) per op")
+    bad = ~np.isfinite(ms) | (ms <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{int(bad.sum())} latencies are not positive finite numbers (e.g. {specs[i].key}: "
+                         f"{ms[i]!r} ms); drop those rows or measure them again")
+    return specs, ms
+
+
+class KernelRegressor(RegressorMixin, BaseEstimator):
+    """Latency (ms) of single ops from one regressor per op kind, fitted on profiled kernels.
+
+    Parameters
+    ----------
+    estimator:
+        ``"gbrt"`` (gradient-boosted trees), ``"hgb"`` (histogram gradient boosting), ``"rf"``
+        (random forest, as nn-Meter), ``"et"`` (extra trees), or a scikit-learn regressor instance
+        (cloned for each kind; such a predictor cannot be saved).
+    target:
+        ``"log"`` fits ``log(ms)`` (a relative-error objective); ``"residual"`` fits a log-linear
+        model of FLOPs and bytes moved first and the estimator on what it leaves (log scale), which
+        extrapolates better beyond the sampled sizes; ``"ms"`` fits milliseconds.
+    min_samples:
+        Kinds with fewer measured rows get no model (asking for them raises).
+    random_state:
+        Seed of the estimators.
+
+    Example::
+
+        reg = KernelRegressor().fit(table)           # a LatencyTable of sampled kernels
+        reg.predict([conv((32, 56, 56), 64, 3)])     # array([...]) ms
+        reg.held_out_report(table)                   # MAPE, ±10 %, Spearman per kind
+    """
+
+    def __init__(self, *, estimator: Any = "gbrt", target: str = "log", min_samples: int = 8,
+                 random_state: int = 0) -> None:
+        self.estimator = estimator
+        self.target = target
+        self.min_samples = min_samples
+        self.random_state = random_state
+
+    # -- fitting --------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.target not in _TARGETS:
+            raise InputError(f"target must be one of {', '.join(_TARGETS)}, got {self.target!r}")
+        if not isinstance(self.min_samples, (int, np.integer)) or self.min_samples < 2:
+            raise InputError(f"min_samples must be an integer >= 2, got {self.min_samples!r}")
+        if isinstance(self.estimator, str) and self.estimator not in ESTIMATORS:
+            raise InputError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)} "
+                             "or pass a scikit-learn regressor instance")
+
+    def fit(self, X: Any, y: Sequence[float] | np.ndarray | None = None) -> KernelRegressor:
+        """Fit a model per op kind with at least ``min_samples`` rows.
+
+        ``X`` is a :class:`~hwlat.latency_tables.LatencyTable` (latencies from its ``median_ms``)
+        or a list of OpSpecs (or op keys) with ``y`` their latencies in ms.
+        """
+        self._check_params()
+        specs, ms = _xy(X, y)
+        feats = featurize(specs)
+        kinds = np.array([s.kind for s in specs])
+        self._fit_features(feats, kinds, ms)
+        self.table_hash_: str | None = None
+        if hasattr(X, "lookup_many"):
+            from hwlat.predictors.io import table_hash
+
+            self.table_hash_ = table_hash(X)
+        return self
+
+    def _fit_features(self, feats: pd.DataFrame, kinds: np.ndarray, ms: np.ndarray) -> None:
+        models: dict[str, Any] = {}
+        names: dict[str, list[str]] = {}
+        train: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        ranges: dict[str, tuple[float, float]] = {}
+        skipped: dict[str, int] = {}
+        for kind in sorted(set(kinds.tolist())):
+            mask = kinds == kind
+            n = int(mask.sum())
+            if n < self.min_samples:
+                skipped[kind] = n
+                continue
+            cols = [*BASE_FEATURES, *KIND_FEATURES[kind]]
+            Xk = feats.loc[mask, cols].to_numpy(dtype=np.float64)
+            yk = ms[mask]
+            models[kind] = _fit_kind(self.estimator, self.target, self.random_state, Xk, yk, cols)
+            names[kind], train[kind] = cols, (Xk, yk)
+            ranges[kind] = (float(yk.min()), float(yk.max()))
+        if skipped:
+            log.warning("no kernel model for %s: fewer than min_samples=%d measured rows; profile more samples "
+                        "of these kinds", ", ".join(f"{k} ({n} rows)" for k, n in skipped.items()),
+                        self.min_samples)
+        if not models:
+            raise InputError(f"no op kind has min_samples={self.min_samples} measured rows "
+                             f"(rows per kind: {skipped}); profile more sampled kernels or lower min_samples")
+        self.models_ = models
+        self.feature_names_ = names
+        self.kinds_ = sorted(models)
+        self.n_samples_ = {k: int(v[0].shape[0]) for k, v in train.items()}
+        self.latency_range_ms_ = ranges
+        self.skipped_kinds_ = skipped
+        self._train = train
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "models_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this KernelRegressor is not fitted yet; call fit(table) first")
+
+    # -- predicting -----------------------------------------------------------------------------
+    def predict(self, X: Sequence[OpSpec | str]) -> np.ndarray:
+        """Latency (ms) of each op; raises UnsupportedOpError if an op's kind has no model."""
+        self._check_fitted()
+        specs = [_as_spec(s) for s in X]
+        out = np.empty(len(specs), dtype=np.float64)
+        if not specs:
+            return out
+        kinds = np.array([s.kind for s in specs])
+        missing = sorted(set(kinds.tolist()) - set(self.models_))
+        if missing:
+            bad = [s.key for s in specs if s.kind in missing]
+            why = []
+            for k in missing:
+                n = self.skipped_kinds_.get(k)
+                why.append(f"{k} (only {n} measured rows, min_samples={self.min_samples})" if n is not None
+                           else f"{k} (not in the training data)")
+            more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+            raise UnsupportedOpError(
+                f"the kernel regressor has no model for op kind(s) {', '.join(why)}; "
+                f"{len(bad)} op(s) need one: {', '.join(bad[:10])}{more}. Profile sampled kernels of these "
+                f"kinds (hwlat profile --kernels {','.join(missing)} --samples N) and refit; "
+                f"it has models for: {', '.join(self.kinds_)}"
+            )
+        feats = featurize(specs)
+        for kind in sorted(set(kinds.tolist())):
+            mask = kinds == kind
+            cols = self.feature_names_[kind]
+            out[mask] = _predict_kind(self.models_[kind], self.target, feats.loc[mask, cols].to_numpy(np.float64),
+                                      cols)
+        if self.target == "ms":
+            floor = np.array([self.latency_range_ms_[k][0] for k in kinds]) * 0.5
+            out = np.maximum(out, floor)  # a regressor in ms can undershoot below 0
+        return out
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def held_out_report(self, X: Any, y: Sequence[float] | np.ndarray | None = None, *, test_size: float = 0.2,
+                        random_state: int = 0) -> pd.DataFrame:
+        """Per kind: fit a clone on a random split, score on the rest.
+
+        Columns: ``kind``, ``n_train``, ``n_test``, ``mape_pct``, ``within_10_pct``, ``within_5_pct``,
+        ``spearman``, ``rmse_ms``; a last row ``all`` pools the test ops of every kind. Kinds whose
+        training part would have fewer than ``min_samples`` rows (or fewer than 2 test rows) are
+        listed with NaN scores.
+        """
+        from hwlat.predictors.validate import metrics
+
+        if not 0 < test_size < 1:
+            raise InputError(f"test_size must be a fraction between 0 and 1, got {test_size!r}")
+        self._check_params()
+        specs, ms = _xy(X, y)
+        feats = featurize(specs)
+        kinds = np.array([s.kind for s in specs])
+        rng = np.random.default_rng(random_state)
+        rows: list[dict[str, Any]] = []
+        all_p: list[np.ndarray] = []
+        all_m: list[np.ndarray] = []
+        for kind in sorted(set(kinds.tolist())):
+            idx = np.flatnonzero(kinds == kind)
+            idx = idx[rng.permutation(idx.size)]
+            n_test = int(round(idx.size * test_size))
+            te, tr = idx[:n_test], idx[n_test:]
+            row: dict[str, Any] = {"kind": kind, "n_train": int(tr.size), "n_test": int(te.size)}
+            if tr.size < self.min_samples or te.size < 2:
+                rows.append({**row, "mape_pct": np.nan, "within_10_pct": np.nan, "within_5_pct": np.nan,
+                             "spearman": np.nan, "rmse_ms": np.nan})
+                continue
+            m = clone(self)
+            m._fit_features(feats.iloc[tr], kinds[tr], ms[tr])
+            pred = m.predict([specs[i] for i in te])
+            s = metrics(pred, ms[te])
+            rows.append({**row, "mape_pct": s["mape_pct"], "within_10_pct": s["within_10_pct"],
+                         "within_5_pct": s["within_5_pct"], "spearman": s["spearman"], "rmse_ms": s["rmse_ms"]})
+            all_p.append(pred)
+            all_m.append(ms[te])
+        if all_p:
+            p, m_ = np.concatenate(all_p), np.concatenate(all_m)
+            s = metrics(p, m_)
+            rows.append({"kind": "all", "n_train": int(sum(r["n_train"] for r in rows)), "n_test": int(p.size),
+                         "mape_pct": s["mape_pct"], "within_10_pct": s["within_10_pct"],
+                         "within_5_pct": s["within_5_pct"], "spearman": s["spearman"], "rmse_ms": s["rmse_ms"]})
+        return pd.DataFrame(rows, columns=["kind", "n_train", "n_test", "mape_pct", "within_10_pct", "within_5_pct",
+                                           "spearman", "rmse_ms"])
+
+    # -- saving ---------------------------------------------------------------------------------
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(header, arrays) for :func:`hwlat.predictors.save_predictor`: training data + hyperparameters."""
+        self._check_fitted()
+        if not isinstance(self.estimator, str):
+            raise InputError("a KernelRegressor with a custom estimator instance cannot be saved pickle-free; "
+                             f"use one of the presets {', '.join(ESTIMATORS)} to save it")
+        header: dict[str, Any] = {
+            "kind": "kernel",
+            "params": {"estimator": self.estimator, "target": self.target, "min_samples": int(self.min_samples),
+                       "random_state": int(self.random_state)},
+            "kinds": list(self.kinds_),
+            "feature_names": {k: list(v) for k, v in self.feature_names_.items()},
+            "skipped_kinds": {k: int(v) for k, v in self.skipped_kinds_.items()},
+        }
+        if getattr(self, "table_hash_", None):
+            header["table_hash"] = self.table_hash_
+        arrays: dict[str, np.ndarray] = {}
+        for i, kind in enumerate(self.kinds_):
+            Xk, yk = self._train[kind]
+            arrays[f"k{i}_X"] = np.ascontiguousarray(Xk, dtype=np.float64)
+            arrays[f"k{i}_y_ms"] = np.ascontiguousarray(yk, dtype=np.float64)
+        return header, arrays
+
+
+def load_kernel_regressor(header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None
+                          ) -> KernelRegressor:
+    """Rebuild a saved :class:`KernelRegressor` by refitting its seeded estimators on the stored data.
+
+    Register with ``hwlat.predictors._LOADERS["kernel"] = load_kernel_regressor``.
+    """
+    try:
+        params = header["params"]
+        kinds = list(header["kinds"])
+        names = header["feature_names"]
+        reg = KernelRegressor(estimator=params["estimator"], target=params["target"],
+                              min_samples=int(params["min_samples"]), random_state=int(params["random_state"]))
+        reg._check_params()
+        models: dict[str, Any] = {}
+        train: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for i, kind in enumerate(kinds):
+            cols = list(names[kind])
+            expected = [*BASE_FEATURES, *KIND_FEATURES.get(kind, ())]
+            if cols != expected:
+                raise InputError(f"the saved model for {kind!r} uses features {cols}, this hwlat computes "
+                                 f"{expected}; refit the kernel regressor with this version")
+            Xk = np.asarray(arrays[f"k{i}_X"], dtype=np.float64)
+            yk = np.asarray(arrays[f"k{i}_y_ms"], dtype=np.float64)
+            if Xk.ndim != 2 or Xk.shape != (yk.size, len(cols)):
+                raise InputError(f"saved training data for {kind!r} has shape {Xk.shape}, expected "
+                                 f"({yk.size}, {len(cols)}); the file is corrupt")
+            models[kind] = _fit_kind(reg.estimator, reg.target, reg.random_state, Xk, yk, cols)
+            train[kind] = (Xk, yk)
+    except KeyError as exc:
+        raise InputError(f"the kernel regressor file lacks {exc}; it is corrupt or from another version") from None
+    reg.models_ = models
+    reg.feature_names_ = {k: list(names[k]) for k in kinds}
+    reg.kinds_ = sorted(models)
+    reg.n_samples_ = {k: int(v[1].size) for k, v in train.items()}
+    reg.latency_range_ms_ = {k: (float(v[1].min()), float(v[1].max())) for k, v in train.items()}
+    reg.skipped_kinds_ = {k: int(v) for k, v in header.get("skipped_kinds", {}).items()}
+    reg.table_hash_ = header.get("table_hash")
+    reg._train = train
+    return reg

@@ -1,0 +1,431 @@
+"""Sampling op configurations to profile, for the kernel regressors.
+
+:func:`sample_kernels` draws random, distinct configurations of one op kind over the ranges CNNs
+use (nn-Meter-style): channel counts log-uniform over multiples of 8 (3 for a stem), resolutions
+from the usual pyramid plus odd sizes, kernel sizes 1/3/5/7, strides 1/2, the common activations;
+convolutions include depthwise (``groups == C``) and pointwise (``k == 1``) ones. Sizes are
+bounded by FLOPs and tensor size so that each op runs in about 20 ms or less on one CPU core.
+
+:func:`adaptive_sample` is nn-Meter's adaptive data sampling: fit a regressor on what has been
+measured, find the configurations it predicts worst (out-of-fold relative error), sample new
+configurations near them by perturbing one or two parameters, measure those, repeat.
+
+For ``hwlat profile --kernels conv,pool --samples N``::
+
+    specs = kernel_specs(["conv", "pool"], N, seed=seed)
+    profile_ops(specs, device, protocol=protocol, out_dir=out)
+
+and with ``--adaptive``::
+
+    measure = profiling_measure(device, protocol=protocol, out_dir=out, progress=progress)
+    specs = adaptive_kernel_specs(["conv", "pool"], N, seed=seed, measure=measure)
+    profile_ops(specs, device, protocol=protocol, out_dir=out)   # everything resumed: the final table
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from hwlat.errors import InputError
+from hwlat.ops.spec import OpSpec, make_divisible
+
+__all__ = [
+    "SAMPLED_KINDS",
+    "DEFAULT_RANGES",
+    "sample_kernels",
+    "perturb",
+    "kernel_specs",
+    "adaptive_sample",
+    "adaptive_kernel_specs",
+    "profiling_measure",
+]
+
+log = logging.getLogger(__name__)
+
+#: kinds :func:`sample_kernels` can sample
+SAMPLED_KINDS: tuple[str, ...] = ("conv", "mbconv", "pool", "fc", "add", "gap", "act", "concat", "bn", "resblock")
+
+#: sampling ranges; override any of them with ``ranges={...}``
+DEFAULT_RANGES: dict[str, Any] = {
+    "c_min": 8,                # channels: multiples of 8, log-uniform between c_min and c_max
+    "c_max": 512,
+    "stem_share": 0.05,        # share of convolutions with a 3-channel (image) input
+    "hw": (7, 14, 28, 56, 112, 224),
+    "odd_hw_share": 0.2,       # share of resolutions drawn uniformly from [hw_min, hw_max] instead
+    "hw_min": 4,
+    "hw_max": 224,
+    "k": (1, 3, 5, 7),
+    "dw_k": (3, 5, 7),
+    "s": (1, 2),
+    "act": ("none", "relu", "relu6", "hswish"),
+    "conv_types": {"regular": 0.5, "depthwise": 0.25, "pointwise": 0.25},
+    "expand": (1, 3, 4, 6),
+    "pool_k": (2, 3, 5),
+    "fc_c_max": 2048,
+    "fc_cout": (10, 100, 1000),
+    "fc_cout_max": 2048,
+    "max_flops": 3e8,          # FLOPs bound (about 20 ms on one core of a desktop CPU)
+    "max_elems": 3_000_000,    # bound on the elements of any input/output/intermediate tensor
+}
+
+_MAX_TRIES_PER_SAMPLE = 200
+
+
+def _ranges(ranges: dict[str, Any] | None) -> dict[str, Any]:
+    r = dict(DEFAULT_RANGES)
+    if ranges:
+        unknown = sorted(set(ranges) - set(DEFAULT_RANGES))
+        if unknown:
+            raise InputError(f"unknown sampling range(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_RANGES)}")
+        r.update(ranges)
+    if not 1 <= r["c_min"] <= r["c_max"]:
+        raise InputError(f"sampling needs 1 <= c_min <= c_max, got {r['c_min']}, {r['c_max']}")
+    return r
+
+
+def _channels(rng: np.random.Generator, lo: int, hi: int) -> int:
+    """A multiple of 8, log-uniform between ``lo`` and ``hi`` (both kept within range)."""
+    v = math.exp(rng.uniform(math.log(max(lo, 1)), math.log(hi)))
+    c = int(round(v / 8)) * 8
+    return int(min(max(c, 8 * math.ceil(lo / 8)), 8 * (hi // 8))) if hi >= 8 else int(max(1, round(v)))
+
+
+def _hw(rng: np.random.Generator, r: dict[str, Any]) -> int:
+    if rng.random() < r["odd_hw_share"]:
+        return int(rng.integers(r["hw_min"], r["hw_max"] + 1))
+    return int(rng.choice(r["hw"]))
+
+
+def _choice(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
+    return seq[int(rng.integers(len(seq)))]
+
+
+def _draw(kind: str, rng: np.random.Generator, r: dict[str, Any]) -> OpSpec:
+    hw = _hw(rng, r)
+    c = _channels(rng, r["c_min"], r["c_max"])
+    acts = tuple(r["act"])
+    if kind == "conv":
+        types = r["conv_types"]
+        t = rng.choice(list(types), p=np.asarray(list(types.values()), dtype=float) / sum(types.values()))
+        a = _choice(rng, acts)
+        if t == "depthwise":
+            return OpSpec.make("conv", (c, hw, hw), cout=c, k=int(_choice(rng, r["dw_k"])),
+                               s=int(_choice(rng, r["s"])), groups=c, act=a)
+        cout = _channels(rng, r["c_min"], r["c_max"])
+        if t == "pointwise":
+            return OpSpec.make("conv", (c, hw, hw), cout=cout, k=1, s=1, act=a)
+        if rng.random() < r["stem_share"]:
+            c = 3
+        pre = "relu" if rng.random() < 0.1 else "none"
+        return OpSpec.make("conv", (c, hw, hw), cout=cout, k=int(_choice(rng, r["k"])), s=int(_choice(rng, r["s"])),
+                           act=a, pre_act=pre)
+    if kind == "mbconv":
+        e = _choice(rng, r["expand"])
+        mid = c if e == 1 else make_divisible(c * e, 8)
+        s = int(_choice(rng, r["s"]))
+        cout = c if (s == 1 and rng.random() < 0.4) else _channels(rng, r["c_min"], r["c_max"])
+        a = _choice(rng, ("relu", "relu6", "hswish"))
+        return OpSpec.make("mbconv", (c, hw, hw), cout=cout, k=int(_choice(rng, r["dw_k"])), s=s, mid=mid,
+                           se=int(rng.random() < 0.5), act=a, res=int(s == 1 and cout == c))
+    if kind == "pool":
+        k = int(_choice(rng, r["pool_k"]))
+        s = 2 if k == 2 else int(_choice(rng, r["s"]))
+        return OpSpec.make("pool", (c, hw, hw), mode=_choice(rng, ("avg", "max")), k=k, s=s, pad=(k - 1) // 2)
+    if kind == "fc":
+        cin = _channels(rng, max(16, r["c_min"]), r["fc_c_max"])
+        if rng.random() < 0.5:
+            cout = int(_choice(rng, r["fc_cout"]))
+        else:
+            cout = _channels(rng, r["c_min"], r["fc_cout_max"])
+        if rng.random() < 0.15:
+            side = int(_choice(rng, (7, 4, 5, 8)))
+            return OpSpec.make("fc", (cin, side, side), cout=cout, bias=1)
+        return OpSpec.make("fc", (cin,), cout=cout, bias=int(rng.random() < 0.9))
+    if kind == "add":
+        return OpSpec.make("add", (c, hw, hw), n=int(_choice(rng, (2, 2, 2, 3))))
+    if kind == "concat":
+        return OpSpec.make("concat", (c, hw, hw), n=int(_choice(rng, (2, 2, 3, 4))))
+    if kind == "gap":
+        return OpSpec.make("gap", (c, hw, hw))
+    if kind == "act":
+        return OpSpec.make("act", (c, hw, hw), fn=_choice(rng, ("relu", "relu6", "hswish", "hsigmoid", "sigmoid")))
+    if kind == "bn":
+        return OpSpec.make("bn", (c, hw, hw), act=_choice(rng, acts))
+    if kind == "resblock":
+        s = int(_choice(rng, r["s"]))
+        cout = c if (s == 1 and rng.random() < 0.5) else _channels(rng, r["c_min"], r["c_max"])
+        return OpSpec.make("resblock", (c, hw, hw), cout=cout, k=3, s=s)
+    raise InputError(f"cannot sample op kind {kind!r}; samplable kinds: {', '.join(SAMPLED_KINDS)}")
+
+
+def _max_elems(spec: OpSpec) -> int:
+    sizes = [math.prod(spec.input_shape), math.prod(spec.output_shape)]
+    if spec.kind == "mbconv":
+        sizes.append(int(spec["mid"]) * spec.input_shape[1] * spec.input_shape[2])
+    return max(sizes) * spec.n_inputs
+
+
+def _within(spec: OpSpec, r: dict[str, Any]) -> bool:
+    if spec.flops > r["max_flops"] or _max_elems(spec) > r["max_elems"]:
+        return False
+    return min(spec.output_shape) >= 1
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in SAMPLED_KINDS:
+        raise InputError(f"cannot sample op kind {kind!r}; samplable kinds: {', '.join(SAMPLED_KINDS)}")
+
+
+def sample_kernels(kind: str, n: int, *, seed: int, ranges: dict[str, Any] | None = None,
+                   exclude: Sequence[OpSpec | str] = ()) -> list[OpSpec]:
+    """``n`` distinct random configurations of op ``kind`` (deterministic given ``seed``).
+
+    ``ranges`` overrides entries of :data:`DEFAULT_RANGES`; ``exclude`` lists specs (or keys)
+    not to return (e.g. those already measured). Raises InputError when the ranges hold fewer
+    than ``n`` distinct configurations.
+    """
+    _check_kind(kind)
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise InputError(f"number of samples must be a non-negative integer, got {n!r}")
+    r = _ranges(ranges)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), SAMPLED_KINDS.index(kind)]))
+    seen = {s.key if isinstance(s, OpSpec) else str(s) for s in exclude}
+    out: list[OpSpec] = []
+    for _ in range(int(n) * _MAX_TRIES_PER_SAMPLE + 100):
+        if len(out) >= n:
+            break
+        try:
+            spec = _draw(kind, rng, r)
+        except InputError:
+            continue  # a parameter clash (e.g. output smaller than the kernel): draw again
+        if spec.key in seen or not _within(spec, r):
+            continue
+        seen.add(spec.key)
+        out.append(spec)
+    if len(out) < n:
+        raise InputError(f"could only sample {len(out)} distinct {kind} configurations of the {n} asked within "
+                         f"the ranges (max_flops={r['max_flops']:g}, max_elems={r['max_elems']}); ask for fewer "
+                         "samples or widen the ranges")
+    return out
+
+
+def kernel_specs(kinds: Sequence[str], samples: int, seed: int, *, ranges: dict[str, Any] | None = None
+                 ) -> list[OpSpec]:
+    """``samples`` random configurations of each kind in ``kinds``, concatenated (for ``hwlat profile --kernels``)."""
+    kinds = list(dict.fromkeys(k.strip() for k in kinds if k.strip()))
+    if not kinds:
+        raise InputError(f"no op kinds to sample; give some of: {', '.join(SAMPLED_KINDS)}")
+    for k in kinds:
+        _check_kind(k)
+    out: list[OpSpec] = []
+    for k in kinds:
+        out.extend(sample_kernels(k, samples, seed=seed, ranges=ranges))
+    return out
+
+
+# -- adaptive sampling -----------------------------------------------------------------------------
+
+def _neighbour_channels(c: int, rng: np.random.Generator, r: dict[str, Any]) -> int:
+    if c < 8:
+        return c
+    f = float(_choice(rng, (0.5, 0.75, 0.875, 1.125, 1.25, 1.5, 2.0)))
+    return int(min(max(make_divisible(c * f, 8), 8 * math.ceil(r["c_min"] / 8)), max(8, 8 * (r["c_max"] // 8))))
+
+
+def _neighbour_hw(h: int, rng: np.random.Generator, r: dict[str, Any]) -> int:
+    f = float(_choice(rng, (0.5, 0.75, 0.9, 1.1, 1.25, 1.5, 2.0)))
+    v = int(round(h * f))
+    if v == h:
+        v = h + int(_choice(rng, (-1, 1)))
+    return int(min(max(v, r["hw_min"]), r["hw_max"]))
+
+
+def _neighbour_in(v: int, options: Sequence[int], rng: np.random.Generator) -> int:
+    opts = sorted(set(int(o) for o in options) | {int(v)})
+    i = opts.index(int(v))
+    j = min(max(i + int(_choice(rng, (-1, 1))), 0), len(opts) - 1)
+    return opts[j]
+
+
+def perturb(spec: OpSpec, rng: np.random.Generator, *, ranges: dict[str, Any] | None = None) -> OpSpec | None:
+    """A configuration near ``spec``: one or two of its dimensions moved to a neighbouring value.
+
+    Keeps the kind's structure (a depthwise conv stays depthwise, a pointwise one pointwise).
+    Returns None when the move gives an invalid or out-of-range configuration.
+    """
+    r = _ranges(ranges)
+    p = spec.param_dict
+    shape = list(spec.input_shape)
+    kind = spec.kind
+    dims: list[str] = ["c"]
+    if len(shape) == 3:
+        dims.append("hw")
+    depthwise = kind == "conv" and int(p["groups"]) == shape[0] and int(p["cout"]) == shape[0] and shape[0] > 1
+    if kind in ("conv", "mbconv", "fc", "resblock") and not depthwise:
+        dims.append("cout")
+    if kind in ("conv", "mbconv", "pool") and not (kind == "conv" and int(p["k"]) == 1 and not depthwise):
+        dims.append("k")
+    if kind in ("conv", "mbconv", "resblock", "pool"):
+        dims.append("s")
+    if kind == "mbconv":
+        dims.append("mid")
+    moves = [dims[i] for i in rng.choice(len(dims), size=min(len(dims), int(rng.integers(1, 3))), replace=False)]
+    new = dict(p)
+    for m in moves:
+        if m == "c":
+            c = _neighbour_channels(shape[0], rng, r) if kind != "fc" else _neighbour_channels(
+                shape[0], rng, {**r, "c_max": r["fc_c_max"]})
+            if kind == "mbconv":
+                e = int(p["mid"]) / shape[0]
+                new["mid"] = c if int(p["mid"]) == shape[0] else make_divisible(c * e, 8)
+            if depthwise:
+                new["cout"] = new["groups"] = c
+            shape[0] = c
+        elif m == "hw":
+            shape[1] = shape[2] = _neighbour_hw(shape[1], rng, r)
+        elif m == "cout":
+            hi = r["fc_cout_max"] if kind == "fc" else r["c_max"]
+            new["cout"] = _neighbour_channels(int(p["cout"]), rng, {**r, "c_max": hi})
+        elif m == "k":
+            opts = r["pool_k"] if kind == "pool" else (r["dw_k"] if depthwise or kind == "mbconv" else r["k"])
+            new["k"] = _neighbour_in(int(p["k"]), opts, rng)
+            if kind == "pool":
+                new["pad"] = (int(new["k"]) - 1) // 2
+                if int(new["k"]) == 2:
+                    new["s"] = 2
+        elif m == "s":
+            new["s"] = 1 if int(p["s"]) == 2 else 2
+        elif m == "mid":
+            new["mid"] = max(shape[0], _neighbour_channels(int(p["mid"]), rng, {**r, "c_max": 8 * r["c_max"]}))
+    if kind == "mbconv":
+        new["res"] = int(int(new["s"]) == 1 and int(new["cout"]) == shape[0])
+        new["mid"] = max(int(new["mid"]), shape[0])
+    if kind == "resblock" and int(new["s"]) == 1 and "cout" not in moves and int(p["cout"]) == spec.input_shape[0]:
+        new["cout"] = shape[0]
+    try:
+        out = OpSpec.make(kind, tuple(shape), **new)
+    except InputError:
+        return None
+    return out if _within(out, r) else None
+
+
+def _oof_relative_errors(specs: Sequence[OpSpec], ms: np.ndarray, *, estimator: str, seed: int,
+                         folds: int = 5) -> np.ndarray:
+    """|out-of-fold prediction / measured - 1| of each spec (every spec predicted by a model that never saw it)."""
+    from hwlat.predictors.kernels import KernelRegressor
+
+    n = len(specs)
+    rng = np.random.default_rng(seed)
+    fold = rng.permutation(n) % folds
+    err = np.zeros(n)
+    for f in range(folds):
+        te = np.flatnonzero(fold == f)
+        tr = np.flatnonzero(fold != f)
+        if te.size == 0:
+            continue
+        reg = KernelRegressor(estimator=estimator, min_samples=2, random_state=seed)
+        reg.fit([specs[i] for i in tr], ms[tr])
+        pred = reg.predict([specs[i] for i in te])
+        err[te] = np.abs(pred / ms[te] - 1.0)
+    return err
+
+
+def adaptive_sample(kind: str, measure: Callable[[list[OpSpec]], np.ndarray], *, n_initial: int, n_rounds: int,
+                    n_per_round: int, seed: int, ranges: dict[str, Any] | None = None, estimator: str = "rf",
+                    n_focus: int | None = None) -> tuple[list[OpSpec], np.ndarray]:
+    """nn-Meter's adaptive data sampling for one op kind; returns every spec measured and its latency (ms).
+
+    ``n_initial`` random configurations are measured first. Then, for ``n_rounds`` rounds, a
+    regressor is fitted with 5-fold cross-validation, the ``n_focus`` configurations with the
+    largest out-of-fold relative error (default: a quarter of ``n_per_round``, at least 1) are
+    chosen, ``n_per_round`` new configurations are drawn near them with :func:`perturb` (topped
+    up with random ones when the neighbourhood is exhausted) and measured. ``measure`` takes a
+    list of specs and returns their latencies in ms (e.g. :func:`profiling_measure`).
+    """
+    _check_kind(kind)
+    for name, v, lo in (("n_initial", n_initial, 10), ("n_rounds", n_rounds, 0), ("n_per_round", n_per_round, 1)):
+        if not isinstance(v, (int, np.integer)) or v < lo:
+            raise InputError(f"{name} must be an integer >= {lo}, got {v!r}")
+    r = _ranges(ranges)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), SAMPLED_KINDS.index(kind), 1]))
+
+    def run(batch: list[OpSpec]) -> np.ndarray:
+        y = np.asarray(measure(batch), dtype=np.float64).reshape(-1)
+        if y.size != len(batch):
+            raise InputError(f"measure returned {y.size} latencies for {len(batch)} ops; it must return one per op")
+        return y
+
+    specs = sample_kernels(kind, n_initial, seed=seed, ranges=r)
+    ms = run(specs)
+    n_focus = max(1, n_per_round // 4) if n_focus is None else max(1, int(n_focus))
+    for rnd in range(n_rounds):
+        err = _oof_relative_errors(specs, ms, estimator=estimator, seed=int(seed) + rnd)
+        worst = np.argsort(-err, kind="stable")[:n_focus]
+        log.info("adaptive sampling %s, round %d/%d: %d measured, out-of-fold MAPE %.1f %%, focusing on %d worst "
+                 "(%.0f %% .. %.0f %%)", kind, rnd + 1, n_rounds, len(specs), 100 * err.mean(), worst.size,
+                 100 * err[worst].max(), 100 * err[worst].min())
+        seen = {s.key for s in specs}
+        new: list[OpSpec] = []
+        for _ in range(n_per_round * 20):
+            if len(new) >= n_per_round:
+                break
+            base = specs[int(worst[len(new) % worst.size])]
+            cand = perturb(base, rng, ranges=r)
+            if cand is None or cand.key in seen:
+                continue
+            seen.add(cand.key)
+            new.append(cand)
+        if len(new) < n_per_round:
+            new.extend(sample_kernels(kind, n_per_round - len(new), seed=int(rng.integers(2**31)), ranges=r,
+                                      exclude=list(seen)))
+        specs.extend(new)
+        ms = np.concatenate([ms, run(new)])
+    return specs, ms
+
+
+def adaptive_kernel_specs(kinds: Sequence[str], samples: int, seed: int, *,
+                          measure: Callable[[list[OpSpec]], np.ndarray], rounds: int = 4,
+                          ranges: dict[str, Any] | None = None) -> list[OpSpec]:
+    """``samples`` configurations of each kind picked by :func:`adaptive_sample`: half random, the rest in
+    ``rounds`` adaptive rounds (for ``hwlat profile --kernels ... --adaptive``). Returns every spec measured."""
+    kinds = list(dict.fromkeys(k.strip() for k in kinds if k.strip()))
+    if not kinds:
+        raise InputError(f"no op kinds to sample; give some of: {', '.join(SAMPLED_KINDS)}")
+    for k in kinds:
+        _check_kind(k)
+    if samples < 20:
+        raise InputError(f"adaptive sampling needs at least 20 samples per kind, got {samples}; "
+                         "sample without --adaptive or ask for more")
+    n_initial = max(10, samples // 2)
+    rounds = max(1, min(rounds, samples - n_initial))
+    per_round = (samples - n_initial) // rounds
+    out: list[OpSpec] = []
+    for k in kinds:
+        specs, _ = adaptive_sample(k, measure, n_initial=samples - rounds * per_round, n_rounds=rounds,
+                                   n_per_round=per_round, seed=seed, ranges=ranges)
+        out.extend(specs)
+    return out
+
+
+def profiling_measure(device: Any, *, protocol: Any = None, out_dir: str | os.PathLike[str] | None = None,
+                      progress: bool = False) -> Callable[[list[OpSpec]], np.ndarray]:
+    """A ``measure`` callable for :func:`adaptive_sample`: profiles specs on ``device`` (ms, median).
+
+    With ``out_dir`` every batch goes to the same resumable checkpoint, so what was measured
+    survives an interruption and the folder ends up holding one table of everything.
+    """
+    from hwlat.profiler import Protocol, profile_ops
+
+    proto = protocol or Protocol()
+
+    def measure(specs: list[OpSpec]) -> np.ndarray:
+        res = profile_ops(specs, device, protocol=proto, out_dir=out_dir, progress=progress)
+        return res.table.lookup_many(specs)
+
+    return measure

@@ -1,0 +1,153 @@
+"""Sampling kernels to profile: random configurations and nn-Meter's adaptive sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwlat.errors import InputError
+from hwlat.ops.spec import OpSpec
+from hwlat.predictors.sampling import (
+    DEFAULT_RANGES,
+    SAMPLED_KINDS,
+    adaptive_kernel_specs,
+    adaptive_sample,
+    kernel_specs,
+    perturb,
+    profiling_measure,
+    sample_kernels,
+)
+from hwlat.profiler import Protocol
+
+SMALL = {"c_max": 32, "hw": (7, 14), "hw_max": 16, "max_flops": 5e6}
+
+
+@pytest.mark.parametrize("kind", SAMPLED_KINDS)
+def test_samples_are_valid_distinct_bounded_and_seeded(kind):
+    specs = sample_kernels(kind, 60, seed=3)
+    assert len(specs) == 60 and all(isinstance(s, OpSpec) and s.kind == kind for s in specs)
+    assert len({s.key for s in specs}) == 60
+    assert all(s.flops <= DEFAULT_RANGES["max_flops"] for s in specs)
+    assert all(OpSpec.from_key(s.key) == s for s in specs)
+    again = sample_kernels(kind, 60, seed=3)
+    assert [s.key for s in again] == [s.key for s in specs]
+    other = sample_kernels(kind, 60, seed=4)
+    assert [s.key for s in other] != [s.key for s in specs]
+    # a longer sample starts with the shorter one (same generator)
+    assert [s.key for s in sample_kernels(kind, 20, seed=3)] == [s.key for s in specs[:20]]
+
+
+def test_conv_samples_cover_what_cnns_use():
+    specs = sample_kernels("conv", 400, seed=0)
+    c_in = np.array([s.input_shape[0] for s in specs])
+    depthwise = [s for s in specs if s["groups"] > 1]
+    assert all(s["groups"] == s.input_shape[0] == s["cout"] for s in depthwise)
+    assert 0.15 < len(depthwise) / len(specs) < 0.4
+    assert sum(s["k"] == 1 for s in specs) > 0.2 * len(specs)
+    assert {s["k"] for s in specs} == {1, 3, 5, 7} and {s["s"] for s in specs} == {1, 2}
+    assert {s["act"] for s in specs} == {"none", "relu", "relu6", "hswish"}
+    assert np.all((c_in % 8 == 0) | (c_in == 3)) and (c_in == 3).any()
+    assert c_in.min() == 8 or (c_in == 3).any()
+    assert c_in.max() >= 256  # log-uniform up to 512
+    sizes = {s.input_shape[1] for s in specs}
+    assert {7, 14, 28, 56, 112} <= sizes and any(h % 2 for h in sizes)
+    assert np.median(c_in) < 128  # log-uniform: small channel counts are as common as big ones
+
+
+def test_ranges_bound_the_samples():
+    specs = sample_kernels("conv", 50, seed=1, ranges=SMALL)
+    assert all(s.flops <= 5e6 for s in specs)
+    assert all(s.input_shape[0] <= 32 and s.input_shape[1] <= 16 for s in specs)
+
+
+def test_bad_requests_say_what_to_do():
+    with pytest.raises(InputError, match="cannot sample op kind 'identity'"):
+        sample_kernels("identity", 5, seed=0)
+    with pytest.raises(InputError, match="unknown sampling range"):
+        sample_kernels("conv", 5, seed=0, ranges={"channels": 3})
+    with pytest.raises(InputError, match="could only sample .* ask for fewer"):
+        sample_kernels("gap", 50, seed=0, ranges={"c_max": 16, "hw": (7,), "odd_hw_share": 0.0})
+    with pytest.raises(InputError, match="no op kinds"):
+        kernel_specs([], 5, seed=0)
+
+
+def test_kernel_specs_concatenates_kinds():
+    specs = kernel_specs(["conv", "pool", "conv"], 7, seed=2)
+    assert [s.kind for s in specs] == ["conv"] * 7 + ["pool"] * 7
+    assert [s.key for s in specs[:7]] == [s.key for s in sample_kernels("conv", 7, seed=2)]
+
+
+def _dims(s: OpSpec) -> dict:
+    p = s.param_dict
+    return {"c": s.input_shape[0], "hw": s.input_shape[1:], "cout": p.get("cout"), "k": p.get("k"), "s": p.get("s"),
+            "mid": p.get("mid")}
+
+
+@pytest.mark.parametrize("kind", ["conv", "mbconv", "pool", "fc", "add", "resblock"])
+def test_perturb_moves_one_or_two_dimensions(kind):
+    rng = np.random.default_rng(0)
+    base = sample_kernels(kind, 30, seed=0)
+    moved = 0
+    for s in base:
+        for _ in range(5):
+            t = perturb(s, rng)
+            if t is None or t.key == s.key:
+                continue
+            moved += 1
+            assert t.kind == s.kind and t.flops <= DEFAULT_RANGES["max_flops"]
+            a, b = _dims(s), _dims(t)
+            changed = [d for d in a if a[d] != b[d]]
+            assert 1 <= len(changed) <= 3  # channels move cout (depthwise) or mid (mbconv) along with c
+            if kind == "conv" and s["groups"] > 1:
+                assert t["groups"] == t.input_shape[0] == t["cout"]
+            if kind == "conv" and s["k"] == 1 and s["groups"] == 1:
+                assert t["k"] == 1
+    assert moved > 60
+
+
+def _synthetic_latency(specs):
+    # a cost model with a region the features cannot guess from FLOPs alone: k=7 is 8x slower
+    return np.array([1e-6 * s.flops * (8.0 if s["k"] == 7 else 1.0) + 0.01 for s in specs])
+
+
+def test_adaptive_sampling_focuses_on_badly_predicted_configurations():
+    calls = []
+
+    def measure(specs):
+        calls.append(len(specs))
+        return _synthetic_latency(specs)
+
+    specs, ms = adaptive_sample("conv", measure, n_initial=40, n_rounds=3, n_per_round=20, seed=0,
+                                ranges={"conv_types": {"regular": 1.0}})
+    assert calls == [40, 20, 20, 20]
+    assert len(specs) == 100 and len({s.key for s in specs}) == 100
+    assert np.array_equal(ms, _synthetic_latency(specs))
+    assert [s.key for s in specs[:40]] == [s.key for s in sample_kernels("conv", 40, seed=0,
+                                                                         ranges={"conv_types": {"regular": 1.0}})]
+    share_k7_random = np.mean([s["k"] == 7 for s in specs[:40]])
+    share_k7_adaptive = np.mean([s["k"] == 7 for s in specs[40:]])
+    assert share_k7_adaptive > share_k7_random
+    again, _ = adaptive_sample("conv", _synthetic_latency, n_initial=40, n_rounds=3, n_per_round=20, seed=0,
+                               ranges={"conv_types": {"regular": 1.0}})
+    assert [s.key for s in again] == [s.key for s in specs]
+
+
+def test_adaptive_sampling_rejects_bad_arguments():
+    with pytest.raises(InputError, match="n_initial"):
+        adaptive_sample("conv", _synthetic_latency, n_initial=3, n_rounds=1, n_per_round=5, seed=0)
+    with pytest.raises(InputError, match="one per op"):
+        adaptive_sample("conv", lambda specs: np.ones(2), n_initial=10, n_rounds=1, n_per_round=5, seed=0)
+
+
+def test_adaptive_sampling_with_real_measurements(tmp_path):
+    measure = profiling_measure("cpu-ort", protocol=Protocol.quick(), out_dir=tmp_path)
+    specs, ms = adaptive_sample("pool", measure, n_initial=10, n_rounds=2, n_per_round=5, seed=1, ranges=SMALL)
+    assert len(specs) == 20 and len({s.key for s in specs}) == 20
+    assert np.all(np.isfinite(ms)) and np.all(ms > 0)
+    from hwlat.latency_tables import LatencyTable
+
+    table = LatencyTable.load(tmp_path / "table.parquet")  # one resumable folder holds everything measured
+    assert np.array_equal(table.lookup_many(specs), ms)
+    # the CLI path: adaptive_kernel_specs returns every spec measured, all of them already in the folder
+    more = adaptive_kernel_specs(["pool"], 20, seed=1, measure=measure, rounds=2, ranges=SMALL)
+    assert [s.key for s in more] == [s.key for s in specs]
