@@ -5,7 +5,7 @@ per-call overhead, plus that overhead once for the whole model (a block timed al
 call overhead; inside a model it does not). Timed in isolation, blocks still do not add up to
 the whole model exactly (fusion across blocks, caches, the tail of the overhead), so the
 predictor can be calibrated on a few whole-model measurements: ``y ≈ a · S + b`` with ``S``
-the overhead-free sum, fitted to minimise the relative error.
+the overhead-free sum and ``a, b ≥ 0``, fitted to minimise the relative error.
 
 Queries are vectorised: a space describes an architecture as integer genes and its networks as
 parts that each depend on a few genes (:class:`~hwlat.search.spaces.base.Part`). ``fit``
@@ -112,11 +112,14 @@ class LookupPredictor:
             a = float((y.mean() - self.overhead_ms_) / max(s.mean(), 1e-12))
             coef = np.array([a, self.overhead_ms_])
         else:
-            # minimise sum((a*s + b - y)^2 / y^2): least squares on rows divided by y
+            # minimise sum((a*s + b - y)^2 / y^2) with a, b >= 0 (a latency is never negative):
+            # non-negative least squares on the rows divided by y
+            from scipy.optimize import nnls
+
             A = np.column_stack([s / y, 1.0 / y])
-            coef, *_ = np.linalg.lstsq(A, np.ones_like(y), rcond=None)
+            coef, _ = nnls(A, np.ones_like(y))
             if coef[0] <= 0:
-                log.warning("calibration gave a non-positive slope; keeping the uncalibrated sum")
+                log.warning("calibration gave a zero slope; keeping the uncalibrated sum")
                 return self
         self.coef_ = np.asarray(coef, dtype=np.float64)
         self.n_calibration_ = int(y.size)
