@@ -194,11 +194,33 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from hwlat.devices import load_device
     from hwlat.profiler.profile import profile_ops
 
-    if bool(args.space) == bool(args.ops):
-        raise InputError("give exactly one of --space NAME or --ops FILE")
+    sources = [x for x in (args.space, args.ops, args.kernels, args.model) if x]
+    if len(sources) != 1:
+        raise InputError("give exactly one of --space NAME, --ops FILE, --kernels KINDS or --model FILE.onnx")
+    if args.adaptive and not args.kernels:
+        raise InputError("--adaptive applies to --kernels")
     device = load_device(args.device, search_path=args.devices_dir)
-    specs = _space_ops(args.space, args.resolution) if args.space else _read_ops_file(args.ops)
-    result = profile_ops(specs, device, protocol=_protocol(args), out_dir=args.output,
+    protocol = _protocol(args)
+    seed = args.seed if args.seed is not None else 0
+    if args.space:
+        specs = _space_ops(args.space, args.resolution)
+    elif args.ops:
+        specs = _read_ops_file(args.ops)
+    elif args.model:
+        from hwlat.predictors.graph import kernel_specs_of
+
+        specs = kernel_specs_of(args.model, device=device)
+    else:
+        from hwlat.predictors.sampling import adaptive_kernel_specs, kernel_specs, profiling_measure
+
+        kinds = [k.strip() for k in args.kernels.split(",") if k.strip()]
+        if args.adaptive:
+            measure = profiling_measure(device, protocol=protocol, out_dir=args.output,
+                                        progress=not args.no_progress)
+            specs = adaptive_kernel_specs(kinds, args.samples, seed=seed, measure=measure)
+        else:
+            specs = kernel_specs(kinds, args.samples, seed=seed)
+    result = profile_ops(specs, device, protocol=protocol, out_dir=args.output,
                          progress=not args.no_progress, chunk_size=args.chunk_size, fresh=args.fresh)
     print(result.summary(), file=sys.stderr)
     table = result.table
@@ -426,6 +448,43 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adapt(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hwlat.latency_tables import LatencyTable
+    from hwlat.predictors import save_predictor
+    from hwlat.predictors.fewshot import FewShotAdapter
+
+    space = _space_from_args(args)
+    ref = LatencyTable.load(args.reference)
+    p = Path(args.measurements)
+    if not p.exists():
+        raise InputError(f"measurement file {p} does not exist")
+    try:
+        df = pd.read_csv(p)
+    except Exception as exc:
+        raise InputError(f"{p} is not a readable CSV: {exc}") from None
+    missing = [c for c in ("arch", "latency_ms") if c not in df.columns]
+    if missing:
+        raise InputError(f"{p} needs columns arch and latency_ms (missing: {', '.join(missing)}); "
+                         "one row per measured architecture")
+    archs = []
+    for i, t in enumerate(df["arch"].astype(str), 2):
+        try:
+            archs.append(space.decode(t))
+        except InputError as exc:
+            raise InputError(f"{p}:{i}: {exc}") from None
+    model = FewShotAdapter(space, ref, grouping=args.grouping).fit(archs, df["latency_ms"].to_numpy(float))
+    save_predictor(model, args.output)
+    print(f"fitted on {len(archs)} measured architectures ({model.mode_}); wrote {args.output}", file=sys.stderr)
+    if args.format == "json":
+        _emit({"mode": model.mode_, "intercept_ms": float(model.intercept_),
+               "coef": {k: float(v) for k, v in model.coef_.items()}}, "json")
+    else:
+        _emit(model.coef_.rename("multiplier").reset_index().rename(columns={"index": "group"}), "table")
+    return 0
+
+
 def _query_onnx(args: argparse.Namespace, files: list[str]) -> int:
     from hwlat.predictors.graph import GraphPredictor
 
@@ -515,11 +574,21 @@ def build_parser() -> argparse.ArgumentParser:
             hwlat profile --device cpu-litert --space ofa-mbv3 --resolution 160 192 224 -o tables/cpu-litert
             hwlat profile --device cpu-ort --ops my_ops.txt -o tables/mine     # one op key per line
             hwlat ops list --space proxyless --format keys > ops.txt           # a file to start from
+            hwlat profile --device cpu-ort --kernels conv,pool,fc,add --samples 300 -o tables/kernels
+            hwlat profile --device cpu-ort --model resnet18.onnx -o tables/resnet18
         """))
     pp.add_argument("--device", required=True, help="device name (see 'hwlat devices list') or YAML file")
     pp.add_argument("--space", choices=SPACES, help="profile every op this search space needs")
     pp.add_argument("--resolution", type=int, nargs="+", help="input resolution(s) for ofa-mbv3/proxyless")
     pp.add_argument("--ops", metavar="FILE", help="profile the op keys in FILE (text: one per line; or JSON/YAML list)")
+    pp.add_argument("--kernels", metavar="KINDS",
+                    help="profile random configurations of these op kinds (e.g. conv,pool,fc,add) to train a "
+                         "kernel regressor")
+    pp.add_argument("--samples", type=int, default=200, help="configurations per kind with --kernels")
+    pp.add_argument("--adaptive", action="store_true",
+                    help="with --kernels: sample more where a regressor's error is high (in rounds)")
+    pp.add_argument("--model", metavar="FILE.onnx",
+                    help="profile the kernels an ONNX model runs (after the runtime's graph optimisation)")
     pp.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (resumes if it holds a run)")
     pp.add_argument("--quick", action="store_true", help="a short protocol (3 short rounds) for smoke tests")
     pp.add_argument("--rounds", type=int, help="timed rounds per op (default 5)")
@@ -578,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # query
     pq = sub.add_parser(
-        "query", help="predict the latency of architectures (or ONNX models) in microseconds",
+        "query", help="predict the latency (ms) of architectures or ONNX models from tables, in microseconds per query",
         formatter_class=_Fmt, parents=[common],
         epilog=_examples("""
             hwlat query --space nb201 --table t.parquet '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
@@ -598,6 +667,27 @@ def build_parser() -> argparse.ArgumentParser:
     pq.add_argument("--explain", action="store_true", help="per-op breakdown")
     pq.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
     pq.set_defaults(func=cmd_query)
+
+    # adapt
+    pa = sub.add_parser(
+        "adapt", help="fit a new device from a few whole-model measurements (few-shot)", formatter_class=_Fmt,
+        parents=[common],
+        description="For a device that cannot be profiled op by op: fit it from K measured architectures "
+                    "(a CSV with columns arch, latency_ms) and the latency table of another device. Writes a "
+                    "predictor for 'hwlat query --predictor'.",
+        epilog=_examples("""
+            hwlat adapt --space nb201 --reference tables/cpu-ort/table.parquet --measurements phone.csv -o phone.npz
+            hwlat query --space nb201 --predictor phone.npz --archs-file archs.txt
+        """))
+    pa.add_argument("--space", choices=SPACES, required=True)
+    pa.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
+    pa.add_argument("--reference", required=True, help="latency table of a reference device")
+    pa.add_argument("--measurements", required=True, help="CSV with columns arch, latency_ms")
+    pa.add_argument("--grouping", choices=("type", "kind", "key", "total"), default="type",
+                    help="one multiplier per op type (kind + parameters but channels), kind, op, or one in all")
+    pa.add_argument("-o", "--output", required=True, help="predictor file (.npz)")
+    pa.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)
+    pa.set_defaults(func=cmd_adapt)
 
     # table
     pt = sub.add_parser("table", help="show, diff, merge, check coverage of, import and export latency tables",

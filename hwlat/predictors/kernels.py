@@ -31,13 +31,13 @@ from hwlat.errors import InputError, UnsupportedOpError
 from hwlat.ops.spec import ACTIVATIONS, OpSpec, make_divisible
 
 __all__ = [
-    "featurize",
-    "params_count",
-    "KernelRegressor",
-    "load_kernel_regressor",
-    "ESTIMATORS",
     "BASE_FEATURES",
+    "ESTIMATORS",
     "KIND_FEATURES",
+    "KernelRegressor",
+    "featurize",
+    "load_kernel_regressor",
+    "params_count",
 ]
 
 log = logging.getLogger(__name__)
@@ -284,9 +284,11 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     estimator:
-        ``"gbrt"`` (gradient-boosted trees), ``"hgb"`` (histogram gradient boosting), ``"rf"``
-        (random forest, as nn-Meter), ``"et"`` (extra trees), or a scikit-learn regressor instance
-        (cloned for each kind; such a predictor cannot be saved).
+        ``"et"`` (extra trees, the default: the lowest held-out MAPE over conv/pool/fc/add kernels
+        on a desktop CPU in ``benchmarks/bench_kernels.py``, and the fastest to fit), ``"rf"``
+        (random forest, as nn-Meter), ``"gbrt"`` (gradient-boosted trees), ``"hgb"`` (histogram
+        gradient boosting), or a scikit-learn regressor instance (cloned for each kind; such a
+        predictor cannot be saved).
     target:
         ``"log"`` fits ``log(ms)`` (a relative-error objective); ``"residual"`` fits a log-linear
         model of FLOPs and bytes moved first and the estimator on what it leaves (log scale), which
@@ -303,7 +305,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         reg.held_out_report(table)                   # MAPE, ±10 %, Spearman per kind
     """
 
-    def __init__(self, *, estimator: Any = "gbrt", target: str = "log", min_samples: int = 8,
+    def __init__(self, *, estimator: Any = "et", target: str = "log", min_samples: int = 8,
                  random_state: int = 0) -> None:
         self.estimator = estimator
         self.target = target
@@ -437,7 +439,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         for kind in sorted(set(kinds.tolist())):
             idx = np.flatnonzero(kinds == kind)
             idx = idx[rng.permutation(idx.size)]
-            n_test = int(round(idx.size * test_size))
+            n_test = round(idx.size * test_size)
             te, tr = idx[:n_test], idx[n_test:]
             row: dict[str, Any] = {"kind": kind, "n_train": int(tr.size), "n_test": int(te.size)}
             if tr.size < self.min_samples or te.size < 2:

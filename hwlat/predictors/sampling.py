@@ -36,14 +36,14 @@ from hwlat.errors import InputError
 from hwlat.ops.spec import OpSpec, make_divisible
 
 __all__ = [
-    "SAMPLED_KINDS",
     "DEFAULT_RANGES",
-    "sample_kernels",
-    "perturb",
-    "kernel_specs",
-    "adaptive_sample",
+    "SAMPLED_KINDS",
     "adaptive_kernel_specs",
+    "adaptive_sample",
+    "kernel_specs",
+    "perturb",
     "profiling_measure",
+    "sample_kernels",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _ranges(ranges: dict[str, Any] | None) -> dict[str, Any]:
 def _channels(rng: np.random.Generator, lo: int, hi: int) -> int:
     """A multiple of 8, log-uniform between ``lo`` and ``hi`` (both kept within range)."""
     v = math.exp(rng.uniform(math.log(max(lo, 1)), math.log(hi)))
-    c = int(round(v / 8)) * 8
+    c = round(v / 8) * 8
     return int(min(max(c, 8 * math.ceil(lo / 8)), 8 * (hi // 8))) if hi >= 8 else int(max(1, round(v)))
 
 
@@ -240,14 +240,14 @@ def _neighbour_channels(c: int, rng: np.random.Generator, r: dict[str, Any]) -> 
 
 def _neighbour_hw(h: int, rng: np.random.Generator, r: dict[str, Any]) -> int:
     f = float(_choice(rng, (0.5, 0.75, 0.9, 1.1, 1.25, 1.5, 2.0)))
-    v = int(round(h * f))
+    v = round(h * f)
     if v == h:
         v = h + int(_choice(rng, (-1, 1)))
     return int(min(max(v, r["hw_min"]), r["hw_max"]))
 
 
 def _neighbour_in(v: int, options: Sequence[int], rng: np.random.Generator) -> int:
-    opts = sorted(set(int(o) for o in options) | {int(v)})
+    opts = sorted({int(o) for o in options} | {int(v)})
     i = opts.index(int(v))
     j = min(max(i + int(_choice(rng, (-1, 1))), 0), len(opts) - 1)
     return opts[j]
@@ -315,7 +315,7 @@ def perturb(spec: OpSpec, rng: np.random.Generator, *, ranges: dict[str, Any] | 
     return out if _within(out, r) else None
 
 
-def _oof_relative_errors(specs: Sequence[OpSpec], ms: np.ndarray, *, estimator: str, seed: int,
+def _oof_relative_errors(specs: Sequence[OpSpec], ms: np.ndarray, *, estimator: Any, seed: int,
                          folds: int = 5) -> np.ndarray:
     """|out-of-fold prediction / measured - 1| of each spec (every spec predicted by a model that never saw it)."""
     from hwlat.predictors.kernels import KernelRegressor
@@ -337,7 +337,7 @@ def _oof_relative_errors(specs: Sequence[OpSpec], ms: np.ndarray, *, estimator: 
 
 
 def adaptive_sample(kind: str, measure: Callable[[list[OpSpec]], np.ndarray], *, n_initial: int, n_rounds: int,
-                    n_per_round: int, seed: int, ranges: dict[str, Any] | None = None, estimator: str = "rf",
+                    n_per_round: int, seed: int, ranges: dict[str, Any] | None = None, estimator: Any = "et",
                     n_focus: int | None = None) -> tuple[list[OpSpec], np.ndarray]:
     """nn-Meter's adaptive data sampling for one op kind; returns every spec measured and its latency (ms).
 
@@ -347,6 +347,8 @@ def adaptive_sample(kind: str, measure: Callable[[list[OpSpec]], np.ndarray], *,
     chosen, ``n_per_round`` new configurations are drawn near them with :func:`perturb` (topped
     up with random ones when the neighbourhood is exhausted) and measured. ``measure`` takes a
     list of specs and returns their latencies in ms (e.g. :func:`profiling_measure`).
+    ``estimator`` is the :class:`~hwlat.predictors.kernels.KernelRegressor` estimator used to find
+    the worst-predicted configurations (a preset name or a scikit-learn regressor).
     """
     _check_kind(kind)
     for name, v, lo in (("n_initial", n_initial, 10), ("n_rounds", n_rounds, 0), ("n_per_round", n_per_round, 1)):
@@ -391,7 +393,7 @@ def adaptive_sample(kind: str, measure: Callable[[list[OpSpec]], np.ndarray], *,
 
 def adaptive_kernel_specs(kinds: Sequence[str], samples: int, seed: int, *,
                           measure: Callable[[list[OpSpec]], np.ndarray], rounds: int = 4,
-                          ranges: dict[str, Any] | None = None) -> list[OpSpec]:
+                          ranges: dict[str, Any] | None = None, estimator: Any = "et") -> list[OpSpec]:
     """``samples`` configurations of each kind picked by :func:`adaptive_sample`: half random, the rest in
     ``rounds`` adaptive rounds (for ``hwlat profile --kernels ... --adaptive``). Returns every spec measured."""
     kinds = list(dict.fromkeys(k.strip() for k in kinds if k.strip()))
@@ -408,7 +410,7 @@ def adaptive_kernel_specs(kinds: Sequence[str], samples: int, seed: int, *,
     out: list[OpSpec] = []
     for k in kinds:
         specs, _ = adaptive_sample(k, measure, n_initial=samples - rounds * per_round, n_rounds=rounds,
-                                   n_per_round=per_round, seed=seed, ranges=ranges)
+                                   n_per_round=per_round, seed=seed, ranges=ranges, estimator=estimator)
         out.extend(specs)
     return out
 

@@ -16,7 +16,12 @@ from hwlat.devices import load_device
 from hwlat.errors import InputError, UnsupportedOpError
 from hwlat.ops import spec as S
 from hwlat.ops.onnx_emit import graph_to_onnx, to_onnx
-from hwlat.predictors.graph import GraphPredictor, analyse_model, kernel_specs_of, torch_to_onnx
+from hwlat.predictors.graph import (
+    GraphPredictor,
+    analyse_model,
+    kernel_specs_of,
+    torch_to_onnx,
+)
 from hwlat.profiler.model import measure_model
 from hwlat.profiler.profile import profile_ops
 from hwlat.profiler.protocol import Protocol
@@ -208,7 +213,7 @@ def test_predictions_are_within_a_sane_factor_of_measurements(models, table, mea
         assert np.isclose(df["predicted_ms"].sum() + pred.coef_[1], got)
     # a bigger network is predicted slower than a smaller one, as measured (when clearly apart)
     p = {k: float(pred.predict(models[k])[0]) for k in measured}
-    a, b = sorted(measured, key=measured.get)[0], sorted(measured, key=measured.get)[-1]
+    a, b = min(measured, key=measured.get), max(measured, key=measured.get)
     if measured[b] > 2 * measured[a]:
         assert p[b] > p[a]
 

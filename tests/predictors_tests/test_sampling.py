@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.ensemble import ExtraTreesRegressor
 
 from hwlat.errors import InputError
 from hwlat.ops.spec import OpSpec
 from hwlat.predictors.sampling import (
     DEFAULT_RANGES,
     SAMPLED_KINDS,
+    _oof_relative_errors,
     adaptive_kernel_specs,
     adaptive_sample,
     kernel_specs,
@@ -20,6 +22,9 @@ from hwlat.predictors.sampling import (
 from hwlat.profiler import Protocol
 
 SMALL = {"c_max": 32, "hw": (7, 14), "hw_max": 16, "max_flops": 5e6}
+# a small forest keeps the cross-validation of adaptive sampling fast in tests
+LIGHT = ExtraTreesRegressor(n_estimators=25, max_features=0.8)
+REGULAR = {"conv_types": {"regular": 1.0}}
 
 
 @pytest.mark.parametrize("kind", SAMPLED_KINDS)
@@ -106,7 +111,7 @@ def test_perturb_moves_one_or_two_dimensions(kind):
 
 
 def _synthetic_latency(specs):
-    # a cost model with a region the features cannot guess from FLOPs alone: k=7 is 8x slower
+    # a deterministic cost model with a sharp region (k=7 is 8x slower) for the regressor to find
     return np.array([1e-6 * s.flops * (8.0 if s["k"] == 7 else 1.0) + 0.01 for s in specs])
 
 
@@ -117,18 +122,21 @@ def test_adaptive_sampling_focuses_on_badly_predicted_configurations():
         calls.append(len(specs))
         return _synthetic_latency(specs)
 
-    specs, ms = adaptive_sample("conv", measure, n_initial=40, n_rounds=3, n_per_round=20, seed=0,
-                                ranges={"conv_types": {"regular": 1.0}})
-    assert calls == [40, 20, 20, 20]
-    assert len(specs) == 100 and len({s.key for s in specs}) == 100
+    specs, ms = adaptive_sample("conv", measure, n_initial=30, n_rounds=2, n_per_round=12, seed=0, ranges=REGULAR,
+                                estimator=LIGHT)
+    assert calls == [30, 12, 12]
+    assert len(specs) == 54 and len({s.key for s in specs}) == 54
     assert np.array_equal(ms, _synthetic_latency(specs))
-    assert [s.key for s in specs[:40]] == [s.key for s in sample_kernels("conv", 40, seed=0,
-                                                                         ranges={"conv_types": {"regular": 1.0}})]
-    share_k7_random = np.mean([s["k"] == 7 for s in specs[:40]])
-    share_k7_adaptive = np.mean([s["k"] == 7 for s in specs[40:]])
-    assert share_k7_adaptive > share_k7_random
-    again, _ = adaptive_sample("conv", _synthetic_latency, n_initial=40, n_rounds=3, n_per_round=20, seed=0,
-                               ranges={"conv_types": {"regular": 1.0}})
+    assert [s.key for s in specs[:30]] == [s.key for s in sample_kernels("conv", 30, seed=0, ranges=REGULAR)]
+    # round 1 draws its 12 new configurations next to the 3 the cross-validated model predicted worst
+    err = _oof_relative_errors(specs[:30], ms[:30], estimator=LIGHT, seed=0)
+    worst = [specs[i] for i in np.argsort(-err, kind="stable")[:3]]
+    near = [any(sum(_dims(w)[d] != _dims(t)[d] for d in ("c", "hw", "cout", "k", "s")) <= 3 for w in worst)
+            for t in specs[30:42]]
+    assert all(near)
+    assert np.mean(err[[specs.index(w) for w in worst]]) > 2 * np.mean(err)
+    again, _ = adaptive_sample("conv", _synthetic_latency, n_initial=30, n_rounds=2, n_per_round=12, seed=0,
+                               ranges=REGULAR, estimator=LIGHT)
     assert [s.key for s in again] == [s.key for s in specs]
 
 
@@ -141,7 +149,8 @@ def test_adaptive_sampling_rejects_bad_arguments():
 
 def test_adaptive_sampling_with_real_measurements(tmp_path):
     measure = profiling_measure("cpu-ort", protocol=Protocol.quick(), out_dir=tmp_path)
-    specs, ms = adaptive_sample("pool", measure, n_initial=10, n_rounds=2, n_per_round=5, seed=1, ranges=SMALL)
+    specs, ms = adaptive_sample("pool", measure, n_initial=10, n_rounds=2, n_per_round=5, seed=1, ranges=SMALL,
+                                estimator=LIGHT)
     assert len(specs) == 20 and len({s.key for s in specs}) == 20
     assert np.all(np.isfinite(ms)) and np.all(ms > 0)
     from hwlat.latency_tables import LatencyTable
@@ -149,5 +158,6 @@ def test_adaptive_sampling_with_real_measurements(tmp_path):
     table = LatencyTable.load(tmp_path / "table.parquet")  # one resumable folder holds everything measured
     assert np.array_equal(table.lookup_many(specs), ms)
     # the CLI path: adaptive_kernel_specs returns every spec measured, all of them already in the folder
-    more = adaptive_kernel_specs(["pool"], 20, seed=1, measure=measure, rounds=2, ranges=SMALL)
+    more = adaptive_kernel_specs(["pool"], 20, seed=1, measure=measure, rounds=2, ranges=SMALL,
+                                 estimator=LIGHT)
     assert [s.key for s in more] == [s.key for s in specs]
