@@ -56,7 +56,11 @@ def run(devices: list[str], resolutions: list[int], out: Path, protocol: Protoco
         keys = a.keys()
         ma, mb = a.lookup_many(keys), b.lookup_many(keys)
         rel = np.abs(mb - ma) / ma * 100
+        ratio = mb / ma
+        shape = np.abs(ratio / np.median(ratio) - 1) * 100  # after removing the run's common speed factor
         r["nb201_repeat"] = {"n_ops": len(keys), "median_abs_delta_pct": float(np.median(rel)),
+                             "common_factor": float(np.median(ratio)),
+                             "median_abs_delta_after_common_factor_pct": float(np.median(shape)),
                              "p90_abs_delta_pct": float(np.percentile(rel, 90)),
                              "max_abs_delta_pct": float(rel.max())}
         r["ofa"] = {}
@@ -81,13 +85,16 @@ def report(results: dict) -> str:
     lines = [f"Machine: {results['machine']}; {platform.python_version()}; date (UTC) {results['date_utc']}; "
              f"load average at start {results['load_avg_start'][0]:.2f}, at end {results['load_avg_end'][0]:.2f}.", ""]
     lines += ["| device | NB201 ops | NB201 wall (run 1 / run 2) | repeat: median abs Δ | p90 abs Δ | max abs Δ | "
-              "per-call overhead | noisy after re-measure (run 1) | median IQR/median |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "run 2 / run 1 common factor | median abs Δ after it | per-call overhead | "
+              "noisy after re-measure (run 1) | median IQR/median |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for dev, r in results["devices"].items():
         a, b, rep = r["nb201_run1"], r["nb201_run2"], r["nb201_repeat"]
         lines.append(f"| {dev} | {a['ops']} | {a['wall_s']:.1f} s / {b['wall_s']:.1f} s | "
                      f"{rep['median_abs_delta_pct']:.1f} % | {rep['p90_abs_delta_pct']:.1f} % | "
-                     f"{rep['max_abs_delta_pct']:.1f} % | {a['overhead_us']:.1f} µs / {b['overhead_us']:.1f} µs | "
+                     f"{rep['max_abs_delta_pct']:.1f} % | {rep['common_factor']:.2f} | "
+                     f"{rep['median_abs_delta_after_common_factor_pct']:.1f} % | "
+                     f"{a['overhead_us']:.1f} µs / {b['overhead_us']:.1f} µs | "
                      f"{100 * a['noisy_share']:.0f} % | {100 * a['median_rel_iqr']:.1f} % |")
     lines += ["", "| device | OFA resolution | ops | wall | noisy after re-measure | median IQR/median |",
               "|---|---|---|---|---|---|"]

@@ -485,6 +485,22 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kernels_fit(args: argparse.Namespace) -> int:
+    from hwlat.latency_tables import LatencyTable
+    from hwlat.predictors import save_predictor
+    from hwlat.predictors.kernels import KernelRegressor
+
+    table = LatencyTable.load(args.table)
+    model = KernelRegressor(estimator=args.estimator, random_state=args.seed)
+    report = model.held_out_report(table, test_size=args.test_size, random_state=args.seed)
+    model.fit(table)
+    save_predictor(model, args.output)
+    print(f"fitted on {len(table)} ops ({', '.join(model.kinds_)}); wrote {args.output}", file=sys.stderr)
+    print("held-out error per kind (fit on a split, scored on the rest):", file=sys.stderr)
+    _emit(report, args.format)
+    return 0
+
+
 def _query_onnx(args: argparse.Namespace, files: list[str]) -> int:
     from hwlat.predictors.graph import GraphPredictor
 
@@ -661,12 +677,35 @@ def build_parser() -> argparse.ArgumentParser:
     pq.add_argument("--archs-file", metavar="FILE", help="more architectures, one per line")
     pq.add_argument("--table", help="latency table (.parquet/.csv)")
     pq.add_argument("--predictor", help="a saved predictor (.npz), e.g. from hwlat validate")
+    pq.add_argument("--regressor", help="ONNX: a kernel regressor (.npz from 'hwlat kernels fit') for kernels "
+                                        "the table lacks")
     pq.add_argument("--device", default="cpu-ort", help="device whose runtime optimises ONNX models")
     pq.add_argument("--allow-fallback", action="store_true",
                     help="ONNX: estimate ops the table/regressor cannot predict (reported) instead of failing")
     pq.add_argument("--explain", action="store_true", help="per-op breakdown")
     pq.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
     pq.set_defaults(func=cmd_query)
+
+    # kernels
+    pk = sub.add_parser("kernels", help="fit kernel regressors for op configurations never measured",
+                        formatter_class=_Fmt, parents=[common],
+                        epilog=_examples("""
+                            hwlat profile --device cpu-ort --kernels conv,pool,fc,add --samples 300 -o tables/kernels
+                            hwlat kernels fit tables/kernels/table.parquet -o kernels.npz
+                            hwlat query model.onnx --table tables/kernels/table.parquet --regressor kernels.npz
+                        """))
+    ksub = pk.add_subparsers(dest="action", metavar="ACTION")
+    ksub.required = True
+    x = ksub.add_parser("fit", help="fit one regressor per op kind; print its held-out error", parents=[common],
+                        formatter_class=_Fmt)
+    x.add_argument("table", help="a latency table of sampled kernels")
+    x.add_argument("-o", "--output", required=True, help="regressor file (.npz)")
+    x.add_argument("--estimator", choices=("et", "rf", "gbrt", "hgb"), default="et",
+                   help="extra trees, random forest, gradient boosting, histogram gradient boosting")
+    x.add_argument("--test-size", type=float, default=0.2, help="share held out to report the error")
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
+    x.set_defaults(func=cmd_kernels_fit)
 
     # adapt
     pa = sub.add_parser(

@@ -126,3 +126,69 @@ def test_profile_model_cli(tmp_path):
     assert "share_pct" in res.stdout and "m.onnx on cpu-ort" in res.stdout
     res = hwlat("profile-model", str(tmp_path / "nope.onnx"))
     assert_clean_error(res, "does not exist")
+
+
+def test_validate_then_query_with_the_saved_predictor(tmp_path):
+    from hwlat.search.spaces import get_space
+
+    out = tmp_path / "val"
+    res = hwlat("validate", "--device", "cpu-ort", "--space", "nb201", "--n", "4", "--calibrate", "2", "-o", str(out),
+                "--quick", "--no-progress", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["prediction"]["n"] == 4 and "noise_floor" in report
+    assert (out / "table" / "table.parquet").exists()  # no --table: the space was profiled first
+    arch = get_space("nb201").example()
+    q = hwlat("query", "--space", "nb201", "--predictor", str(out / "predictor.npz"), arch, "--format", "json")
+    assert q.returncode == 0, q.stderr
+    assert json.loads(q.stdout)[0]["latency_ms"] > 0
+    bad = hwlat("query", "--space", "nb201", "--predictor", str(out / "predictor.npz"), "|conv~0|")
+    assert_clean_error(bad, "architecture 1")
+
+
+def test_adapt_from_a_few_measurements(tmp_path, shared_data):
+    import pandas as pd
+
+    ref = tmp_path / "ref"
+    res = hwlat("profile", "--device", "cpu-ort", "--space", "nb201", "-o", str(ref), "--quick", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    help_lat = pd.read_csv(shared_data / "nb201" / "latency_ms.csv").sample(12, random_state=0)
+    meas = tmp_path / "m.csv"
+    help_lat.rename(columns={"arch_str": "arch", "gold_6240": "latency_ms"})[["arch", "latency_ms"]].to_csv(
+        meas, index=False)
+    out = tmp_path / "gold.npz"
+    res = hwlat("adapt", "--space", "nb201", "--reference", str(ref / "table.parquet"), "--measurements", str(meas),
+                "-o", str(out), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["coef"]
+    q = hwlat("query", "--space", "nb201", "--predictor", str(out), str(help_lat["arch_str"].iloc[0]),
+              "--format", "json")
+    assert q.returncode == 0, q.stderr and json.loads(q.stdout)[0]["latency_ms"] > 0
+    meas.write_text("architecture,ms\nx,1\n")
+    assert_clean_error(hwlat("adapt", "--space", "nb201", "--reference", str(ref / "table.parquet"),
+                             "--measurements", str(meas), "-o", str(out)), "arch", "latency_ms")
+
+
+def test_kernels_fit_and_onnx_query(tmp_path):
+    from hwlat.ops import conv, fc, to_onnx
+
+    tab = tmp_path / "k"
+    res = hwlat("profile", "--device", "cpu-ort", "--kernels", "conv,fc,gap", "--samples", "20", "-o", str(tab),
+                "--quick", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    res = hwlat("kernels", "fit", str(tab / "table.parquet"), "-o", str(tmp_path / "k.npz"), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert {"conv", "fc", "gap"} <= {r["kind"] for r in report}
+    m = tmp_path / "m.onnx"
+    m.write_bytes(to_onnx([conv((3, 40, 40), 24, 3, 2, act="relu"), fc((24, 20, 20), 7)]).SerializeToString())
+    # the table lacks this model's exact kernels: the regressor predicts them
+    q = hwlat("query", str(m), "--table", str(tab / "table.parquet"), "--regressor", str(tmp_path / "k.npz"),
+              "--explain", "--format", "json")
+    assert q.returncode == 0, q.stderr
+    out = json.loads(q.stdout)[0]
+    assert out["latency_ms"] > 0
+    assert any(r["source"] == "regressor" for r in out["explain"])
+    # without the regressor the missing kernels are an error that names them
+    q = hwlat("query", str(m), "--table", str(tab / "table.parquet"))
+    assert_clean_error(q, "conv")

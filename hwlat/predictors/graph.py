@@ -918,7 +918,13 @@ class GraphPredictor:
         tdev = table.metadata.device_name
         if tdev and tdev != device.name:
             log.warning("table %s was measured on %r, predicting for %r", args.table, tdev, device.name)
-        pred = cls(table, device=device, allow_fallback=bool(getattr(args, "allow_fallback", False))).fit()
+        regressor = None
+        if getattr(args, "regressor", None):
+            from hwlat.predictors.io import load_predictor
+
+            regressor = load_predictor(args.regressor, table=None)
+        pred = cls(table, regressor=regressor, device=device,
+                   allow_fallback=bool(getattr(args, "allow_fallback", False))).fit()
         fmt = getattr(args, "format", "table") or "table"
         rows = []
         for f in files:
