@@ -86,7 +86,10 @@ def test_interrupt_then_resume(tmp_path, sig):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "hwlat", "profile", "--device", "cpu-ort", "--ops", str(ops), "-o", str(out),
            "--no-progress", "--chunk-size", "2", "--rounds", "3", "--round-time", "0.02"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # a runner started in the background ignores SIGINT, and children inherit that: restore the
+    # default disposition so that Ctrl-C reaches hwlat as it does in a terminal
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     cp = out / CHECKPOINT_NAME
 
     def op_lines() -> list[str]:
