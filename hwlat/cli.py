@@ -788,6 +788,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        import warnings
+
+        def _show(message, category, filename, lineno, file=None, line=None):  # one plain line
+            print(f"hwlat: warning: {message}", file=sys.stderr)
+
+        warnings.showwarning = _show
     try:
         return int(args.func(args) or 0)
     except HwlatError as exc:
