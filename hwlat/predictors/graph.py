@@ -735,27 +735,16 @@ class GraphPredictor:
             raise InputError("this GraphPredictor is not fitted yet; call fit() first")
 
     def calibrate(self, X: Sequence[ModelLike], y: Sequence[float] | np.ndarray) -> GraphPredictor:
-        """Fit ``a, b`` of ``y ≈ a·S + b`` (relative error), ``S`` the overhead-free kernel sum."""
+        """Fit ``a, b ≥ 0`` of ``y ≈ a·S + b`` (relative error), ``S`` the overhead-free kernel sum."""
+        from hwlat.predictors.lookup import fit_affine
+
         self._check_fitted()
-        yy = np.asarray(y, dtype=np.float64)
         models = list(X) if isinstance(X, (list, tuple)) else [X]
         s = np.array([self._raw(m)[0] for m in models], dtype=np.float64)
-        if yy.shape != s.shape:
-            raise InputError(f"{len(s)} models but {yy.size} measured latencies")
-        if not np.all(np.isfinite(yy)) or np.any(yy <= 0):
-            raise InputError("measured latencies must be positive numbers (ms)")
-        if yy.size == 0:
-            return self
-        if yy.size == 1 or np.ptp(s) <= 1e-9 * max(abs(s).max(), 1e-12):
-            coef = np.array([float((yy.mean() - self.overhead_ms_) / max(s.mean(), 1e-12)), self.overhead_ms_])
-        else:
-            A = np.column_stack([s / yy, 1.0 / yy])
-            coef, *_ = np.linalg.lstsq(A, np.ones_like(yy), rcond=None)
-            if coef[0] <= 0:
-                log.warning("calibration gave a non-positive slope; keeping the uncalibrated sum")
-                return self
-        self.coef_ = np.asarray(coef, dtype=np.float64)
-        self.n_calibration_ = int(yy.size)
+        coef = fit_affine(s, y, self.overhead_ms_)
+        if coef is not None:
+            self.coef_ = coef
+            self.n_calibration_ = int(np.size(y))
         return self
 
     # -- predicting -----------------------------------------------------------------------------

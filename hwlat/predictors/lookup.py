@@ -24,9 +24,37 @@ import pandas as pd
 
 from hwlat.errors import InputError
 
-__all__ = ["LookupPredictor"]
+__all__ = ["LookupPredictor", "fit_affine"]
 
 log = logging.getLogger(__name__)
+
+
+def fit_affine(s: np.ndarray, y_ms: Sequence[float] | np.ndarray, overhead_ms: float, *,
+               what: str = "models") -> np.ndarray | None:
+    """``(a, b)`` of ``y ≈ a·s + b`` with ``a, b ≥ 0`` minimising the squared relative error.
+
+    ``s`` are overhead-free sums (ms). With one point (or identical sums) only ``a`` is fitted
+    and ``b`` stays ``overhead_ms``. Returns None when there is nothing to fit or the fit
+    degenerates (zero slope); raises InputError on malformed measurements.
+    """
+    from scipy.optimize import nnls
+
+    y = np.asarray(y_ms, dtype=np.float64)
+    s = np.asarray(s, dtype=np.float64)
+    if y.shape != s.shape:
+        raise InputError(f"{len(s)} {what} but {y.size} measured latencies")
+    if not np.all(np.isfinite(y)) or np.any(y <= 0):
+        raise InputError("measured latencies must be positive numbers (ms)")
+    if y.size == 0:
+        return None
+    if y.size == 1 or np.ptp(s) <= 1e-9 * max(abs(s).max(), 1e-12):
+        return np.array([float((y.mean() - overhead_ms) / max(s.mean(), 1e-12)), overhead_ms])
+    # rows divided by y: least squares on the relative error; a latency is never negative
+    coef, _ = nnls(np.column_stack([s / y, 1.0 / y]), np.ones_like(y))
+    if coef[0] <= 0:
+        log.warning("calibration gave a zero slope; keeping the uncalibrated sum")
+        return None
+    return np.asarray(coef, dtype=np.float64)
 
 
 class LookupPredictor:
@@ -100,29 +128,10 @@ class LookupPredictor:
 
     def calibrate(self, archs: Sequence[Any], y_ms: Sequence[float] | np.ndarray) -> LookupPredictor:
         """Fit ``a, b`` of ``y ≈ a·S + b`` on measured whole-model latencies (relative error)."""
-        y = np.asarray(y_ms, dtype=np.float64)
-        s = self.raw_sum(archs)
-        if y.shape != s.shape:
-            raise InputError(f"{len(s)} architectures but {y.size} measured latencies")
-        if not np.all(np.isfinite(y)) or np.any(y <= 0):
-            raise InputError("measured latencies must be positive numbers (ms)")
-        if self.calibration == "none" or y.size == 0:
-            return self
-        if y.size == 1 or np.ptp(s) <= 1e-9 * max(abs(s).max(), 1e-12):
-            a = float((y.mean() - self.overhead_ms_) / max(s.mean(), 1e-12))
-            coef = np.array([a, self.overhead_ms_])
-        else:
-            # minimise sum((a*s + b - y)^2 / y^2) with a, b >= 0 (a latency is never negative):
-            # non-negative least squares on the rows divided by y
-            from scipy.optimize import nnls
-
-            A = np.column_stack([s / y, 1.0 / y])
-            coef, _ = nnls(A, np.ones_like(y))
-            if coef[0] <= 0:
-                log.warning("calibration gave a zero slope; keeping the uncalibrated sum")
-                return self
-        self.coef_ = np.asarray(coef, dtype=np.float64)
-        self.n_calibration_ = int(y.size)
+        coef = fit_affine(self.raw_sum(archs), y_ms, self.overhead_ms_, what="architectures")
+        if self.calibration != "none" and coef is not None:
+            self.coef_ = coef
+            self.n_calibration_ = int(np.size(y_ms))
         return self
 
     # -- predicting -----------------------------------------------------------------------------
