@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from hwlat.errors import InputError
+from hwlat.predictors.lookup import enumerate_part_ops, gather_parts, parts_from_arrays, parts_to_arrays
 
 __all__ = ["GROUPINGS", "FewShotAdapter", "load_fewshot", "op_group"]
 
@@ -175,20 +176,7 @@ class FewShotAdapter:
         overhead = self.overhead_ms
         if overhead is None:
             overhead = table.metadata.overhead_ms or 0.0
-        sizes = np.asarray(space.gene_sizes())
-        parts = space.parts()
-        combos: list[list[list[Any]]] = []
-        needed: dict[str, Any] = {}
-        for pi, part in enumerate(parts):
-            dims = [int(sizes[g]) for g in part.genes]
-            rows = []
-            for flat in range(int(np.prod(dims)) if dims else 1):
-                values = np.unravel_index(flat, dims) if dims else ()
-                specs = space.part_ops(pi, [int(v) for v in values])
-                for s in specs:
-                    needed.setdefault(s.key, s)
-                rows.append([s.key for s in specs])
-            combos.append(rows)
+        parts, part_dims, combos, needed = enumerate_part_ops(space)
         keys = list(needed)
         ms = table.lookup_many(keys) - float(overhead)  # raises once, listing every missing op
         group_of = {k: op_group(needed[k], self.grouping) for k in keys}
@@ -214,7 +202,7 @@ class FewShotAdapter:
         self.const_ms_ = float(const[~varying].sum()) + float(overhead)  # reference constant incl. overhead
         self.overhead_ms_ = float(overhead)
         self.part_genes_ = [np.asarray(p.genes, dtype=np.int64) for p in parts]
-        self.part_dims_ = [tuple(int(sizes[g]) for g in p.genes) for p in parts]
+        self.part_dims_ = part_dims
         # a part without genes (stem, head) is constant as a whole: it joins the constant too
         self.part_tables_ = []
         for t, dims in zip(tabs, self.part_dims_):
@@ -254,11 +242,10 @@ class FewShotAdapter:
         if g.ndim != 2 or (n_genes is not None and g.shape[1] != n_genes) or not np.issubdtype(g.dtype, np.integer):
             raise InputError(f"genes must be an integer array of shape (n, {n_genes}); "
                              "use space.to_genes(archs) to make one")
-        X = np.zeros((g.shape[0], len(self.feature_names_)))
-        for idx, dims, tab in zip(self.part_genes_, self.part_dims_, self.part_tables_):
-            if dims and tab.shape[1]:
-                X += tab[np.ravel_multi_index(tuple(g[:, idx].T), dims)]
-        return X
+        if not self.feature_names_:
+            return np.zeros((g.shape[0], 0))
+        # parts without genes hold zeros here: their sums are in const_ms_
+        return gather_parts(g, self.part_genes_, self.part_dims_, self.part_tables_)
 
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, archs: Sequence[Any], y_ms: Sequence[float] | np.ndarray) -> FewShotAdapter:
@@ -379,12 +366,7 @@ class FewShotAdapter:
                        "intercept_ms": self.intercept_, "const_ms": self.const_ms_, "overhead_ms": self.overhead_ms_,
                        "mode": self.mode_, "n_fit": self.n_fit_, "n_ops": self.n_ops_},
         }
-        arrays: dict[str, np.ndarray] = {}
-        for i, (g, d, t) in enumerate(zip(self.part_genes_, self.part_dims_, self.part_tables_)):
-            arrays[f"part{i}_genes"] = np.asarray(g, dtype=np.int64)
-            arrays[f"part{i}_dims"] = np.asarray(d, dtype=np.int64)
-            arrays[f"part{i}_table"] = np.asarray(t, dtype=np.float64)
-        return header, arrays
+        return header, parts_to_arrays(self.part_genes_, self.part_dims_, self.part_tables_)
 
     def __repr__(self) -> str:
         state = "unfitted"
@@ -409,10 +391,8 @@ def load_fewshot(header: dict[str, Any], arrays: dict[str, np.ndarray], table: A
         pred = FewShotAdapter(space, table, grouping=header["grouping"], intercept=bool(header["intercept"]),
                               min_per_feature=float(header["min_per_feature"]), alpha=float(header["alpha"]),
                               overhead_ms=header["overhead_ms"])
-        pred.part_genes_ = [np.asarray(arrays[f"part{i}_genes"], dtype=np.int64) for i in range(n)]
-        pred.part_dims_ = [tuple(int(x) for x in arrays[f"part{i}_dims"]) for i in range(n)]
-        pred.part_tables_ = [np.asarray(arrays[f"part{i}_table"], dtype=np.float64).reshape(
-            -1, len(f["feature_names"])) for i in range(n)]
+        pred.part_genes_, pred.part_dims_, tables = parts_from_arrays(arrays, n)
+        pred.part_tables_ = [t.reshape(-1, len(f["feature_names"])) for t in tables]
         pred.feature_names_ = list(f["feature_names"])
         pred.coef_ = pd.Series(np.asarray(f["coef"], dtype=np.float64),
                                index=pd.Index(pred.feature_names_, name="group"), name="multiplier")

@@ -63,7 +63,7 @@ def save_predictor(predictor: Any, path: str | os.PathLike[str]) -> Path:
 
 
 def _state_of(predictor: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from hwlat.predictors.lookup import LookupPredictor
+    from hwlat.predictors.lookup import LookupPredictor, parts_to_arrays
 
     if isinstance(predictor, LookupPredictor):
         predictor._check_fitted()
@@ -79,12 +79,7 @@ def _state_of(predictor: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "n_ops": predictor.n_ops_,
             "part_names": predictor.part_names_,
         }
-        arrays: dict[str, np.ndarray] = {}
-        for i, (g, d, t) in enumerate(zip(predictor.part_genes_, predictor.part_dims_, predictor.part_tables_)):
-            arrays[f"part{i}_genes"] = np.asarray(g, dtype=np.int64)
-            arrays[f"part{i}_dims"] = np.asarray(d, dtype=np.int64)
-            arrays[f"part{i}_table"] = np.asarray(t, dtype=np.float64)
-        return header, arrays
+        return header, parts_to_arrays(predictor.part_genes_, predictor.part_dims_, predictor.part_tables_)
     if hasattr(predictor, "_state"):
         return predictor._state()
     raise InputError(f"cannot save a {type(predictor).__name__}; it has no saved form")
@@ -126,15 +121,13 @@ def load_predictor(path: str | os.PathLike[str], *, table: Any = None) -> Any:
 
 
 def _load_lookup(header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any) -> Any:
-    from hwlat.predictors.lookup import LookupPredictor
+    from hwlat.predictors.lookup import LookupPredictor, parts_from_arrays
     from hwlat.search.spaces import get_space
 
     space = get_space(header["space"]["name"], **header["space"]["config"])
     pred = LookupPredictor(space, table, overhead_ms=header["overhead_ms"], calibration=header["calibration"])
     n = len(header["part_names"])
-    pred.part_genes_ = [arrays[f"part{i}_genes"] for i in range(n)]
-    pred.part_dims_ = [tuple(int(x) for x in arrays[f"part{i}_dims"]) for i in range(n)]
-    pred.part_tables_ = [arrays[f"part{i}_table"] for i in range(n)]
+    pred.part_genes_, pred.part_dims_, pred.part_tables_ = parts_from_arrays(arrays, n)
     pred.part_names_ = list(header["part_names"])
     pred.coef_ = np.asarray(header["coef"], dtype=np.float64)
     pred.overhead_ms_ = float(header["overhead_ms"])

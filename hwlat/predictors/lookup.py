@@ -24,9 +24,59 @@ import pandas as pd
 
 from hwlat.errors import InputError
 
-__all__ = ["LookupPredictor", "fit_affine"]
+__all__ = ["LookupPredictor", "fit_affine", "enumerate_part_ops", "gather_parts", "parts_to_arrays",
+           "parts_from_arrays"]
 
 log = logging.getLogger(__name__)
+
+
+def enumerate_part_ops(space: Any) -> tuple[list[Any], list[tuple[int, ...]], list[list[list[str]]], dict[str, Any]]:
+    """Every part of ``space``, its gene dimensions, the op keys of each gene combination, and
+    every distinct op (key -> OpSpec) in first-seen order: what part tables are built from."""
+    sizes = np.asarray(space.gene_sizes())
+    parts = space.parts()
+    dims_per_part = [tuple(int(sizes[g]) for g in p.genes) for p in parts]
+    combos: list[list[list[str]]] = []
+    needed: dict[str, Any] = {}
+    for pi, dims in enumerate(dims_per_part):
+        rows = []
+        for flat in range(int(np.prod(dims)) if dims else 1):
+            values = np.unravel_index(flat, dims) if dims else ()
+            specs = space.part_ops(pi, [int(v) for v in values])
+            for spec in specs:
+                needed.setdefault(spec.key, spec)
+            rows.append([spec.key for spec in specs])
+        combos.append(rows)
+    return parts, dims_per_part, combos, needed
+
+
+def gather_parts(genes: np.ndarray, part_genes: Sequence[np.ndarray], part_dims: Sequence[tuple[int, ...]],
+                 part_tables: Sequence[np.ndarray]) -> np.ndarray:
+    """Sum over parts of each gene row's entry in the part's table (tables of rows or of vectors)."""
+    total = np.zeros((genes.shape[0], *part_tables[0].shape[1:]), dtype=np.float64)
+    for idx, dims, tab in zip(part_genes, part_dims, part_tables):
+        total += tab[np.ravel_multi_index(tuple(genes[:, idx].T), dims)] if dims else tab[0]
+    return total
+
+
+def parts_to_arrays(part_genes: Sequence[np.ndarray], part_dims: Sequence[tuple[int, ...]],
+                    part_tables: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Part tables as named plain arrays for a predictor file."""
+    arrays: dict[str, np.ndarray] = {}
+    for i, (g, d, t) in enumerate(zip(part_genes, part_dims, part_tables)):
+        arrays[f"part{i}_genes"] = np.asarray(g, dtype=np.int64)
+        arrays[f"part{i}_dims"] = np.asarray(d, dtype=np.int64)
+        arrays[f"part{i}_table"] = np.asarray(t, dtype=np.float64)
+    return arrays
+
+
+def parts_from_arrays(arrays: dict[str, np.ndarray], n: int
+                      ) -> tuple[list[np.ndarray], list[tuple[int, ...]], list[np.ndarray]]:
+    """The inverse of :func:`parts_to_arrays` for ``n`` parts."""
+    genes = [np.asarray(arrays[f"part{i}_genes"], dtype=np.int64) for i in range(n)]
+    dims = [tuple(int(x) for x in arrays[f"part{i}_dims"]) for i in range(n)]
+    tables = [np.asarray(arrays[f"part{i}_table"], dtype=np.float64) for i in range(n)]
+    return genes, dims, tables
 
 
 def fit_affine(s: np.ndarray, y_ms: Sequence[float] | np.ndarray, overhead_ms: float, *,
@@ -101,28 +151,14 @@ class LookupPredictor:
         return self
 
     def _build_parts(self) -> None:
-        space = self.space
-        sizes = np.asarray(space.gene_sizes())
-        parts = space.parts()
-        combos_per_part: list[list[list[Any]]] = []
-        needed: dict[str, None] = {}
-        for pi, part in enumerate(parts):
-            dims = [int(sizes[g]) for g in part.genes]
-            rows = []
-            for flat in range(int(np.prod(dims)) if dims else 1):
-                values = np.unravel_index(flat, dims) if dims else ()
-                keys = [s.key for s in space.part_ops(pi, [int(v) for v in values])]
-                for k in keys:
-                    needed.setdefault(k)
-                rows.append(keys)
-            combos_per_part.append(rows)
+        parts, dims, combos, needed = enumerate_part_ops(self.space)
         keys = list(needed)
         ms = self.table.lookup_many(keys)  # raises once, listing every missing op
         adj = dict(zip(keys, ms - self.overhead_ms_))
         self.part_genes_ = [np.asarray(p.genes, dtype=np.int64) for p in parts]
-        self.part_dims_ = [tuple(int(sizes[g]) for g in p.genes) for p in parts]
+        self.part_dims_ = dims
         self.part_tables_ = [np.array([sum(adj[k] for k in row) for row in rows], dtype=np.float64)
-                             for rows in combos_per_part]
+                             for rows in combos]
         self.part_names_ = [p.name for p in parts]
         self.n_ops_ = len(keys)
 
@@ -145,13 +181,7 @@ class LookupPredictor:
         g = np.asarray(genes)
         if g.ndim != 2 or g.shape[1] != len(self.space.gene_sizes()):
             raise InputError(f"genes must be an integer array of shape (n, {len(self.space.gene_sizes())})")
-        total = np.zeros(g.shape[0], dtype=np.float64)
-        for idx, dims, tab in zip(self.part_genes_, self.part_dims_, self.part_tables_):
-            if not dims:
-                total += tab[0]
-            else:
-                total += tab[np.ravel_multi_index(tuple(g[:, idx].T), dims)]
-        return total
+        return gather_parts(g, self.part_genes_, self.part_dims_, self.part_tables_)
 
     def predict_genes(self, genes: np.ndarray) -> np.ndarray:
         """Latency (ms) of each gene row: one vectorised pass."""
