@@ -43,9 +43,18 @@ def _emit(obj: Any, fmt: str, *, table_cols: Sequence[str] | None = None) -> Non
             print(df.to_string(index=False) if len(df) else "(empty)")
 
 
-def _space_ops(space_name: str, resolutions: Sequence[int] | None) -> list:
+def _nb201_kw(space_name: str, none_edges: str | None) -> dict[str, Any]:
+    if none_edges is None:
+        return {}
+    if space_name != "nb201":
+        raise InputError(f"--none-edges applies to the nb201 space, not {space_name}")
+    return {"none_edges": none_edges}
+
+
+def _space_ops(space_name: str, resolutions: Sequence[int] | None, none_edges: str | None = None) -> list:
     from hwlat.search.spaces import get_space
 
+    kw = _nb201_kw(space_name, none_edges)
     if space_name == "ofa-mbv3":
         space = get_space(space_name)
         if not resolutions:
@@ -61,7 +70,7 @@ def _space_ops(space_name: str, resolutions: Sequence[int] | None) -> list:
         for r in resolutions:
             ops.extend(get_space(space_name, resolution=r).all_ops())
         return ops
-    return list(get_space(space_name).all_ops())
+    return list(get_space(space_name, **kw).all_ops())
 
 
 def _read_ops_file(path: str) -> list:
@@ -179,7 +188,7 @@ def _cuda_ok(runtime: str) -> bool:
 
 
 def cmd_ops_list(args: argparse.Namespace) -> int:
-    specs = _space_ops(args.space, args.resolution)
+    specs = _space_ops(args.space, args.resolution, args.none_edges)
     if args.format == "keys":
         for s in specs:
             print(s.key)
@@ -203,7 +212,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     protocol = _protocol(args)
     seed = args.seed if args.seed is not None else 0
     if args.space:
-        specs = _space_ops(args.space, args.resolution)
+        specs = _space_ops(args.space, args.resolution, args.none_edges)
     elif args.ops:
         specs = _read_ops_file(args.ops)
     elif args.model:
@@ -211,7 +220,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
         specs = kernel_specs_of(args.model, device=device)
     else:
-        from hwlat.predictors.sampling import adaptive_kernel_specs, kernel_specs, profiling_measure
+        from hwlat.predictors.sampling import (
+            adaptive_kernel_specs,
+            kernel_specs,
+            profiling_measure,
+        )
 
         kinds = [k.strip() for k in args.kernels.split(",") if k.strip()]
         if args.adaptive:
@@ -320,7 +333,7 @@ def cmd_table_coverage(args: argparse.Namespace) -> int:
     from hwlat.latency_tables import LatencyTable, coverage
 
     t = LatencyTable.load(args.table)
-    cov = coverage(t, _space_ops(args.space, args.resolution))
+    cov = coverage(t, _space_ops(args.space, args.resolution, args.none_edges))
     if args.format == "json":
         _emit({"needed": cov.n_needed, "present": cov.n_present, "fraction": cov.fraction,
                "missing": [s.key for s in cov.missing]}, "json")
@@ -355,7 +368,7 @@ def cmd_table_export(args: argparse.Namespace) -> int:
 def _space_from_args(args: argparse.Namespace):
     from hwlat.search.spaces import get_space
 
-    kw: dict[str, Any] = {}
+    kw: dict[str, Any] = _nb201_kw(args.space, getattr(args, "none_edges", None))
     if getattr(args, "resolution", None):
         if args.space == "ofa-mbv3":
             kw["resolutions"] = args.resolution
@@ -575,6 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
     x = osub.add_parser("list", help="the distinct op specs of a space", parents=[common], formatter_class=_Fmt)
     x.add_argument("--space", choices=SPACES, required=True, help="search space")
     x.add_argument("--resolution", type=int, nargs="+", help="input resolution(s) (ofa-mbv3, proxyless)")
+    x.add_argument("--none-edges", choices=("absent", "zero"), default=None,
+                      help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
     x.add_argument("--format", choices=("table", "json", "csv", "keys"), default="table", help=fmt_help)
     x.set_defaults(func=cmd_ops_list)
 
@@ -596,6 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--device", required=True, help="device name (see 'hwlat devices list') or YAML file")
     pp.add_argument("--space", choices=SPACES, help="profile every op this search space needs")
     pp.add_argument("--resolution", type=int, nargs="+", help="input resolution(s) for ofa-mbv3/proxyless")
+    pp.add_argument("--none-edges", choices=("absent", "zero"), default=None,
+                      help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
     pp.add_argument("--ops", metavar="FILE", help="profile the op keys in FILE (text: one per line; or JSON/YAML list)")
     pp.add_argument("--kernels", metavar="KINDS",
                     help="profile random configurations of these op kinds (e.g. conv,pool,fc,add) to train a "
@@ -649,6 +666,8 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--device", required=True, help="device name or YAML file")
     pv.add_argument("--space", choices=SPACES, required=True, help="search space")
     pv.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
+    pv.add_argument("--none-edges", choices=("absent", "zero"), default=None,
+                      help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
     pv.add_argument("--table", help="latency table of the device (default: profile the space first)")
     pv.add_argument("--n", type=int, default=100, help="test architectures")
     pv.add_argument("--calibrate", type=int, default=10, help="other architectures measured to calibrate")
@@ -670,16 +689,24 @@ def build_parser() -> argparse.ArgumentParser:
             hwlat query --space nb201 --predictor val/predictor.npz --archs-file archs.txt --format csv
             hwlat query --space ofa-mbv3 --table note10.parquet --explain '{"d":[2,2,2,2,2],"e":[3,...],"ks":[3,...],"r":224}'
             hwlat query model.onnx --device cpu-ort --table kernels.parquet --explain
+            hwlat query model.onnx --table kernels.parquet --regressor kernels.npz --save-predictor graph.npz
+            hwlat query other.onnx --predictor graph.npz
         """))
     pq.add_argument("archs", nargs="*", help="architectures in the space's text form, or .onnx files")
     pq.add_argument("--space", choices=SPACES, help="search space of the architectures")
     pq.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
+    pq.add_argument("--none-edges", choices=("absent", "zero"), default=None,
+                      help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
     pq.add_argument("--archs-file", metavar="FILE", help="more architectures, one per line")
     pq.add_argument("--table", help="latency table (.parquet/.csv)")
-    pq.add_argument("--predictor", help="a saved predictor (.npz), e.g. from hwlat validate")
+    pq.add_argument("--predictor", help="a saved predictor (.npz): from hwlat validate or adapt for architectures, "
+                                        "from --save-predictor for ONNX models")
     pq.add_argument("--regressor", help="ONNX: a kernel regressor (.npz from 'hwlat kernels fit') for kernels "
                                         "the table lacks")
     pq.add_argument("--device", default="cpu-ort", help="device whose runtime optimises ONNX models")
+    pq.add_argument("--save-predictor", metavar="P.npz",
+                    help="ONNX: also write the graph predictor (table, regressor and calibration in one file) for "
+                         "later queries with --predictor")
     pq.add_argument("--allow-fallback", action="store_true",
                     help="ONNX: estimate ops the table/regressor cannot predict (reported) instead of failing")
     pq.add_argument("--explain", action="store_true", help="per-op breakdown")
@@ -720,6 +747,8 @@ def build_parser() -> argparse.ArgumentParser:
         """))
     pa.add_argument("--space", choices=SPACES, required=True)
     pa.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
+    pa.add_argument("--none-edges", choices=("absent", "zero"), default=None,
+                      help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
     pa.add_argument("--reference", required=True, help="latency table of a reference device")
     pa.add_argument("--measurements", required=True, help="CSV with columns arch, latency_ms")
     pa.add_argument("--grouping", choices=("type", "kind", "key", "total"), default="type",
@@ -765,6 +794,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("table")
     x.add_argument("--space", choices=SPACES, required=True)
     x.add_argument("--resolution", type=int, nargs="+")
+    x.add_argument("--none-edges", choices=("absent", "zero"), default=None,
+                      help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
     x.add_argument("--top", type=int, default=20, help="missing keys to print (0 = all)")
     x.add_argument("--fail-if-missing", action="store_true", help="exit 1 when anything is missing")
     x.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)

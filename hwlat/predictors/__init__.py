@@ -30,6 +30,15 @@ def _load_fewshot(header, arrays, table):
 _LOADERS["fewshot"] = _load_fewshot
 
 
+def _load_graph(header, arrays, table):
+    from hwlat.predictors.graph import load_graph_predictor
+
+    return load_graph_predictor(header, arrays, table)
+
+
+_LOADERS["graph"] = _load_graph
+
+
 def __getattr__(name: str):
     # the heavier predictors (scikit-learn, onnxruntime) are imported on first use
     lazy = {"KernelRegressor": "hwlat.predictors.kernels", "FewShotAdapter": "hwlat.predictors.fewshot",

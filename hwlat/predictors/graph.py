@@ -78,7 +78,7 @@ from hwlat.errors import InputError, UnsupportedOpError
 from hwlat.ops.spec import OpSpec
 
 __all__ = ["ZERO_COST_OPS", "GraphPredictor", "KernelInfo", "analyse_model", "clear_cache", "kernel_specs_of",
-           "torch_to_onnx"]
+           "load_graph_predictor", "torch_to_onnx"]
 
 log = logging.getLogger(__name__)
 
@@ -888,6 +888,44 @@ class GraphPredictor:
         dev = getattr(self.device, "name", self.device)
         return f"GraphPredictor(device={dev!r}, allow_fallback={self.allow_fallback}, {state})"
 
+    # -- saving ---------------------------------------------------------------------------------
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(header, arrays) for :func:`hwlat.predictors.save_predictor`.
+
+        The file is self-contained: it holds the table's keys and latency statistics (plain
+        arrays), its metadata, the calibration, the fallback rates and, when there is one, the
+        kernel regressor's own saved state; loading it needs no table file.
+        """
+        from hwlat.latency_tables._table import FLOAT_STATS
+        from hwlat.predictors.io import table_hash
+
+        self._check_fitted()
+        dev = self.device
+        header: dict[str, Any] = {
+            "kind": "graph",
+            "device": dev.to_dict() if hasattr(dev, "to_dict") else {"name": str(dev)},
+            "allow_fallback": bool(self.allow_fallback),
+            "coef": [float(c) for c in self.coef_],
+            "overhead_ms": self.overhead_ms_,
+            "n_calibration": self.n_calibration_,
+            "fallback_rates": {k: [float(v[0]), int(v[1]), str(v[2])] for k, v in self.fallback_rates_.items()},
+            "table_hash": table_hash(self.table),
+            "table_metadata": self.table.metadata.to_dict(),
+            "table_stats": [c for c in FLOAT_STATS if c in self.table.df],
+        }
+        df = self.table.df
+        arrays: dict[str, np.ndarray] = {"table_keys": np.asarray(df["key"].tolist(), dtype=str)}
+        for c in header["table_stats"]:
+            arrays[f"table_{c}"] = df[c].to_numpy(dtype=np.float64)
+        if self.regressor is not None:
+            if not hasattr(self.regressor, "_state"):
+                raise InputError(f"cannot save a GraphPredictor whose regressor ({type(self.regressor).__name__}) "
+                                 "has no saved form; use a KernelRegressor or save without the regressor")
+            reg_header, reg_arrays = self.regressor._state()
+            header["regressor"] = reg_header
+            arrays.update({f"regressor.{k}": v for k, v in reg_arrays.items()})
+        return header, arrays
+
     # -- command line ---------------------------------------------------------------------------
     @classmethod
     def cli_query(cls, args: Any, files: Sequence[str]) -> int:
@@ -898,22 +936,35 @@ class GraphPredictor:
 
         from hwlat.devices import load_device
         from hwlat.latency_tables import LatencyTable
+        from hwlat.predictors.io import load_predictor, save_predictor
 
-        if not getattr(args, "table", None):
-            raise InputError("an ONNX model needs a latency table of its kernels (--table T.parquet); make one with: "
+        saved = getattr(args, "predictor", None)
+        if not getattr(args, "table", None) and not saved:
+            raise InputError("an ONNX model needs a latency table of its kernels (--table T.parquet) or a saved graph "
+                             "predictor (--predictor P.npz); make a table with: "
                              "hwlat profile --device cpu-ort --model MODEL.onnx -o tables/kernels")
-        device = load_device(args.device, search_path=getattr(args, "devices_dir", None))
-        table = LatencyTable.load(args.table)
-        tdev = table.metadata.device_name
-        if tdev and tdev != device.name:
-            log.warning("table %s was measured on %r, predicting for %r", args.table, tdev, device.name)
-        regressor = None
-        if getattr(args, "regressor", None):
-            from hwlat.predictors.io import load_predictor
-
-            regressor = load_predictor(args.regressor, table=None)
-        pred = cls(table, regressor=regressor, device=device,
-                   allow_fallback=bool(getattr(args, "allow_fallback", False))).fit()
+        table = LatencyTable.load(args.table) if getattr(args, "table", None) else None
+        if saved:
+            pred = load_predictor(saved, table=table)
+            if not isinstance(pred, cls):
+                raise InputError(f"{saved} is not a graph predictor (it predicts architectures of a search space); "
+                                 "for ONNX models give --table, or a file written by --save-predictor")
+            if getattr(args, "allow_fallback", False):
+                pred.allow_fallback = True
+            device = pred.device
+        else:
+            device = load_device(args.device, search_path=getattr(args, "devices_dir", None))
+            tdev = table.metadata.device_name
+            if tdev and tdev != device.name:
+                log.warning("table %s was measured on %r, predicting for %r", args.table, tdev, device.name)
+            regressor = None
+            if getattr(args, "regressor", None):
+                regressor = load_predictor(args.regressor, table=None)
+            pred = cls(table, regressor=regressor, device=device,
+                       allow_fallback=bool(getattr(args, "allow_fallback", False))).fit()
+        if getattr(args, "save_predictor", None):
+            save_predictor(pred, args.save_predictor)
+            print(f"wrote {args.save_predictor} (table, calibration and regressor in one file)", file=sys.stderr)
         fmt = getattr(args, "format", "table") or "table"
         rows = []
         for f in files:
@@ -958,6 +1009,41 @@ class GraphPredictor:
             else:
                 print(summary.to_string(index=False))
         return 0
+
+
+def load_graph_predictor(header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None
+                         ) -> GraphPredictor:
+    """Rebuild a saved :class:`GraphPredictor` (registered as ``_LOADERS["graph"]``).
+
+    The table comes from the file itself; ``table`` (optional) is only compared by hash, in
+    :func:`hwlat.predictors.load_predictor`.
+    """
+    from hwlat.devices import DeviceSpec, load_device
+    from hwlat.latency_tables import LatencyTable, TableMetadata
+
+    try:
+        d = header["device"]
+        device: Any = DeviceSpec.from_dict(d) if "runtime" in d else load_device(d["name"])
+        stats = list(header["table_stats"])
+        keys = [str(k) for k in arrays["table_keys"]]
+        cols = {c: arrays[f"table_{c}"] for c in stats}
+        rows = ((OpSpec.from_key(k), {c: float(cols[c][i]) for c in stats}) for i, k in enumerate(keys))
+        tab = LatencyTable.from_rows(TableMetadata.from_dict(header["table_metadata"]), rows)
+        regressor = None
+        if "regressor" in header:
+            from hwlat.predictors import _LOADERS
+
+            reg_arrays = {k[len("regressor."):]: v for k, v in arrays.items() if k.startswith("regressor.")}
+            regressor = _LOADERS[header["regressor"]["kind"]](header["regressor"], reg_arrays, None)
+        pred = GraphPredictor(tab, regressor=regressor, device=device, allow_fallback=bool(header["allow_fallback"]))
+        pred.overhead_ms_ = float(header["overhead_ms"])
+        pred.coef_ = np.asarray(header["coef"], dtype=np.float64)
+        pred.n_calibration_ = int(header["n_calibration"])
+        pred.fallback_rates_ = {k: (float(v[0]), int(v[1]), str(v[2])) for k, v in header["fallback_rates"].items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"malformed graph predictor file: {exc!r}; save it again with save_predictor") from None
+    pred.table_hash_ = header.get("table_hash")
+    return pred
 
 
 def kernel_specs_of(model: ModelLike, device: Any = "cpu-ort") -> list[OpSpec]:

@@ -310,6 +310,37 @@ def test_regressor_answers_what_the_table_lacks(models, table):
     assert np.isfinite(pred.predict([models["mbv2"]])[0])
 
 
+def test_saved_predictor_is_self_contained_and_predicts_the_same(models, table, measured, tmp_path):
+    import warnings
+
+    from hwlat.latency_tables import LatencyTable
+    from hwlat.predictors import load_predictor, save_predictor
+
+    names = list(measured)
+    pred = GraphPredictor(table, allow_fallback=True).fit([models[n] for n in names], [measured[n] for n in names])
+    path = save_predictor(pred, tmp_path / "graph.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same table: no warning
+        back = load_predictor(path, table=table)
+    assert isinstance(back, GraphPredictor) and back.allow_fallback
+    np.testing.assert_allclose(back.coef_, pred.coef_)
+    assert back.n_calibration_ == 3
+    assert back.table.keys() == table.keys()
+    assert back.table.metadata.device_name == table.metadata.device_name
+    every = [models[n] for n in ("resnet", "mbv2", "proxyless", "shuffle")]
+    np.testing.assert_allclose(back.predict(every), pred.predict(every))
+    a, b = pred.kernels(models["shuffle"]), back.kernels(models["shuffle"])
+    assert list(a["source"]) == list(b["source"])
+    np.testing.assert_allclose(a["predicted_ms"].to_numpy(float), b["predicted_ms"].to_numpy(float))
+    # a table other than the one it was fitted on: a warning says so
+    other = LatencyTable.from_rows(table.metadata, [(s, {"median_ms": 2 * table.lookup(s)}) for s in table.specs()])
+    with pytest.warns(UserWarning, match="another latency table"):
+        load_predictor(path, table=other)
+    # a regressor without a saved form cannot be written pickle-free
+    with pytest.raises(InputError, match="no saved form"):
+        save_predictor(GraphPredictor(table, regressor=FlopsRegressor(1e-8, 0.0)).fit(), tmp_path / "r.npz")
+
+
 def test_bad_inputs_say_what_is_wrong(tmp_path, table):
     pred = GraphPredictor(table).fit()
     with pytest.raises(InputError, match="does not exist"):
@@ -353,3 +384,33 @@ def test_cli_query_prints_latency_and_explains(models, table, tmp_path, capsys):
     bad.write_bytes(b"\x00garbage")
     assert main(["query", str(bad), "--table", str(t)]) == 1
     assert "broken.onnx" in capsys.readouterr().err
+
+
+def test_cli_saves_a_graph_predictor_and_queries_with_it(models, table, tmp_path, capsys):
+    from hwlat.cli import main
+
+    t = tmp_path / "t.parquet"
+    table.save(t)
+    g = tmp_path / "graph.npz"
+    assert main(["query", str(models["mbv2"]), "--table", str(t), "--save-predictor", str(g), "--format", "csv"]) == 0
+    first = capsys.readouterr().out
+    assert g.exists()
+    # the saved file alone answers: no table, the same latency
+    assert main(["query", str(models["mbv2"]), "--predictor", str(g), "--format", "csv"]) == 0
+    assert capsys.readouterr().out == first
+    # an architecture predictor is not a graph predictor
+    from hwlat.predictors import save_predictor
+
+    lk = save_predictor(_lookup_predictor(), tmp_path / "lk.npz")
+    assert main(["query", str(models["mbv2"]), "--predictor", str(lk)]) == 1
+    assert "not a graph predictor" in capsys.readouterr().err
+
+
+def _lookup_predictor():
+    """A lookup predictor of the NB201 space (its table's values do not matter here)."""
+    from hwlat.latency_tables import LatencyTable, TableMetadata
+    from hwlat.predictors import LookupPredictor
+
+    nb = get_space("nb201")
+    tab = LatencyTable.from_rows(TableMetadata(), [(s, {"median_ms": 0.01}) for s in nb.all_ops()])
+    return LookupPredictor(nb, tab).fit()
