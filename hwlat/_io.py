@@ -27,7 +27,8 @@ def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``.
 
-    On error the temporary file is removed and ``path`` is left untouched.
+    On error the temporary file is removed and ``path`` is left untouched. The file gets the
+    permissions a plain ``open(path, "w")`` would give it (an existing file's mode is kept).
     """
     dest = Path(path)
     try:
@@ -39,11 +40,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        with contextlib.suppress(OSError):  # mkstemp makes 0600 files
+            os.chmod(tmp_path, dest.stat().st_mode & 0o7777 if dest.exists() else 0o666 & ~_umask())
         os.replace(tmp_path, dest)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -1,0 +1,299 @@
+"""The latency–accuracy gallery: the best network for every budget, each one measured for real.
+
+A search leaves an archive of evaluated architectures (predicted latency, accuracy). The gallery
+keeps its Pareto front, picks the most accurate member under each budget, measures the picked
+members (and a thinned selection of the rest of the front) end to end on the device with the
+same protocol as the tables, and writes a folder a person can open:
+
+==================  ==========================================================================
+``front.csv``       one row per front member: architecture, predicted and **measured** latency
+``front.json``      (ms), their relative difference, accuracy and its source, exported files
+``budgets.csv``     one row per budget: the pick, its predicted and measured latency, whether
+                    the measurement meets the budget
+``pareto.png``      the archive, the front, the measured positions and the budgets
+``index.html``      the plot and both tables in one file (the plot is embedded: no server, no
+                    other file needed)
+``models/``         the picked members as ONNX and TFLite files
+==================  ==========================================================================
+
+Measurements go to ``measurements/measurements.jsonl`` as they finish, so an interrupted gallery
+resumes without measuring anything twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwlat.errors import InputError
+
+__all__ = ["Gallery", "build_gallery", "default_budgets", "export_member"]
+
+log = logging.getLogger(__name__)
+
+
+def default_budgets(front_ms: np.ndarray, n: int = 6, upper_ms: float | None = None) -> list[float]:
+    """``n`` budgets (ms) spread evenly between the front's fastest member and ``upper_ms`` (or its
+    slowest member), rounded to 3 significant digits."""
+    lo = float(np.min(front_ms))
+    hi = float(upper_ms if upper_ms is not None else np.max(front_ms))
+    if hi <= lo:
+        return [_round3(hi)]
+    return sorted({_round3(v) for v in np.linspace(lo + (hi - lo) / n, hi, n)})
+
+
+def _round3(x: float) -> float:
+    if x <= 0 or not math.isfinite(x):
+        return float(x)
+    return float(round(x, 2 - int(math.floor(math.log10(abs(x))))))
+
+
+def export_member(space: Any, arch: Any, out_dir: str | os.PathLike[str], stem: str, *,
+                  formats: Sequence[str] = ("onnx", "tflite"), seed: int = 0) -> list[Path]:
+    """Write the network of ``arch`` as ``out_dir/stem.onnx`` and/or ``.tflite`` (seeded weights)."""
+    from hwlat._io import atomic_path, ensure_writable_dir
+
+    bad = sorted(set(formats) - {"onnx", "tflite"})
+    if bad:
+        raise InputError(f"unknown export format(s) {', '.join(bad)}; choose onnx and/or tflite")
+    d = ensure_writable_dir(out_dir)
+    graph = space.build(arch, seed=seed)
+    files = []
+    if "onnx" in formats:
+        import onnx
+
+        from hwlat.ops.onnx_emit import graph_to_onnx
+
+        p = d / f"{stem}.onnx"
+        with atomic_path(p) as tmp:
+            onnx.save(graph_to_onnx(graph), str(tmp))
+        files.append(p)
+    if "tflite" in formats:
+        from hwlat.ops.tflite_emit import graph_to_tflite
+
+        p = d / f"{stem}.tflite"
+        with atomic_path(p) as tmp:
+            Path(tmp).write_bytes(graph_to_tflite(graph))
+        files.append(p)
+    return files
+
+
+@dataclass
+class Gallery:
+    """What :func:`build_gallery` wrote: the front, the budget table and the files."""
+
+    front: pd.DataFrame
+    budgets: pd.DataFrame
+    out_dir: Path
+    files: list[Path] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        b = self.budgets
+        lines = [f"gallery: {len(self.front)} front members, {int(self.front['measured_ms'].notna().sum())} measured "
+                 f"on {self.meta.get('device')}; accuracy: {self.meta.get('accuracy')}"]
+        if len(b):
+            with pd.option_context("display.width", 200, "display.max_colwidth", 60,
+                                   "display.float_format", "{:.3f}".format):
+                cols = ["budget_ms", "accuracy", "predicted_ms", "measured_ms", "meets_budget", "arch"]
+                lines.append(b[cols].to_string(index=False))
+        lines.append(f"open {self.out_dir / 'index.html'}")
+        return "\n".join(lines)
+
+
+def _front_rows(archive: pd.DataFrame) -> pd.DataFrame:
+    from hwlat.search.pareto import non_dominated_mask
+
+    mask = non_dominated_mask(np.column_stack([archive["latency_ms"].to_numpy(float),
+                                               -archive["accuracy"].to_numpy(float)]))
+    return archive[mask].sort_values("latency_ms").reset_index(drop=True)
+
+
+def _thin(n: int, keep: int) -> list[int]:
+    if n <= keep:
+        return list(range(n))
+    return sorted({int(round(i)) for i in np.linspace(0, n - 1, keep)})
+
+
+def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str | os.PathLike[str], *,
+                  accuracy_name: str, accuracy_kind: str = "accuracy", budgets: Sequence[float] | None = None,
+                  measure: bool = True, max_measure: int = 30, protocol: Any = None, export: str = "budgets",
+                  meta: dict[str, Any] | None = None, progress: bool = True) -> Gallery:
+    """Write the gallery of ``archive`` (columns ``arch`` — the space's text form —, ``latency_ms``
+    predicted, ``accuracy``) to ``out_dir``.
+
+    ``budgets`` (ms) default to six spread over the front. The members picked for a budget are
+    always measured; up to ``max_measure`` members in all (the rest of the front thinned evenly).
+    ``export``: ``"budgets"`` (the picked members), ``"front"`` (every measured member) or
+    ``"none"``.
+    """
+    from hwlat._io import atomic_path, atomic_write_text, ensure_writable_dir
+
+    for col in ("arch", "latency_ms", "accuracy"):
+        if col not in archive.columns:
+            raise InputError(f"the archive lacks the column {col!r}; it needs arch, latency_ms and accuracy")
+    if export not in ("budgets", "front", "none"):
+        raise InputError(f"export must be 'budgets', 'front' or 'none', got {export!r}")
+    if len(archive) == 0:
+        raise InputError("the archive is empty: nothing was evaluated")
+    out = ensure_writable_dir(out_dir)
+    arc = archive.drop_duplicates("arch").reset_index(drop=True)
+    front = _front_rows(arc)
+    lat = front["latency_ms"].to_numpy(float)
+    if budgets is None:
+        budgets = default_budgets(lat)
+    budgets = sorted(float(b) for b in budgets)
+    if any(b <= 0 or not math.isfinite(b) for b in budgets):
+        raise InputError(f"budgets must be positive numbers of ms, got {budgets}")
+
+    picks: list[int | None] = []
+    for b in budgets:
+        ok = np.flatnonzero(lat <= b)
+        picks.append(int(ok[np.argmax(front["accuracy"].to_numpy(float)[ok])]) if ok.size else None)
+    picked = sorted({p for p in picks if p is not None})
+    to_measure = sorted(set(picked) | set(_thin(len(front), max(max_measure - len(picked), 0))))[:max(max_measure,
+                                                                                                        len(picked))]
+    front["measured_ms"] = np.nan
+    if measure and to_measure:
+        from hwlat.predictors.validate import measure_archs
+
+        archs = [space.decode(front.at[i, "arch"]) for i in to_measure]
+        ms = measure_archs(space, archs, device, protocol=protocol, out_dir=out / "measurements", passes=1,
+                           tag="gallery-", progress=progress)[:, 0]
+        front.loc[to_measure, "measured_ms"] = ms
+    front["error_pct"] = 100 * (front["latency_ms"] - front["measured_ms"]) / front["measured_ms"]
+    front["accuracy_source"] = accuracy_name
+    front["files"] = ""
+    files: list[Path] = []
+    if export != "none":
+        which = picked if export == "budgets" else [i for i in to_measure]
+        for i in which:
+            made = export_member(space, space.decode(front.at[i, "arch"]), out / "models", f"member{i:03d}")
+            front.at[i, "files"] = " ".join(str(p.relative_to(out)) for p in made)
+            files += made
+    front = front.rename(columns={"latency_ms": "predicted_ms"})
+    front.insert(0, "member", range(len(front)))
+
+    rows = []
+    for b, p in zip(budgets, picks):
+        if p is None:
+            rows.append({"budget_ms": b, "member": None, "arch": None, "accuracy": np.nan, "predicted_ms": np.nan,
+                         "measured_ms": np.nan, "meets_budget": None})
+            continue
+        r = front.iloc[p]
+        m = r["measured_ms"]
+        rows.append({"budget_ms": b, "member": int(r["member"]), "arch": r["arch"], "accuracy": float(r["accuracy"]),
+                     "predicted_ms": float(r["predicted_ms"]), "measured_ms": float(m),
+                     "meets_budget": None if not np.isfinite(m) else bool(m <= b)})
+    btab = pd.DataFrame(rows)
+
+    info = {"space": space.name, "device": getattr(device, "name", str(device)), "accuracy": accuracy_name,
+            "accuracy_kind": accuracy_kind, "archive_size": len(arc), "front_size": len(front),
+            "measured": int(front["measured_ms"].notna().sum()), **(meta or {})}
+    keep = [c for c in front.columns if c not in ("genes",)]
+    front_csv, front_json, bud_csv = out / "front.csv", out / "front.json", out / "budgets.csv"
+    with atomic_path(front_csv) as tmp:
+        front[keep].to_csv(tmp, index=False)
+    with atomic_path(bud_csv) as tmp:
+        btab.to_csv(tmp, index=False)
+    payload = {"meta": info, "front": json.loads(front[keep].to_json(orient="records")),
+               "budgets": json.loads(btab.to_json(orient="records"))}
+    atomic_write_text(front_json, json.dumps(payload, indent=2))
+    png = _plot(arc, front, btab, out / "pareto.png", info)
+    page = out / "index.html"
+    atomic_write_text(page, _html(front[keep], btab, png, info))
+    return Gallery(front, btab, out, [front_csv, front_json, bud_csv, png, page, *files], info)
+
+
+def _plot(archive: pd.DataFrame, front: pd.DataFrame, budgets: pd.DataFrame, path: Path,
+          info: dict[str, Any]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hwlat._io import atomic_path
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=120)
+    ax.scatter(archive["latency_ms"], archive["accuracy"], s=4, color="0.75", label=f"evaluated ({len(archive)})",
+               rasterized=True)
+    ax.step(front["predicted_ms"], front["accuracy"], where="post", color="tab:red", lw=1.2,
+            label=f"Pareto front, predicted ({len(front)})")
+    ax.scatter(front["predicted_ms"], front["accuracy"], s=14, color="tab:red", zorder=3)
+    m = front[front["measured_ms"].notna()]
+    if len(m):
+        ax.scatter(m["measured_ms"], m["accuracy"], s=30, facecolors="none", edgecolors="tab:blue", zorder=4,
+                   label=f"measured on {info['device']} ({len(m)})")
+        for _, r in m.iterrows():
+            ax.plot([r["predicted_ms"], r["measured_ms"]], [r["accuracy"]] * 2, color="tab:blue", lw=0.6, alpha=0.7)
+    for i, b in enumerate(budgets["budget_ms"]):
+        ax.axvline(b, color="0.4", ls=":", lw=0.8, label="budgets" if i == 0 else None)
+    ax.set_xlabel("latency (ms)")
+    label = info["accuracy"]
+    if info.get("accuracy_kind") == "proxy":
+        label += "  (a zero-cost proxy: a ranking score, not accuracy)"
+    ax.set_ylabel(label, fontsize=8 if len(label) > 40 else 10)
+    ax.set_title(f"{info['space']} on {info['device']}", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def _cell(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "<b>no</b>"
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+def _table(df: pd.DataFrame, cols: Sequence[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r[c])}</td>" for c in cols) + "</tr>" for _, r in df.iterrows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html(front: pd.DataFrame, budgets: pd.DataFrame, png: Path, info: dict[str, Any]) -> str:
+    img = base64.b64encode(png.read_bytes()).decode("ascii")
+    meta = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in info.items())
+    note = ""
+    if info.get("accuracy_kind") == "proxy":
+        note = ("<p class=note>The vertical axis is a zero-cost proxy computed at initialisation: it ranks "
+                "networks, it is not an accuracy.</p>")
+    return f"""<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>hwlat gallery: {html.escape(info['space'])} on \
+{html.escape(info['device'])}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;\
+font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}\
+thead th{{background:#f2f2f2}}td{{font-family:ui-monospace,monospace}}.note{{color:#a40}}</style></head>
+<body>
+<h1>{html.escape(info['space'])} on {html.escape(info['device'])}</h1>
+<p>Accuracy: <b>{html.escape(info['accuracy'])}</b>. Predicted latency from the search's predictor; measured
+latency from end-to-end runs on the device with hwlat's measurement protocol.</p>{note}
+<img src="data:image/png;base64,{img}" alt="latency-accuracy Pareto front" style="max-width:100%">
+<h2>Best network per budget</h2>
+{_table(budgets, ["budget_ms", "accuracy", "predicted_ms", "measured_ms", "meets_budget", "member", "arch"])}
+<h2>Pareto front</h2>
+{_table(front, [c for c in ("member", "predicted_ms", "measured_ms", "error_pct", "accuracy", "arch", "files")
+                if c in front.columns])}
+<h2>Run</h2>
+<table>{meta}</table>
+</body></html>
+"""

@@ -1,0 +1,110 @@
+"""The gallery: front and budget picks from an archive, real measurements on cpu-ort, files a
+person opens (a self-contained HTML page, a PNG), exported ONNX/TFLite members that run."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hwlat.errors import InputError
+from hwlat.profiler import Protocol
+from hwlat.search.gallery import build_gallery, default_budgets
+from hwlat.search.spaces import get_space
+
+
+@pytest.fixture(scope="module")
+def archive():
+    space = get_space("nb201")
+    archs = space.sample(0, 60)
+    rng = np.random.default_rng(1)
+    # an archive as a search leaves it: predicted latency (here FLOP-proportional) and accuracy
+    lat = np.array([0.2 + space.flops(a) / 1e8 for a in archs])
+    acc = 70 + 20 * (1 - np.exp(-lat)) + rng.normal(0, 1.0, lat.size)
+    return space, pd.DataFrame({"arch": [space.encode(a) for a in archs], "latency_ms": lat, "accuracy": acc})
+
+
+@pytest.fixture(scope="module")
+def gallery(archive, tmp_path_factory):
+    space, df = archive
+    out = tmp_path_factory.mktemp("gallery")
+    budgets = [float(np.quantile(df["latency_ms"], q)) for q in (0.05, 0.5, 1.0)]
+    g = build_gallery(space, df, "cpu-ort", out, accuracy_name="synthetic accuracy", budgets=budgets,
+                      protocol=Protocol.quick(), max_measure=4, progress=False)
+    return space, df, g, budgets
+
+
+def test_front_is_non_dominated_and_budget_picks_are_the_best_under_each(gallery):
+    _, df, g, budgets = gallery
+    f = g.front
+    assert (np.diff(f["predicted_ms"]) >= 0).all() and (np.diff(f["accuracy"]) > 0).all()
+    for _, r in f.iterrows():  # nothing in the archive is at least as fast and more accurate
+        assert not ((df["latency_ms"] <= r["predicted_ms"]) & (df["accuracy"] > r["accuracy"])).any()
+    for b, row in zip(budgets, g.budgets.itertuples()):
+        under = df[df["latency_ms"] <= b]
+        assert row.accuracy == pytest.approx(under["accuracy"].max())
+        assert row.predicted_ms <= b
+
+
+def test_picked_members_are_measured_for_real_and_exported(gallery):
+    space, _, g, _ = gallery
+    b = g.budgets
+    assert b["measured_ms"].notna().all() and (b["measured_ms"] > 0).all()
+    assert g.front["measured_ms"].notna().sum() <= max(4, b["member"].nunique())
+    for m in b["member"].unique():
+        files = g.front.loc[g.front["member"] == m, "files"].iloc[0].split()
+        assert sorted(p.rsplit(".", 1)[1] for p in files) == ["onnx", "tflite"]
+    import onnxruntime as ort
+
+    onnx_file = g.out_dir / g.front.loc[g.front["member"] == b["member"].iloc[0], "files"].iloc[0].split()[0]
+    sess = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    out = sess.run(None, {inp.name: np.zeros([1, 3, 32, 32], np.float32)})[0]
+    assert out.shape == (1, 10)
+
+
+def test_files_a_person_opens(gallery):
+    _, _, g, _ = gallery
+    d = g.out_dir
+    for name in ("front.csv", "front.json", "budgets.csv", "pareto.png", "index.html"):
+        assert (d / name).stat().st_size > 0
+    assert (d / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (d / "index.html").read_text()
+    assert "data:image/png;base64," in page
+    # no external resource: opens without a server
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert page.count("<tr>") >= len(g.budgets) + len(g.front)
+    data = json.loads((d / "front.json").read_text())
+    assert data["meta"]["accuracy"] == "synthetic accuracy"
+    assert {"predicted_ms", "measured_ms", "accuracy", "accuracy_source", "arch"} <= set(data["front"][0])
+    assert pd.read_csv(d / "front.csv")["accuracy_source"].eq("synthetic accuracy").all()
+
+
+def test_rerun_resumes_without_measuring_again(archive, gallery):
+    space, df, g, budgets = gallery
+    ck = g.out_dir / "measurements" / "measurements.jsonl"
+    before = ck.read_text()
+    g2 = build_gallery(space, df, "cpu-ort", g.out_dir, accuracy_name="synthetic accuracy", budgets=budgets,
+                       protocol=Protocol.quick(), max_measure=4, progress=False)
+    assert ck.read_text() == before
+    np.testing.assert_allclose(g2.budgets["measured_ms"], g.budgets["measured_ms"])
+
+
+def test_proxy_is_labelled_and_bad_input_is_refused(archive, tmp_path):
+    space, df = archive
+    g = build_gallery(space, df, "cpu-ort", tmp_path / "p", accuracy_name="proxy:synflow", accuracy_kind="proxy",
+                      measure=False, export="none", progress=False)
+    assert "not an accuracy" in (tmp_path / "p" / "index.html").read_text()
+    assert g.front["measured_ms"].isna().all()
+    with pytest.raises(InputError, match="accuracy"):
+        build_gallery(space, df.drop(columns="accuracy"), "cpu-ort", tmp_path / "q", accuracy_name="x")
+    with pytest.raises(InputError, match="budgets"):
+        build_gallery(space, df, "cpu-ort", tmp_path / "q", accuracy_name="x", budgets=[-1.0], measure=False)
+
+
+def test_default_budgets_span_the_front():
+    b = default_budgets(np.array([1.0, 2.0, 4.0]), n=3)
+    assert b[-1] == 4.0 and b[0] > 1.0 and len(b) == 3
