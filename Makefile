@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean sshd
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,18 @@ demo: $(STAMP)
 	$(BIN)/hwlat profile --device cpu-litert --space nb201 -o $(DEMO_OUT)/cpu-litert
 	$(BIN)/hwlat table diff $(DEMO_OUT)/cpu-ort/table.parquet $(DEMO_OUT)/cpu-litert/table.parquet --top 10
 
-test: $(STAMP)
+# The SSH device tests start a throwaway OpenSSH server on 127.0.0.1; where sshd is missing and
+# apt-get can install it (root, Debian/Ubuntu) it is installed, else those tests skip and say why.
+sshd:
+	@command -v sshd >/dev/null 2>&1 || test -x /usr/sbin/sshd || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { echo "installing openssh-server for the SSH device tests"; \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server >/dev/null 2>&1; } || \
+	      echo "could not install openssh-server: the SSH device tests will skip"; }; } || true
+
+test: $(STAMP) sshd
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:

@@ -810,6 +810,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("table")
     x.add_argument("-o", "--output", required=True)
     x.set_defaults(func=cmd_table_export)
+    from hwlat.profiler.agent import add_agent_parser
+
+    add_agent_parser(sub, [common], _Fmt)
+
     return p
 
 

@@ -77,11 +77,13 @@ def parse_location(location: str) -> tuple[str, SshTarget | str | None]:
     Returns ``("local", None)``, ``("ssh", SshTarget)`` or ``("adb", serial)``; raises
     :class:`InputError` with the accepted forms for anything else.
     """
-    forms = "'local', 'ssh://[user@]host[:port]' or 'adb://SERIAL'"
+    forms = "'local', 'ssh://[user@]host[:port]', 'adb://SERIAL' or 'subprocess'"
     if not isinstance(location, str):
         raise InputError(f"location must be a string ({forms}), got {location!r}")
     if location == "local":
         return "local", None
+    if location in ("subprocess", "subprocess://"):  # the hwlat agent as a local child process
+        return "subprocess", None
     if location.startswith("ssh://"):
         m = _SSH_RE.match(location)
         if m is None:
@@ -264,7 +266,7 @@ class DeviceSpec:
 
     @property
     def location_kind(self) -> str:
-        """``"local"``, ``"ssh"`` or ``"adb"``."""
+        """``"local"``, ``"ssh"``, ``"adb"`` or ``"subprocess"``."""
         return parse_location(self.location)[0]
 
     @property

@@ -66,11 +66,11 @@ def measure_archs(space: Any, archs: Sequence[Any], device: Any, *, protocol: An
     from hwlat.devices import DeviceSpec, load_device
     from hwlat.profiler import Protocol
     from hwlat.profiler.profile import _Checkpoint, _header, measure_graphs
-    from hwlat.profiler.runtimes import make_runtime
+    from hwlat.profiler.remote import runtime_for_device
 
     protocol = protocol or Protocol()
     dev = device if isinstance(device, DeviceSpec) else load_device(device)
-    rt = make_runtime(dev.runtime, **dev.runtime_kwargs())
+    rt = runtime_for_device(dev)
     ckpt = None
     if out_dir is not None:
         ckpt = _Checkpoint(ensure_writable_dir(out_dir) / "measurements.jsonl", _header(dev, rt, protocol))

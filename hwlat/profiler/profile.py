@@ -29,7 +29,7 @@ from hwlat.ops.ir import Graph, build_graph
 from hwlat.ops.spec import OpSpec, identity
 from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.protocol import Protocol
-from hwlat.profiler.runtimes import Runtime, make_runtime
+from hwlat.profiler.runtimes import Runtime
 from hwlat.profiler.timer import plan_round, warm_up
 
 __all__ = ["profile_ops", "measure_specs", "measure_graphs", "measure_overhead", "ProfileResult", "CHECKPOINT_NAME",
@@ -268,7 +268,9 @@ def _metadata(device: Any, runtime: Runtime, protocol: Protocol, overhead_ms: fl
 
     info = runtime.info()
     return TableMetadata(
-        device=device.to_dict(), host=detect(), runtime=info["runtime"], runtime_version=info["runtime_version"],
+        # a runtime measuring elsewhere (the hwlat agent over ssh) knows that host's fingerprint
+        device=device.to_dict(), host=getattr(runtime, "host_fingerprint", None) or detect(),
+        runtime=info["runtime"], runtime_version=info["runtime_version"],
         threads=runtime.threads, protocol=protocol.to_dict(), overhead_ms=overhead_ms, created_utc=_now(),
         hwlat_version=hwlat.__version__, schema_version=1, source="measured",
         extra={"provider": runtime.provider, "started_utc": header.get("created_utc")},
@@ -313,17 +315,16 @@ def profile_ops(
     t_start = time.perf_counter()
     protocol = protocol or Protocol()
     dev = device if isinstance(device, DeviceSpec) else load_device(device)
-    if not dev.is_local:
-        raise DeviceError(
-            f"device {dev.name!r} runs at {dev.location}; profiling remote devices needs the hwlat agent "
-            "on that host, which this version cannot drive yet; profile a local device instead"
-        )
     if chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
     todo_specs = _unique(specs)
     if not todo_specs:
         raise InputError("nothing to profile: the op list is empty")
-    rt = runtime or make_runtime(dev.runtime, **dev.runtime_kwargs())
+    if runtime is None:
+        from hwlat.profiler.remote import runtime_for_device
+
+        runtime = runtime_for_device(dev)  # a local runtime, or one driving the agent at dev.location
+    rt = runtime
     if not rt.is_available():
         if dev.runtime == "torch" and dev.provider == "cpu":
             raise MissingDependencyError("torch is not installed (needed for device %r); install it with: "
