@@ -254,6 +254,8 @@ def cmd_profile_model(args: argparse.Namespace) -> int:
     from hwlat.profiler.model import profile_model
 
     device = load_device(args.device, search_path=args.devices_dir)
+    if device.location_kind == "adb":
+        return _profile_model_adb(args, device)
     prof = profile_model(args.model, device, protocol=_protocol(args), trace_runs=args.runs,
                          warmup_runs=args.warmup)
     if args.format == "json":
@@ -270,6 +272,25 @@ def cmd_profile_model(args: argparse.Namespace) -> int:
     _emit(nodes, "table", table_cols=["node", "op_type", "provider", "median_ms", "share_pct"])
     if args.top > 0 and len(prof.nodes) > args.top:
         print(f"... {len(prof.nodes) - args.top} more (use --top 0 for all)")
+    print()
+    _emit(prof.by_op_type(), "table")
+    return 0
+
+
+def _profile_model_adb(args: argparse.Namespace, device: Any) -> int:
+    from hwlat.profiler.adb import profile_model_adb
+
+    if not str(args.model).endswith(".tflite"):
+        raise InputError(f"an adb device runs .tflite models; {args.model} is not one")
+    prof = profile_model_adb(device, args.model, num_runs=args.runs, warmup_runs=args.warmup)
+    if args.format in ("json", "csv"):
+        _emit(prof.to_dict() if args.format == "json" else prof.nodes, args.format)
+        return 0
+    print(f"{prof.path.name} on {prof.device}: {prof.latency!r}")
+    print(f"sum of benchmark_model's per-node means: {prof.sum_nodes_ms:.4f} ms over {len(prof.nodes)} nodes")
+    print()
+    nodes = prof.nodes if args.top <= 0 else prof.nodes.head(args.top)
+    _emit(nodes, "table", table_cols=["node", "op_type", "avg_ms", "share_pct", "delegated"])
     print()
     _emit(prof.by_op_type(), "table")
     return 0
@@ -637,13 +658,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     # profile-model
     pm = sub.add_parser(
-        "profile-model", help="per-node latency breakdown of one ONNX model", formatter_class=_Fmt, parents=[common],
+        "profile-model", help="per-node latency breakdown of one ONNX (or, on a phone, TFLite) model",
+        formatter_class=_Fmt, parents=[common],
         description="Time an ONNX model end to end (untraced) and break its latency down per kernel from the "
-                    "ONNX Runtime trace, warm-up runs dropped, sorted, with the share of the total.",
+                    "ONNX Runtime trace, warm-up runs dropped, sorted, with the share of the total. On an adb "
+                    "device, a .tflite model is timed and broken down by LiteRT's benchmark_model "
+                    "(--enable_op_profiling).",
         epilog=_examples("hwlat profile-model resnet18.onnx --device cpu-ort --top 15\n"
-                         "hwlat profile-model model.onnx --device cpu-ort --format csv > nodes.csv"))
-    pm.add_argument("model", help="an .onnx file")
-    pm.add_argument("--device", default="cpu-ort", help="an onnxruntime device")
+                         "hwlat profile-model model.onnx --device cpu-ort --format csv > nodes.csv\n"
+                         "hwlat profile-model model.tflite --device phones/pixel7.yaml"))
+    pm.add_argument("model", help="an .onnx file (a .tflite file for an adb device)")
+    pm.add_argument("--device", default="cpu-ort", help="an onnxruntime device, or an adb device")
     pm.add_argument("--runs", type=int, default=50, help="traced runs kept")
     pm.add_argument("--warmup", type=int, default=10, help="traced warm-up runs dropped")
     pm.add_argument("--top", type=int, default=20, help="nodes to print (0 = all)")

@@ -510,3 +510,19 @@ def test_profile_model_adb(phone, tmp_path):
     assert len([c for c in phone.pushes() if c[-1].endswith(".tflite")]) == 1
     with pytest.raises(InputError, match="does not exist"):
         profile_model_adb(phone.spec(), tmp_path / "missing.tflite")
+
+
+def test_cli_profile_model_on_an_adb_device(phone, tmp_path, capsys):
+    import yaml
+
+    from hwlat.cli import main
+
+    path = tmp_path / "net.tflite"
+    path.write_bytes(to_tflite([conv((3, 32, 32), 16, 3, 2, act="relu")]))
+    spec = tmp_path / "phone.yaml"
+    spec.write_text(yaml.safe_dump(phone.spec().to_dict()))
+    assert main(["profile-model", str(path), "--device", str(spec), "--runs", "20", "--warmup", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "net.tflite on" in out and "CONV_2D" in out and "avg_ms" in out
+    assert main(["profile-model", str(tmp_path / "m.onnx"), "--device", str(spec)]) == 1
+    assert "runs .tflite models" in capsys.readouterr().err
