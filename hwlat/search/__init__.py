@@ -1,7 +1,29 @@
-"""Latency-constrained architecture search: search spaces, strategies and Pareto fronts."""
+"""Latency-constrained architecture search: search spaces, accuracy sources, strategies and Pareto fronts.
+
+>>> from hwlat.search import get_space, run_search                              # doctest: +SKIP
+>>> space = get_space("nb201")                                                  # doctest: +SKIP
+>>> res = run_search(space, predictor, "nb201-csv:accuracy.csv:cifar10", "nsga2",  # doctest: +SKIP
+...                  n_evals=500, seed=0)
+>>> res.front.best_under([0.5, 1.0, 2.0])                                       # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
+from hwlat.search.accuracy import (
+    ACCURACY_SYNTAX,
+    AccuracySource,
+    CallableAccuracy,
+    NB201TableAccuracy,
+    OFAPredictorAccuracy,
+    make_accuracy,
+)
+from hwlat.search.pareto import (
+    ParetoFront,
+    crowding_distance,
+    hypervolume_2d,
+    non_dominated_mask,
+    non_dominated_sort,
+)
 from hwlat.search.spaces import (
     EDGES,
     OPERATIONS,
@@ -16,6 +38,21 @@ from hwlat.search.spaces import (
     get_space,
     load_benchmark_index,
     unique_ops,
+)
+from hwlat.search.strategies import (
+    NSGA2,
+    STRATEGIES,
+    AgingEvolution,
+    RandomSearch,
+    SearchResult,
+    Strategy,
+    canonical_genes,
+    crossover_genes,
+    make_strategy,
+    min_latency,
+    mnasnet_reward,
+    mutate_genes,
+    run_search,
 )
 
 __all__ = [
@@ -32,4 +69,31 @@ __all__ = [
     "ProxylessSpace",
     "SPACES",
     "get_space",
+    # accuracy sources
+    "AccuracySource",
+    "NB201TableAccuracy",
+    "OFAPredictorAccuracy",
+    "CallableAccuracy",
+    "make_accuracy",
+    "ACCURACY_SYNTAX",
+    # strategies
+    "Strategy",
+    "RandomSearch",
+    "AgingEvolution",
+    "NSGA2",
+    "STRATEGIES",
+    "make_strategy",
+    "run_search",
+    "SearchResult",
+    "mnasnet_reward",
+    "min_latency",
+    "mutate_genes",
+    "crossover_genes",
+    "canonical_genes",
+    # Pareto fronts
+    "ParetoFront",
+    "non_dominated_mask",
+    "non_dominated_sort",
+    "crowding_distance",
+    "hypervolume_2d",
 ]
