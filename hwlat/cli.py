@@ -13,7 +13,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hwlat import __version__
 from hwlat.errors import HwlatError, InputError
@@ -296,6 +296,41 @@ def _profile_model_adb(args: argparse.Namespace, device: Any) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from hwlat.devices import load_device
+    from hwlat.search.workflow import search_gallery
+
+    device = load_device(args.device, search_path=args.devices_dir)
+    space = _space_from_args(args)
+    predictor = None
+    if args.predictor:
+        from hwlat.predictors import load_predictor
+
+        predictor = load_predictor(args.predictor)
+        if getattr(getattr(predictor, "space", None), "name", None) != space.name:
+            raise InputError(f"{args.predictor} does not predict the {space.name} space")
+    kw: dict[str, Any] = {}
+    if args.reward:
+        if args.strategy != "evolution":
+            raise InputError("--reward applies to --strategy evolution")
+        kw["reward"] = args.reward
+    if args.population:
+        kw["population"] = args.population
+    run = search_gallery(space, device, args.output, accuracy=args.accuracy, table=args.table, predictor=predictor,
+                         strategy=args.strategy, n_evals=args.evaluations, budget_ms=args.budget,
+                         budgets=args.budgets, seed=args.seed, calibrate=args.calibrate, measure=not args.no_measure,
+                         max_measure=args.max_measure, export=args.export, protocol=_protocol(args),
+                         progress=not args.no_progress, **kw)
+    if args.format == "json":
+        _emit(run.summary, "json")
+        return 0
+    s = run.summary
+    print(f"{s['strategy']} on {s['space']}: {s['evaluations']} evaluations in {s['search_wall_s']:.2f} s; "
+          f"accuracy: {s['accuracy']}; latency: {s['latency']}")
+    print(run.gallery.summary())
+    return 0
+
+
 def cmd_table_show(args: argparse.Namespace) -> int:
     from hwlat.latency_tables import LatencyTable
 
@@ -554,6 +589,13 @@ def _examples(text: str) -> str:
 SPACES = ("nb201", "ofa-mbv3", "proxyless")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors (unknown choice, missing option) exit 1 with one line, like any bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"hwlat: error: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -561,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--devices-dir", action="append", metavar="DIR", default=None,
                         help="a folder of device spec YAML files (repeatable; also $HWLAT_DEVICES)")
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="hwlat", formatter_class=_Fmt, parents=[common],
         description="Hardware-aware latency toolkit: profile a device, store latency tables, "
                     "predict latency, search under a latency budget.",
@@ -737,6 +779,53 @@ def build_parser() -> argparse.ArgumentParser:
     pq.add_argument("--explain", action="store_true", help="per-op breakdown")
     pq.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
     pq.set_defaults(func=cmd_query)
+
+    # search
+    from hwlat.search.accuracy import ACCURACY_SYNTAX
+
+    ps = sub.add_parser(
+        "search", help="search a space under a latency budget; write a gallery measured on the device",
+        formatter_class=_Fmt, parents=[common],
+        description="Profile (or reuse) the device's latency table, calibrate the lookup predictor on a few networks "
+                    "measured end to end, search with NSGA-II, aging evolution (MnasNet reward) or random search, and "
+                    "write a gallery: front.csv/front.json (predicted and measured latency, accuracy and its source), "
+                    "budgets.csv, pareto.png and index.html (one row per budget). Every step resumes when the same "
+                    "command is run again. Accuracy sources: " + "; ".join(ACCURACY_SYNTAX) + ". Without --accuracy, "
+                    "NB201 is ranked by a zero-cost proxy computed live, labelled as such.",
+        epilog=_examples("""
+            hwlat search --device cpu-ort --space nb201 --budget 5 -o gallery/
+            hwlat search --device cpu-ort --space nb201 --accuracy nb201-csv:accuracy.csv:cifar100 --table t.parquet -o g/
+            hwlat search --device cpu-litert --space ofa-mbv3 --resolution 224 --accuracy ofa-predictor:acc_predictor.pth \\
+                --strategy evolution --reward hard --budget 30 --evaluations 5000 -o ofa-gallery/
+        """))
+    ps.add_argument("--device", required=True, help="device to measure on (and whose table to use)")
+    ps.add_argument("--space", choices=SPACES, required=True)
+    ps.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
+    ps.add_argument("--none-edges", choices=("absent", "zero"), default=None,
+                    help="nb201: how none edges become ops; default absent")
+    ps.add_argument("-o", "--output", required=True, help="gallery folder (resumable)")
+    ps.add_argument("--accuracy", help="accuracy source: " + " | ".join(ACCURACY_SYNTAX))
+    ps.add_argument("--table", help="the device's latency table of the space (default: profile it into OUTPUT/table)")
+    ps.add_argument("--predictor", help="a saved latency predictor (.npz) instead of a table")
+    ps.add_argument("--strategy", choices=("nsga2", "evolution", "random"), default="nsga2")
+    ps.add_argument("--reward", choices=("hard", "soft"),
+                    help="evolution: hard budget constraint, or MnasNet's soft ACC*(LAT/T)^-0.07 (an exchange rate "
+                         "between accuracy and latency, not a budget); default hard")
+    ps.add_argument("--population", type=int, help="population size of evolution / NSGA-II")
+    ps.add_argument("--evaluations", type=int, default=1000, help="architectures evaluated by the search")
+    ps.add_argument("--budget", type=float, help="latency budget (ms): the search's constraint")
+    ps.add_argument("--budgets", type=float, nargs="+", help="budgets (ms) of the gallery's table; default six up to "
+                                                              "--budget or over the front")
+    ps.add_argument("--calibrate", type=int, default=10, help="random networks measured to calibrate the predictor")
+    ps.add_argument("--max-measure", type=int, default=30, help="front members measured end to end at most")
+    ps.add_argument("--no-measure", action="store_true", help="measure nothing (predicted latencies only)")
+    ps.add_argument("--export", choices=("budgets", "front", "none"), default="budgets",
+                    help="write ONNX and TFLite files of the budget picks, of every measured member, or none")
+    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--quick", action="store_true", help="a short measurement protocol")
+    ps.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ps.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)
+    ps.set_defaults(func=cmd_search)
 
     # kernels
     pk = sub.add_parser("kernels", help="fit kernel regressors for op configurations never measured",

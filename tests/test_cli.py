@@ -203,3 +203,45 @@ def test_kernels_fit_and_onnx_query(tmp_path):
     # without the regressor the missing kernels are an error that names them
     q = hwlat("query", str(m), "--table", str(tab / "table.parquet"))
     assert_clean_error(q, "conv")
+
+
+def test_search_writes_a_measured_gallery_and_resumes(tmp_path, shared_data):
+    out = tmp_path / "g"
+    args = ("search", "--device", "cpu-ort", "--space", "nb201", "--accuracy",
+            f"nb201-csv:{shared_data / 'nb201' / 'accuracy.csv'}:cifar10", "--evaluations", "300", "--calibrate", "3",
+            "--max-measure", "4", "--quick", "--no-progress", "-o", str(out))
+    res = hwlat(*args, "--format", "json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["evaluations"] == 300 and summary["accuracy"].startswith("nb201:cifar10")
+    assert summary["calibration"]["n"] == 3 and summary["hypervolume"] > 0
+    for name in ("front.csv", "front.json", "budgets.csv", "pareto.png", "index.html", "search.json", "table/table.parquet"):
+        assert (out / name).exists(), name
+    budgets = summary["budgets"]
+    assert len(budgets) == 6 and all(b["measured_ms"] > 0 for b in budgets)
+    assert any((out / "models").glob("*.tflite"))
+    # the same command again: nothing profiled, searched or measured twice
+    checkpoints = [out / "table" / "measurements.jsonl", out / "calibration" / "measurements.jsonl",
+                   out / "measurements" / "measurements.jsonl"]
+    before = [p.read_text() for p in checkpoints]
+    res = hwlat(*args)
+    assert res.returncode == 0, res.stderr
+    assert "open " in res.stdout and "budget_ms" in res.stdout
+    assert [p.read_text() for p in checkpoints] == before
+
+
+def test_search_bad_input_is_one_message(tmp_path, shared_data):
+    table = tmp_path / "t"
+    assert hwlat("profile", "--device", "cpu-ort", "--space", "nb201", "--quick", "--no-progress",
+                 "-o", str(table)).returncode == 0
+    base = ("search", "--device", "cpu-ort", "--space", "nb201", "--table", str(table / "table.parquet"),
+            "--no-measure", "--no-progress", "-o", str(tmp_path / "g"))
+    acc = f"nb201-csv:{shared_data / 'nb201' / 'accuracy.csv'}"
+    assert_clean_error(hwlat(*base, "--accuracy", acc, "--budget", "0.001"), "least latency")
+    assert_clean_error(hwlat(*base, "--accuracy", acc, "--strategy", "annealing"), "annealing")
+    assert_clean_error(hwlat(*base, "--accuracy", "nomodule_xyz:fn"), "nomodule_xyz")
+    assert_clean_error(hwlat(*base, "--accuracy", "ofa-predictor:/nonexistent/acc_predictor.pth"), "ofa-mbv3")
+    assert_clean_error(hwlat("search", "--device", "cpu-ort", "--space", "ofa-mbv3", "-o", str(tmp_path / "o"),
+                             "--accuracy", "ofa-predictor:/nonexistent/acc_predictor.pth"), "acc_predictor.pth")
+    assert_clean_error(hwlat("search", "--device", "cpu-ort", "--space", "proxyless", "-o", str(tmp_path / "p")),
+                       "--accuracy")

@@ -239,6 +239,15 @@ def _plot(archive: pd.DataFrame, front: pd.DataFrame, budgets: pd.DataFrame, pat
             ax.plot([r["predicted_ms"], r["measured_ms"]], [r["accuracy"]] * 2, color="tab:blue", lw=0.6, alpha=0.7)
     for i, b in enumerate(budgets["budget_ms"]):
         ax.axvline(b, color="0.4", ls=":", lw=0.8, label="budgets" if i == 0 else None)
+    # the front is what matters: far-below points (e.g. disconnected cells) would flatten it
+    fa = front["accuracy"].to_numpy(float)
+    lo = float(fa.min() - max(1.5 * np.ptp(fa), 0.5))
+    below = int((archive["accuracy"] < lo).sum())
+    if below and lo > float(archive["accuracy"].min()):
+        top = float(max(fa.max(), archive["accuracy"].max()))
+        ax.set_ylim(lo, top + 0.05 * (top - lo))
+        ax.text(0.01, 0.01, f"{below} evaluated networks below the plot", transform=ax.transAxes, fontsize=7,
+                color="0.4")
     ax.set_xlabel("latency (ms)")
     label = info["accuracy"]
     if info.get("accuracy_kind") == "proxy":

@@ -1,0 +1,156 @@
+"""Table → predictor → search → gallery in one call: what ``hwlat search`` runs.
+
+:func:`search_gallery` takes a space, a device and an accuracy source; it reuses (or profiles)
+the device's latency table, calibrates the lookup predictor on a few networks measured end to
+end, searches, and writes the gallery whose members are measured on the device. Every step
+checkpoints into the output folder, so a rerun of the same command resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwlat.errors import InputError
+
+__all__ = ["SearchRun", "default_accuracy", "search_gallery"]
+
+log = logging.getLogger(__name__)
+
+#: the accuracy used when none is given: a zero-cost proxy computed live (labelled as a proxy)
+DEFAULT_PROXY = "proxy:synflow"
+
+
+def default_accuracy(space: Any) -> str:
+    """The accuracy source used when the user gives none: a live zero-cost proxy where hwlat has
+    one for the space; otherwise an error that says what to give."""
+    if space.name == "nb201":
+        return DEFAULT_PROXY
+    hints = {"ofa-mbv3": "--accuracy ofa-predictor:PATH/acc_predictor.pth (Once-for-All's published "
+                         "accuracy predictor, from the once-for-all repository)"}
+    raise InputError(f"the {space.name} space has no built-in accuracy; give "
+                     + hints.get(space.name, "--accuracy module:function (your own accuracy for its architectures)"))
+
+
+@dataclass
+class SearchRun:
+    """The outcome of :func:`search_gallery`."""
+
+    result: Any  # SearchResult
+    gallery: Any  # Gallery
+    predictor: Any
+    summary: dict[str, Any] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+
+def _table(space: Any, device: Any, table: Any, out: Path, protocol: Any, progress: bool) -> Any:
+    from hwlat.latency_tables import LatencyTable
+    from hwlat.profiler.profile import profile_ops
+
+    if table is not None:
+        return table if isinstance(table, LatencyTable) else LatencyTable.load(table)
+    specs = [s for r in (space.resolutions if space.name == "ofa-mbv3" else [None])
+             for s in (space.all_ops(resolution=r) if r else space.all_ops())]
+    log.info("profiling the %d ops of %s on %s into %s", len(specs), space.name, device.name, out / "table")
+    return profile_ops(specs, device, protocol=protocol, out_dir=out / "table", progress=progress).table
+
+
+def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, accuracy: Any = None,
+                   table: Any = None, predictor: Any = None, strategy: str = "nsga2", n_evals: int = 1000,
+                   budget_ms: float | None = None, budgets: Sequence[float] | None = None, seed: int = 0,
+                   calibrate: int = 10, measure: bool = True, max_measure: int = 30, export: str = "budgets",
+                   protocol: Any = None, progress: bool = True, **strategy_kw: Any) -> SearchRun:
+    """Search ``space`` for ``device`` and write the gallery to ``out_dir``.
+
+    Latency comes from ``predictor`` (a fitted predictor with ``predict_genes``), else from a
+    :class:`~hwlat.predictors.LookupPredictor` of ``table`` (a path or table; default: profile the
+    space on the device into ``out_dir/table``) calibrated on ``calibrate`` random networks
+    measured end to end. ``accuracy`` is an accuracy source or its text (see
+    :func:`~hwlat.search.accuracy.make_accuracy`); default: :func:`default_accuracy`.
+    ``budget_ms`` constrains the search; the gallery's ``budgets`` default to six up to it.
+    """
+    from hwlat._io import atomic_write_text, ensure_writable_dir
+    from hwlat.devices import DeviceSpec, load_device
+    from hwlat.predictors import LookupPredictor
+    from hwlat.profiler import Protocol
+    from hwlat.search.accuracy import make_accuracy
+    from hwlat.search.gallery import build_gallery, default_budgets
+    from hwlat.search.strategies import run_search
+
+    t0 = time.perf_counter()
+    dev = device if isinstance(device, DeviceSpec) else load_device(device)
+    out = ensure_writable_dir(out_dir)
+    protocol = protocol or Protocol()
+    if calibrate < 0:
+        raise InputError(f"calibrate must be >= 0 (networks measured to calibrate the predictor), got {calibrate}")
+    if budget_ms is not None and not (np.isfinite(budget_ms) and budget_ms > 0):
+        raise InputError(f"the budget must be a positive number of ms, got {budget_ms}")
+    acc = make_accuracy(accuracy if accuracy is not None else default_accuracy(space), space)
+
+    calibration: dict[str, Any] = {}
+    if predictor is None:
+        tab = _table(space, dev, table, out, protocol, progress)
+        tdev = tab.metadata.device_name
+        if tdev and tdev != dev.name:
+            raise InputError(f"the table was measured on {tdev!r}, not on {dev.name!r}; give a table of {dev.name} "
+                             "(or leave --table out to profile one)")
+        predictor = LookupPredictor(space, tab).fit()
+        if calibrate and measure:
+            from hwlat.predictors.validate import measure_archs
+
+            archs = space.sample(seed + 10_007, calibrate)
+            y = measure_archs(space, archs, dev, protocol=protocol, out_dir=out / "calibration", passes=1,
+                              tag="cal-", progress=progress, seed=seed)[:, 0]
+            predictor.calibrate(archs, y)
+            calibration = {"n": int(calibrate), "a": float(predictor.coef_[0]), "b_ms": float(predictor.coef_[1])}
+    res = run_search(space, predictor, acc, strategy, budget_ms=budget_ms, n_evals=n_evals, seed=seed,
+                     checkpoint=out / "search.npz", progress=progress, **strategy_kw)
+    archive = res.archive
+    if budget_ms is not None:
+        archive = archive[archive["feasible"]]
+    if budgets is None:
+        from hwlat.search.pareto import non_dominated_mask
+
+        lat, a = archive["latency_ms"].to_numpy(float), archive["accuracy"].to_numpy(float)
+        front_ms = lat[non_dominated_mask(np.column_stack([lat, -a]))]
+        budgets = default_budgets(front_ms, upper_ms=budget_ms)
+    ref = (float(res.latency_ms.max()), float(res.accuracy.min()))
+    front = res.front
+    summary = {
+        "space": space.name, "space_config": space.config(), "device": dev.name, "strategy": res.strategy,
+        "strategy_params": res.strategy_params, "seed": seed, "evaluations": res.n_evals,
+        "search_wall_s": round(res.wall_s, 3), "budget_ms": budget_ms,
+        "least_latency_ms": None if res.min_latency is None else res.min_latency[0],
+        "accuracy": acc.name, "accuracy_kind": acc.kind, "latency": res.latency_name, "calibration": calibration,
+        "hypervolume": front.hypervolume(ref), "hypervolume_ref": ref, "knee": _plain(front.knee()),
+    }
+    meta = {k: summary[k] for k in ("strategy", "evaluations", "budget_ms", "least_latency_ms", "latency",
+                                    "calibration", "hypervolume", "hypervolume_ref", "seed")}
+    gallery = build_gallery(space, archive[["arch", "latency_ms", "accuracy"]], dev, out, accuracy_name=acc.name,
+                            accuracy_kind=acc.kind, budgets=budgets, measure=measure, max_measure=max_measure,
+                            protocol=protocol, export=export, meta=meta, progress=progress)
+    summary["wall_s"] = round(time.perf_counter() - t0, 1)
+    summary["budgets"] = json.loads(gallery.budgets.to_json(orient="records"))
+    path = out / "search.json"
+    atomic_write_text(path, json.dumps(summary, indent=2, default=_plain))
+    return SearchRun(res, gallery, predictor, summary, [path, *gallery.files])
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, (np.ndarray, tuple)):
+        return [_plain(x) for x in v]
+    return v
