@@ -1,5 +1,6 @@
 # hwlat: two commands do all the set-up on a fresh machine with Python 3.11 and pip.
-#   make demo   creates .venv, installs hwlat, profiles this machine's CPU and shows the result
+#   make demo   creates .venv, installs hwlat, profiles this machine's CPU, queries the table, searches
+#               NB201 under a 2 ms budget and writes a gallery measured on the device
 #   make test   creates .venv, installs hwlat with the dev extras, runs the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,6 +23,10 @@ demo: $(STAMP)
 	$(BIN)/hwlat profile --device cpu-ort --space nb201 -o $(DEMO_OUT)/cpu-ort
 	$(BIN)/hwlat profile --device cpu-litert --space nb201 -o $(DEMO_OUT)/cpu-litert
 	$(BIN)/hwlat table diff $(DEMO_OUT)/cpu-ort/table.parquet $(DEMO_OUT)/cpu-litert/table.parquet --top 10
+	$(BIN)/hwlat query --space nb201 --table $(DEMO_OUT)/cpu-ort/table.parquet --explain \
+	  '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
+	$(BIN)/hwlat search --device cpu-ort --space nb201 --table $(DEMO_OUT)/cpu-ort/table.parquet \
+	  --budget 2 --evaluations 500 -o $(DEMO_OUT)/gallery
 
 # The SSH device tests start a throwaway OpenSSH server on 127.0.0.1; where sshd is missing and
 # apt-get can install it (root, Debian/Ubuntu) it is installed, else those tests skip and say why.

@@ -105,7 +105,7 @@ class Gallery:
                  f"on {self.meta.get('device')}; accuracy: {self.meta.get('accuracy')}"]
         if len(b):
             with pd.option_context("display.width", 200, "display.max_colwidth", 60,
-                                   "display.float_format", "{:.3f}".format):
+                                   "display.float_format", lambda v: f"{v:.4g}" if abs(v) >= 1e5 else f"{v:.3f}"):
                 cols = ["budget_ms", "accuracy", "predicted_ms", "measured_ms", "meets_budget", "arch"]
                 lines.append(b[cols].to_string(index=False))
         lines.append(f"open {self.out_dir / 'index.html'}")
@@ -241,9 +241,19 @@ def _plot(archive: pd.DataFrame, front: pd.DataFrame, budgets: pd.DataFrame, pat
         ax.axvline(b, color="0.4", ls=":", lw=0.8, label="budgets" if i == 0 else None)
     # the front is what matters: far-below points (e.g. disconnected cells) would flatten it
     fa = front["accuracy"].to_numpy(float)
+    av = archive["accuracy"].to_numpy(float)
+    pos = av[av > 0]
+    # e.g. synflow spans tens of decades: a log axis (symmetric-log if some values are 0)
+    log_scale = bool(av.min() >= 0 and pos.size and pos.max() / pos.min() > 1e3)
+    if log_scale:
+        if av.min() > 0:
+            ax.set_yscale("log")
+        else:
+            ax.set_yscale("symlog", linthresh=float(pos.min()))
+            ax.set_ylim(0, float(pos.max()) * 10)
     lo = float(fa.min() - max(1.5 * np.ptp(fa), 0.5))
-    below = int((archive["accuracy"] < lo).sum())
-    if below and lo > float(archive["accuracy"].min()):
+    below = int((av < lo).sum())
+    if below and lo > float(av.min()) and not log_scale:
         top = float(max(fa.max(), archive["accuracy"].max()))
         ax.set_ylim(lo, top + 0.05 * (top - lo))
         ax.text(0.01, 0.01, f"{below} evaluated networks below the plot", transform=ax.transAxes, fontsize=7,
