@@ -13,6 +13,7 @@ _KNOWN = {
     "onnxruntime": ("onnxruntime", None),
     "ai_edge_litert": ("ai-edge-litert", None),
     "matplotlib": ("matplotlib", None),
+    "PIL": ("pillow", None),
 }
 
 

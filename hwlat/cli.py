@@ -316,6 +316,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         kw["reward"] = args.reward
     if args.population:
         kw["population"] = args.population
+    if args.strategy == "gradient":
+        kw.update({"loss": args.loss, "sampling": args.sampling, "dataset": args.dataset, "epochs": args.epochs})
+        if args.max_batches:
+            kw["max_batches"] = args.max_batches
+        if args.latency_weight is not None:
+            kw["loss_params"] = {"lambda" if args.loss == "add-linear" else "beta": args.latency_weight}
+    elif args.max_batches or args.dataset != "digits":
+        raise InputError("--dataset and --max-batches apply to --strategy gradient")
     run = search_gallery(space, device, args.output, accuracy=args.accuracy, table=args.table, predictor=predictor,
                          strategy=args.strategy, n_evals=args.evaluations, budget_ms=args.budget,
                          budgets=args.budgets, seed=args.seed, calibrate=args.calibrate, measure=not args.no_measure,
@@ -795,6 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_examples("""
             hwlat search --device cpu-ort --space nb201 --budget 5 -o gallery/
             hwlat search --device cpu-ort --space nb201 --accuracy nb201-csv:accuracy.csv:cifar100 --table t.parquet -o g/
+            hwlat search --device cpu-ort --space proxyless --strategy gradient --budgets 6 8 10 12 -o pnas/
             hwlat search --device cpu-litert --space ofa-mbv3 --resolution 224 --accuracy ofa-predictor:acc_predictor.pth \\
                 --strategy evolution --reward hard --budget 30 --evaluations 5000 -o ofa-gallery/
         """))
@@ -807,13 +816,25 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--accuracy", help="accuracy source: " + " | ".join(ACCURACY_SYNTAX))
     ps.add_argument("--table", help="the device's latency table of the space (default: profile it into OUTPUT/table)")
     ps.add_argument("--predictor", help="a saved latency predictor (.npz) instead of a table")
-    ps.add_argument("--strategy", choices=("nsga2", "evolution", "random"), default="nsga2")
+    ps.add_argument("--strategy", choices=("nsga2", "evolution", "random", "gradient"), default="nsga2",
+                    help="gradient: ProxylessNAS/FBNet supernet search (proxyless space), one per budget")
     ps.add_argument("--reward", choices=("hard", "soft"),
                     help="evolution: hard budget constraint, or MnasNet's soft ACC*(LAT/T)^-0.07 (an exchange rate "
                          "between accuracy and latency, not a budget); default hard")
     ps.add_argument("--population", type=int, help="population size of evolution / NSGA-II")
     ps.add_argument("--evaluations", type=int, default=1000, help="architectures evaluated by the search")
     ps.add_argument("--budget", type=float, help="latency budget (ms): the search's constraint")
+    ps.add_argument("--loss", choices=("add-linear", "mul-log", "fbnet"), default="add-linear",
+                    help="gradient: ProxylessNAS's CE + λ·(E[LAT]-T)/T or CE·α·(log E[LAT]/log T)^β; FBNet's "
+                         "CE·α·(1+log(E[LAT]/T))^β")
+    ps.add_argument("--latency-weight", type=float,
+                    help="gradient: λ of add-linear (default 0.2) or β of mul-log/fbnet (default 0.6)")
+    ps.add_argument("--sampling", choices=("binary", "gumbel"), default="binary",
+                    help="gradient: ProxylessNAS binarised paths or FBNet Gumbel-softmax")
+    ps.add_argument("--dataset", default="digits",
+                    help="gradient: 'digits' (scikit-learn's, upsampled; offline) or a dataset folder/.npz")
+    ps.add_argument("--epochs", type=int, default=8, help="gradient: supernet training epochs per budget")
+    ps.add_argument("--max-batches", type=int, help="gradient: batches per epoch at most (quick runs)")
     ps.add_argument("--budgets", type=float, nargs="+", help="budgets (ms) of the gallery's table; default six up to "
                                                               "--budget or over the front")
     ps.add_argument("--calibrate", type=int, default=10, help="random networks measured to calibrate the predictor")

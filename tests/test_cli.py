@@ -245,3 +245,19 @@ def test_search_bad_input_is_one_message(tmp_path, shared_data):
                              "--accuracy", "ofa-predictor:/nonexistent/acc_predictor.pth"), "acc_predictor.pth")
     assert_clean_error(hwlat("search", "--device", "cpu-ort", "--space", "proxyless", "-o", str(tmp_path / "p")),
                        "--accuracy")
+
+
+def test_gradient_search_gallery_on_digits(tmp_path):
+    out = tmp_path / "pnas"
+    res = hwlat("search", "--device", "cpu-ort", "--space", "proxyless", "--resolution", "64", "--strategy",
+                "gradient", "--budget", "50", "--epochs", "2", "--max-batches", "3", "--calibrate", "2", "--quick",
+                "--no-progress", "--export", "none", "-o", str(out), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert s["strategy"].startswith("gradient") and len(s["searches"]) == 4
+    assert "digits" in s["accuracy"]
+    for r in s["searches"]:
+        assert r["predicted_ms"] > 0 and r["measured_ms"] > 0 and 0 <= r["supernet_accuracy_pct"] <= 100
+    assert (out / "index.html").exists() and (out / "gradient.json").exists()
+    assert_clean_error(hwlat("search", "--device", "cpu-ort", "--space", "proxyless", "--strategy", "gradient",
+                             "-o", str(tmp_path / "x")), "budget")

@@ -17,6 +17,7 @@ from hwlat.search.accuracy import (
     OFAPredictorAccuracy,
     make_accuracy,
 )
+from hwlat.search.gradient import GradientResult, gradient_search, sweep
 from hwlat.search.pareto import (
     ParetoFront,
     crowding_distance,
@@ -24,6 +25,7 @@ from hwlat.search.pareto import (
     non_dominated_mask,
     non_dominated_sort,
 )
+from hwlat.search.proxies import ProxyAccuracy
 from hwlat.search.spaces import (
     EDGES,
     OPERATIONS,
@@ -75,6 +77,7 @@ __all__ = [
     "OFAPredictorAccuracy",
     "CallableAccuracy",
     "make_accuracy",
+    "ProxyAccuracy",
     "ACCURACY_SYNTAX",
     # strategies
     "Strategy",
@@ -84,6 +87,9 @@ __all__ = [
     "STRATEGIES",
     "make_strategy",
     "run_search",
+    "gradient_search",
+    "sweep",
+    "GradientResult",
     "SearchResult",
     "mnasnet_reward",
     "min_latency",

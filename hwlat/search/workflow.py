@@ -93,7 +93,17 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
         raise InputError(f"calibrate must be >= 0 (networks measured to calibrate the predictor), got {calibrate}")
     if budget_ms is not None and not (np.isfinite(budget_ms) and budget_ms > 0):
         raise InputError(f"the budget must be a positive number of ms, got {budget_ms}")
-    acc = make_accuracy(accuracy if accuracy is not None else default_accuracy(space), space)
+    gradient = strategy == "gradient"
+    if gradient:
+        if accuracy is not None:
+            raise InputError("the gradient search trains its own supernet: its accuracy is the supernet's on the "
+                             "dataset (--dataset); leave --accuracy out")
+        if budget_ms is None and budgets is None:
+            raise InputError("the gradient search needs a budget (--budget MS, or --budgets MS ...): it trains one "
+                             "supernet per budget")
+        acc = None
+    else:
+        acc = make_accuracy(accuracy if accuracy is not None else default_accuracy(space), space)
 
     calibration: dict[str, Any] = {}
     if predictor is None:
@@ -111,6 +121,9 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
                               tag="cal-", progress=progress, seed=seed)[:, 0]
             predictor.calibrate(archs, y)
             calibration = {"n": int(calibrate), "a": float(predictor.coef_[0]), "b_ms": float(predictor.coef_[1])}
+    if gradient:
+        return _gradient_gallery(space, dev, out, predictor, calibration, budget_ms, budgets, seed, measure,
+                                 max_measure, export, protocol, progress, t0, **strategy_kw)
     res = run_search(space, predictor, acc, strategy, budget_ms=budget_ms, n_evals=n_evals, seed=seed,
                      checkpoint=out / "search.npz", progress=progress, **strategy_kw)
     archive = res.archive
@@ -142,6 +155,58 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     path = out / "search.json"
     atomic_write_text(path, json.dumps(summary, indent=2, default=_plain))
     return SearchRun(res, gallery, predictor, summary, [path, *gallery.files])
+
+
+def _gradient_gallery(space: Any, dev: Any, out: Path, predictor: Any, calibration: dict[str, Any],
+                      budget_ms: float | None, budgets: Sequence[float] | None, seed: int, measure: bool,
+                      max_measure: int, export: str, protocol: Any, progress: bool, t0: float,
+                      **kw: Any) -> SearchRun:
+    """One ProxylessNAS/FBNet gradient search per budget; their derived networks make the gallery."""
+    import pandas as pd
+
+    from hwlat._io import atomic_write_text
+    from hwlat.search.gallery import build_gallery
+    from hwlat.search.gradient import sweep
+    from hwlat.search.strategies import min_latency
+
+    if budgets is None:
+        least = min_latency(space, predictor)[0]
+        if budget_ms <= least:
+            raise InputError(f"budget {budget_ms:g} ms is below the least latency the {space.name} space can reach "
+                             f"on {dev.name}: {least:.4g} ms; choose a budget above it")
+        budgets = [float(b) for b in np.linspace(least + (budget_ms - least) / 4, budget_ms, 4)]
+    budgets = sorted(float(b) for b in budgets)
+    done_path = out / "gradient.json"
+    done = json.loads(done_path.read_text()) if done_path.exists() else {}
+    todo = [b for b in budgets if f"{b:.6g}" not in done]
+    if todo:
+        for r in sweep(space, predictor, todo, seed=seed, progress=progress, **kw):
+            done[f"{r.budget_ms:.6g}"] = {k: v for k, v in r.to_dict().items() if k not in ("history",
+                                                                                             "probabilities")}
+            atomic_write_text(done_path, json.dumps(done, indent=2, default=_plain))
+    rows = [done[f"{b:.6g}"] for b in budgets]
+    name = rows[0]["accuracy_source"]
+    archive = pd.DataFrame({"arch": [r["arch_text"] for r in rows],
+                            "latency_ms": [r["predicted_latency_ms"] for r in rows],
+                            "accuracy": [100 * r["supernet_accuracy"] for r in rows]})
+    meta = {"strategy": f"gradient ({rows[0]['loss']}, {rows[0]['sampling']})", "evaluations": len(rows),
+            "budget_ms": budget_ms, "latency": repr(predictor), "calibration": calibration, "seed": seed}
+    gallery = build_gallery(space, archive.drop_duplicates("arch"), dev, out, accuracy_name=name + " (%)",
+                            budgets=budgets, measure=measure, max_measure=max(max_measure, len(rows)),
+                            protocol=protocol, export=export, meta=meta, progress=progress)
+    measured = gallery.front.set_index("arch")["measured_ms"].to_dict()
+    per_budget = [{"budget_ms": b, "arch": r["arch_text"], "expected_latency_ms": r["expected_latency_ms"],
+                   "predicted_ms": r["predicted_latency_ms"], "measured_ms": measured.get(r["arch_text"]),
+                   "supernet_accuracy_pct": 100 * r["supernet_accuracy"]} for b, r in zip(budgets, rows)]
+    summary = {"space": space.name, "space_config": space.config(), "device": dev.name, "strategy": meta["strategy"],
+               "seed": seed, "evaluations": len(rows), "search_wall_s": round(sum(r["seconds"] for r in rows), 1),
+               "budget_ms": budget_ms, "accuracy": name, "accuracy_kind": "accuracy", "latency": meta["latency"],
+               "calibration": calibration, "searches": per_budget,
+               "budgets": json.loads(gallery.budgets.to_json(orient="records")),
+               "wall_s": round(time.perf_counter() - t0, 1)}
+    path = out / "search.json"
+    atomic_write_text(path, json.dumps(summary, indent=2, default=_plain))
+    return SearchRun(done, gallery, predictor, summary, [path, done_path, *gallery.files])
 
 
 def _plain(v: Any) -> Any:

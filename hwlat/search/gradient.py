@@ -1,0 +1,758 @@
+"""Gradient architecture search under a latency budget: ProxylessNAS and FBNet on a supernet.
+
+A **supernet** over the ProxylessNAS MobileNetV2 space (:class:`~hwlat.search.spaces.ProxylessSpace`)
+holds, at each of the 21 searchable layers, every candidate of the space — MBConv with kernel
+{3, 5, 7} x expand {3, 6}, and ``zero`` (the layer skipped, its identity shortcut kept) where the
+space allows it — and one vector of architecture parameters ``α`` per layer. Architectures come
+out in the space's own representation (a tuple of 21 choices such as ``"k5_e6"`` / ``"zero"``).
+
+**Latency is differentiable**: a :class:`LayerLatency` holds, for every layer and candidate, the
+latency (ms) a :class:`~hwlat.predictors.LookupPredictor` assigns to it (its per-part tables:
+overhead-free table medians, then the predictor's calibration ``a·S + b``), so
+``E[LAT] = a·(base + Σ_l Σ_c p_lc·T_lc) + b`` is a smooth function of the path probabilities
+``p_l = softmax(α_l)``. Any other predictor with ``predict_genes`` / ``predict`` is linearised
+one layer at a time around a reference architecture (exact for additive predictors).
+
+**Losses** (``E`` = expected latency in ms, ``T`` = the budget in ms, ``CE`` = cross-entropy):
+
+* ``"mul-log"`` — ProxylessNAS's released code (``mul#log``): ``CE · α · (log E / log T)^β``,
+  ``α = 1, β = 0.6``; needs ``T > 1 ms``. Note: ``(log E / log T)^β = (log E)^β / (log T)^β``, so
+  ``T`` only rescales the loss; with Adam on ``α`` (scale-invariant, as in ProxylessNAS) the budget
+  then has next to no effect on the search — the accuracy/latency trade-off is set by ``β``. For a
+  sweep over budgets use ``"add-linear"`` (the default) or ``"fbnet"``.
+* ``"add-linear"`` — ProxylessNAS's ``add#linear``: ``CE + λ · (E − T) / T``, ``λ = 0.2``.
+* ``"fbnet"`` — FBNet's ``CE · α · (log LAT)^β`` (``α = 0.2, β = 0.6``, Wu et al., CVPR 2019) with
+  the latency measured in units of ``T / e``, i.e. ``log(e·LAT/T) = 1 + log(LAT/T)``: FBNet's
+  published loss has no budget, this puts one in (the factor is ``α`` at ``LAT = T``; it is
+  clamped at 0.05 below ``T/e``).
+
+Override the constants with ``loss_params={"alpha": ..., "beta": ..., "lambda": ...}``.
+
+**Sampling**:
+
+* ``"binary"`` (ProxylessNAS): weight steps run one path per layer drawn from ``softmax(α)``;
+  architecture steps draw two paths per layer, gate one of them, and pass ``∂L/∂g`` to ``α``
+  through the two renormalised probabilities (``g − p.detach() + p``: the forward value is the
+  gated path, the gradient the paper's binary-gate estimate); after each update the two ``α``
+  are shifted so the probability mass of the unsampled paths is unchanged, as in the released
+  code. Expected latency uses the full ``softmax(α)``.
+* ``"gumbel"`` (FBNet): in architecture steps every path runs, mixed by Gumbel-softmax weights
+  whose temperature decays exponentially from ``tau[0]`` to ``tau[1]`` over the search; latency
+  uses the same weights. Weight steps run one path per layer drawn from ``softmax(α)`` (FBNet
+  trains the weights on the soft mixture; one path costs ~1/7 of it on a CPU).
+
+With both samplings the first ``warmup_epochs`` train the weights alone (paths drawn uniformly).
+
+Training runs for real on a small dataset: by default scikit-learn's bundled handwritten digits
+(1,797 8x8 images, upsampled to ``input_size``, 3 channels), or a folder / array file the user
+gives (see :func:`load_dataset`). The data is split (seeded) 70 % for weights, 15 % for ``α``,
+15 % held out for the reported accuracy. The supernet is narrow (``width_mult``, default 0.35)
+and fed small images so that a search runs on a laptop CPU in a minute or two; by default the
+candidates of a layer share weights (``shared_weights``), without which a few CPU epochs of
+one-path-at-a-time training teach it nothing.
+
+**Read the results plainly**: the latency of a derived architecture is that of the **full-size
+network of the table's space** (e.g. width 1.0 at 224x224), while ``supernet_accuracy`` is the
+top-1 of the **small supernet's** derived path, with inherited weights (batch-norm statistics
+recalibrated), on the held-out part of the small dataset. It ranks candidates within one search;
+it is not the accuracy the full network would reach on ImageNet.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwlat._optional import import_optional
+from hwlat.errors import InputError
+
+__all__ = ["LOSSES", "SAMPLINGS", "GradientResult", "LayerLatency", "layer_latency", "load_dataset",
+           "build_proxyless_net", "gradient_search", "sweep"]
+
+log = logging.getLogger(__name__)
+
+LOSSES = ("mul-log", "add-linear", "fbnet")
+SAMPLINGS = ("binary", "gumbel")
+_LOSS_DEFAULTS = {"mul-log": {"alpha": 1.0, "beta": 0.6}, "add-linear": {"lambda": 0.2},
+                  "fbnet": {"alpha": 0.2, "beta": 0.6}}
+_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _torch() -> Any:
+    return import_optional("torch", "gradient architecture search")
+
+
+# -- latency as a function of the path probabilities ------------------------------------------------
+@dataclass(frozen=True)
+class LayerLatency:
+    """Per-layer, per-candidate latency (ms): ``LAT = scale·(base_ms + Σ_l tables[l][c_l]) + offset_ms``.
+
+    ``tables[l][i]`` is the latency of choice ``space.choices(l)[i]`` at layer ``l`` (0 ms for
+    ``zero``), without the per-call overhead, which is in ``offset_ms``.
+    """
+
+    base_ms: float
+    tables: tuple[np.ndarray, ...]
+    scale: float
+    offset_ms: float
+    source: str
+    predictor: Any = field(default=None, repr=False, compare=False)
+
+    def latency(self, choice_idx: Sequence[int]) -> float:
+        """Latency (ms) of the architecture whose layer ``l`` takes choice index ``choice_idx[l]``."""
+        s = self.base_ms + sum(float(t[int(i)]) for t, i in zip(self.tables, choice_idx))
+        return self.scale * s + self.offset_ms
+
+    def bounds(self) -> tuple[float, float]:
+        """The smallest and largest latency (ms) of any architecture."""
+        lo = self.base_ms + sum(float(t.min()) for t in self.tables)
+        hi = self.base_ms + sum(float(t.max()) for t in self.tables)
+        return self.scale * lo + self.offset_ms, self.scale * hi + self.offset_ms
+
+
+def _check_proxyless(space: Any) -> None:
+    if getattr(space, "name", None) != "proxyless":
+        raise InputError(f"gradient search runs on the 'proxyless' space, got {getattr(space, 'name', space)!r}; "
+                         "use get_space('proxyless') (evolution strategies handle the other spaces)")
+
+
+def layer_latency(space: Any, table_or_predictor: Any) -> LayerLatency:
+    """The :class:`LayerLatency` of ``space`` from a latency table, a fitted LookupPredictor, or any
+    predictor with ``predict_genes(genes)`` / ``predict(archs)`` returning ms."""
+    _check_proxyless(space)
+    obj = table_or_predictor
+    if hasattr(obj, "lookup_many") and hasattr(obj, "metadata"):  # a LatencyTable
+        from hwlat.predictors.lookup import LookupPredictor
+
+        obj = LookupPredictor(space, obj).fit()
+    n = space.n_layers
+    parts = space.parts()
+    tabs = getattr(obj, "part_tables_", None)
+    if tabs is not None and len(tabs) == len(parts) and all(len(t) == len(space.choices(i))
+                                                           for i, t in enumerate(tabs[1:])):
+        a, b = (float(v) for v in obj.coef_)
+        return LayerLatency(float(tabs[0][0]), tuple(np.asarray(t, dtype=np.float64) for t in tabs[1:]),
+                            a, b, f"{type(obj).__name__} part tables", obj)
+    if hasattr(obj, "predict_genes"):
+        def predict(g: np.ndarray) -> np.ndarray:
+            return np.asarray(obj.predict_genes(g), dtype=np.float64)
+    elif hasattr(obj, "predict"):
+        def predict(g: np.ndarray) -> np.ndarray:
+            return np.asarray(obj.predict([space.from_genes(r) for r in g]), dtype=np.float64)
+    else:
+        raise InputError(f"expected a LatencyTable or a latency predictor (predict_genes / predict returning ms), "
+                         f"got {type(obj).__name__}")
+    # linearise around the reference architecture (every layer at its first choice)
+    sizes = space.gene_sizes()
+    rows = [np.zeros(n, dtype=np.int64)]
+    where = []
+    for layer, k in enumerate(sizes):
+        for c in range(k):
+            r = np.zeros(n, dtype=np.int64)
+            r[layer] = c
+            rows.append(r)
+            where.append((layer, c))
+    y = predict(np.stack(rows))
+    if y.shape != (len(rows),) or not np.all(np.isfinite(y)):
+        raise InputError(f"the predictor returned {y.shape} values (some not finite) for {len(rows)} architectures")
+    tables = [np.zeros(k) for k in sizes]
+    for (layer, c), v in zip(where, y[1:]):
+        tables[layer][c] = v - y[0]
+    base = float(y[0]) - sum(float(t[0]) for t in tables)  # = y0: every table's first entry is 0
+    return LayerLatency(base, tuple(tables), 1.0, 0.0, f"{type(obj).__name__} linearised per layer", obj)
+
+
+# -- data -------------------------------------------------------------------------------------------
+def _to_nchw(x: np.ndarray, where: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        x = x.transpose(0, 3, 1, 2)
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise InputError(f"{where}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C = 1 or 3, "
+                         f"got shape {x.shape}")
+    return x.astype(np.float32)
+
+
+def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            xk = next((k for k in ("x", "X", "images", "data") if k in z.files), None)
+            yk = next((k for k in ("y", "Y", "labels", "targets") if k in z.files), None)
+            if xk is None or yk is None:
+                raise InputError(f"{path} must hold an image array 'x' and a label array 'y' (found {z.files})")
+            return z[xk], z[yk]
+    xs, ys = path / "x.npy", path / "y.npy"
+    return np.load(xs, allow_pickle=False), np.load(ys, allow_pickle=False)
+
+
+def _read_image_folder(path: Path) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    pil = import_optional("PIL.Image", "reading an image-folder dataset")
+    classes = sorted(d.name for d in path.iterdir() if d.is_dir())
+    if len(classes) < 2:
+        raise InputError(f"{path}: an image-folder dataset needs one sub-folder per class (at least 2), "
+                         f"found {len(classes)}")
+    images, labels = [], []
+    for ci, c in enumerate(classes):
+        files = sorted(f for f in (path / c).iterdir() if f.suffix.lower() in _IMAGE_EXT)
+        for f in files:
+            with pil.open(f) as im:
+                images.append(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0)
+            labels.append(ci)
+    if not images:
+        raise InputError(f"{path}: no images ({', '.join(_IMAGE_EXT)}) in the class sub-folders")
+    return images, np.asarray(labels), classes
+
+
+def load_dataset(dataset: Any = "digits", *, input_size: int = 32) -> tuple[np.ndarray, np.ndarray, str]:
+    """Images ``(N, 3, input_size, input_size)`` float32 (standardised), integer labels, and a name.
+
+    ``dataset``: ``"digits"`` (scikit-learn's bundled 8x8 digits, no download), a ``.npz`` file with
+    arrays ``x`` (images) and ``y`` (labels), a folder with ``x.npy`` and ``y.npy``, a folder of
+    class sub-folders of images (needs Pillow), or a tuple ``(x, y)`` of arrays. Images are
+    resized (bilinear) to ``input_size``; grey images are repeated to 3 channels.
+    """
+    torch = _torch()
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 8:
+        raise InputError(f"input_size must be an integer >= 8, got {input_size!r}")
+    if isinstance(dataset, tuple) and len(dataset) == 2:
+        x, y, name = _to_nchw(dataset[0], "dataset"), np.asarray(dataset[1]), "arrays"
+        images = None
+    elif dataset == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        x, y, name, images = d.images.astype(np.float32)[:, None] / 16.0, d.target, "digits", None
+    else:
+        p = Path(str(dataset)).expanduser()
+        hint = ("give 'digits', a .npz file with arrays x and y, a folder with x.npy and y.npy, "
+                "or a folder of class sub-folders of images")
+        if not p.exists():
+            raise InputError(f"dataset {p} not found; {hint}")
+        name = p.name
+        images = None
+        if p.suffix == ".npz" or (p.is_dir() and (p / "x.npy").is_file()):
+            raw_x, y = _read_arrays(p)
+            x = _to_nchw(raw_x, str(p))
+            if x.max() > 2.0:  # 0..255 images
+                x = x / 255.0
+        elif p.is_dir():
+            images, y, _classes = _read_image_folder(p)
+            x = None
+        else:
+            raise InputError(f"cannot read dataset {p}; {hint}")
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"labels must be a 1-D integer array, got shape {y.shape} of {y.dtype}")
+    _, y = np.unique(y, return_inverse=True)
+    size = (input_size, input_size)
+    f = torch.nn.functional
+    if images is not None:  # a list of (H, W, 3) arrays of different sizes
+        out = [f.interpolate(torch.from_numpy(im.transpose(2, 0, 1).copy())[None], size=size, mode="bilinear",
+                             align_corners=False) for im in images]
+        t = torch.cat(out)
+    else:
+        t = f.interpolate(torch.from_numpy(np.ascontiguousarray(x)), size=size, mode="bilinear", align_corners=False)
+    if t.shape[0] != y.shape[0]:
+        raise InputError(f"dataset {name}: {t.shape[0]} images but {y.shape[0]} labels")
+    if t.shape[0] < 20:
+        raise InputError(f"dataset {name} has {t.shape[0]} images; a search needs at least 20")
+    if t.shape[1] == 1:
+        t = t.repeat(1, 3, 1, 1)
+    t = (t - t.mean(dim=(0, 2, 3), keepdim=True)) / t.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    return t.numpy().astype(np.float32), y.astype(np.int64), name
+
+
+# -- the networks -----------------------------------------------------------------------------------
+_CLASSES: dict[str, type] = {}
+
+
+def _classes() -> dict[str, type]:
+    if _CLASSES:
+        return _CLASSES
+    torch = _torch()
+    nn = torch.nn
+
+    def norm(c: int, bn: bool) -> nn.Module:
+        return nn.BatchNorm2d(c) if bn else nn.Identity()
+
+    class MBConv(nn.Module):
+        """Inverted bottleneck: 1x1 expand + BN + ReLU6 (when ``mid != cin``), kxk depthwise + BN + ReLU6,
+        1x1 project + BN. The residual is added by the caller."""
+
+        def __init__(self, cin: int, cout: int, k: int, stride: int, mid: int, bn: bool = True) -> None:
+            super().__init__()
+            self.expand = None
+            if mid != cin:
+                self.expand = nn.Sequential(nn.Conv2d(cin, mid, 1, bias=False), norm(mid, bn), nn.ReLU6())
+            self.depthwise = nn.Sequential(nn.Conv2d(mid, mid, k, stride, k // 2, groups=mid, bias=False),
+                                           norm(mid, bn), nn.ReLU6())
+            self.project = nn.Sequential(nn.Conv2d(mid, cout, 1, bias=False), norm(cout, bn))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.expand is not None:
+                x = self.expand(x)
+            return self.project(self.depthwise(x))
+
+    F = torch.nn.functional
+
+    def sliced_bn(h: torch.Tensor, bn: nn.BatchNorm2d, c: int) -> torch.Tensor:
+        """Batch norm over the first ``c`` channels of ``bn`` (its running statistics updated in place)."""
+        mom = 0.0
+        if bn.training:
+            bn.num_batches_tracked.add_(1)
+            mom = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+        return F.batch_norm(h, bn.running_mean[:c], bn.running_var[:c], bn.weight[:c], bn.bias[:c],
+                            bn.training, mom, bn.eps)
+
+    class SharedMBConv(nn.Module):
+        """Every MBConv candidate of a layer on one set of weights (Single-Path NAS / Once-for-All
+        style): kernel k uses the centre k x k of a 7 x 7 depthwise kernel, expand ratio e the first
+        ``make_divisible(round(cin*e), 8)`` channels; batch norm is sliced likewise."""
+
+        def __init__(self, cin: int, cout: int, stride: int, kes: Sequence[tuple[int, int]]) -> None:
+            super().__init__()
+            from hwlat.ops.spec import make_divisible
+
+            self.cin, self.stride = cin, stride
+            self.kmax = max(k for k, _ in kes)
+            self.mids = {e: make_divisible(round(cin * e), 8) for _, e in kes}
+            mid = max(self.mids.values())
+            self.expand = nn.Conv2d(cin, mid, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(mid)
+            self.depthwise = nn.Conv2d(mid, mid, self.kmax, groups=mid, bias=False)
+            self.bn2 = nn.BatchNorm2d(mid)
+            self.project = nn.Conv2d(mid, cout, 1, bias=False)
+            self.bn3 = nn.BatchNorm2d(cout)
+
+        def forward(self, x: torch.Tensor, k: int, e: int) -> torch.Tensor:
+            mid = self.mids[e]
+            h = F.relu6(sliced_bn(F.conv2d(x, self.expand.weight[:mid]), self.bn1, mid))
+            off = (self.kmax - k) // 2
+            w = self.depthwise.weight[:mid, :, off:off + k, off:off + k]
+            h = F.relu6(sliced_bn(F.conv2d(h, w, None, self.stride, k // 2, 1, mid), self.bn2, mid))
+            return sliced_bn(F.conv2d(h, self.project.weight[:, :mid]), self.bn3, self.project.out_channels)
+
+    class ProxylessSupernet(nn.Module):
+        """The ProxylessNAS network with a list of candidates per searchable layer.
+
+        ``forward(x, plan)``: ``plan[l]`` lists ``(candidate index, weight or None)`` of layer
+        ``l``; the layer outputs the weighted sum of those candidates (``zero`` adds nothing), plus
+        its input when the layer has a residual. Without a plan every layer runs its first candidate.
+        ``shared=True`` puts the MBConv candidates of a layer on one set of weights (:class:`SharedMBConv`);
+        ``shared=False`` gives each its own (ProxylessNAS).
+        """
+
+        def __init__(self, space: Any, candidates: Sequence[Sequence[str]], num_classes: int,
+                     last_channel: int, bn: bool = True, shared: bool = False) -> None:
+            super().__init__()
+            from hwlat.ops.spec import make_divisible
+            from hwlat.search.spaces.proxyless import STRIDES
+
+            c0, c1 = space.first_width, space.first_block_width
+            self.first = nn.Sequential(nn.Conv2d(3, c0, 3, 2, 1, bias=False), norm(c0, bn), nn.ReLU6())
+            self.first_block = MBConv(c0, c1, 3, 1, c0, bn)
+            self.candidates = [tuple(c) for c in candidates]
+            self.shared = bool(shared)
+            self.layers = nn.ModuleList()
+            self.residual: list[bool] = []
+            self.kes: list[list[tuple[int, int] | None]] = []
+            cin = c1
+            for (i, j), choices in zip(space.layers, self.candidates):
+                cout = space.stage_widths[i]
+                stride = STRIDES[i] if j == 0 else 1
+                kes = [None if ch == "zero" else tuple(int(v) for v in ch[1:].split("_e")) for ch in choices]
+                if self.shared:
+                    ops = nn.ModuleList([SharedMBConv(cin, cout, stride, [ke for ke in kes if ke is not None])])
+                else:
+                    ops = nn.ModuleList(nn.Identity() if ke is None else
+                                        MBConv(cin, cout, ke[0], stride, make_divisible(round(cin * ke[1]), 8), bn)
+                                        for ke in kes)
+                self.layers.append(ops)
+                self.kes.append(kes)
+                self.residual.append(j > 0)
+                cin = cout
+            self.mix = nn.Sequential(nn.Conv2d(cin, last_channel, 1, bias=False), norm(last_channel, bn), nn.ReLU6())
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(last_channel, num_classes)
+
+        def forward(self, x: torch.Tensor, plan: Sequence[Sequence[tuple[int, Any]]] | None = None) -> torch.Tensor:
+            x = self.first_block(self.first(x))
+            for layer, ops in enumerate(self.layers):
+                steps = plan[layer] if plan is not None else ((0, None),)
+                y = None
+                for idx, w in steps:
+                    ke = self.kes[layer][idx]
+                    if ke is None:  # zero
+                        continue
+                    o = ops[0](x, *ke) if self.shared else ops[idx](x)
+                    if w is not None:
+                        o = o * w
+                    y = o if y is None else y + o
+                if self.residual[layer]:
+                    x = x if y is None else x + y
+                else:
+                    assert y is not None, "the first layer of a stage cannot be zero"
+                    x = y
+            x = self.mix(x)
+            return self.classifier(torch.flatten(self.pool(x), 1))
+
+    for cls in (MBConv, SharedMBConv, ProxylessSupernet):
+        cls.__module__ = __name__
+        cls.__qualname__ = cls.__name__
+        _CLASSES[cls.__name__] = cls
+    return _CLASSES
+
+
+def _seeded(seed: int, build: Any) -> Any:
+    torch = _torch()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return build()
+
+
+def build_proxyless_net(space: Any, arch: Sequence[str], *, bn: bool = True, seed: int = 0,
+                        num_classes: int | None = None) -> Any:
+    """The trainable torch network of one ProxylessNAS ``arch`` at ``space``'s width (PyTorch default
+    init from ``seed``; ``bn=False`` drops batch norm, same weights)."""
+    _check_proxyless(space)
+    a = space.decode(arch) if isinstance(arch, str) else tuple(arch)
+    space.validate(a)
+    cls = _classes()["ProxylessSupernet"]
+    nc = space.num_classes if num_classes is None else int(num_classes)
+    return _seeded(seed, lambda: cls(space, [(c,) for c in a], nc, space.last_channel, bn))
+
+
+# -- results ----------------------------------------------------------------------------------------
+@dataclass
+class GradientResult:
+    """The architecture a gradient search derived for one latency budget.
+
+    ``expected_latency_ms``: ``E[LAT]`` under the final ``softmax(α)``; ``predicted_latency_ms``:
+    the predictor's latency of the derived (argmax) architecture — both for the full-size network
+    of the table's space. ``supernet_accuracy``: top-1 (0..1) of the derived path of the small
+    supernet, inherited weights, on the held-out split of the search dataset (see the module doc).
+    """
+
+    arch: tuple[str, ...]
+    arch_text: str
+    budget_ms: float
+    expected_latency_ms: float
+    predicted_latency_ms: float
+    supernet_accuracy: float
+    history: list[dict[str, float]]
+    probabilities: list[list[float]]
+    loss: str
+    sampling: str
+    dataset: str
+    seed: int
+    epochs: int
+    seconds: float
+    accuracy_source: str = ""
+    measured_latency_ms: float | None = None
+
+    @property
+    def within_budget(self) -> bool:
+        """True when the predicted latency of the derived architecture is within the budget."""
+        return self.predicted_latency_ms <= self.budget_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["arch"] = list(self.arch)
+        d["within_budget"] = self.within_budget
+        return d
+
+    def __repr__(self) -> str:
+        return (f"GradientResult(budget={self.budget_ms:.2f} ms, predicted={self.predicted_latency_ms:.2f} ms, "
+                f"expected={self.expected_latency_ms:.2f} ms, supernet_accuracy={self.supernet_accuracy:.3f}, "
+                f"arch={self.arch_text!r})")
+
+
+# -- the search -------------------------------------------------------------------------------------
+def _check_args(loss: str, sampling: str, budget_ms: float, epochs: int, warmup_epochs: int | None,
+                batch_size: int, width_mult: float, tau: tuple[float, float]) -> None:
+    if loss not in LOSSES:
+        raise InputError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+    if sampling not in SAMPLINGS:
+        raise InputError(f"unknown sampling {sampling!r}; choose from {', '.join(SAMPLINGS)}")
+    if isinstance(budget_ms, bool) or not isinstance(budget_ms, (int, float)) or not math.isfinite(budget_ms) \
+            or budget_ms <= 0:
+        raise InputError(f"budget_ms must be a positive number of milliseconds, got {budget_ms!r}")
+    if loss == "mul-log" and budget_ms <= 1.0:
+        raise InputError(f"loss 'mul-log' uses log(E[LAT]) / log(budget) and needs a budget above 1 ms, got "
+                         f"{budget_ms} ms; use loss='add-linear' for sub-millisecond budgets")
+    for label, v, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 2)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise InputError(f"{label} must be an integer >= {lo}, got {v!r}")
+    if warmup_epochs is not None and (not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < epochs):
+        raise InputError(f"warmup_epochs must be an integer in [0, epochs), got {warmup_epochs!r}")
+    if not isinstance(width_mult, (int, float)) or width_mult <= 0:
+        raise InputError(f"width_mult must be a positive number, got {width_mult!r}")
+    if len(tau) != 2 or not all(t > 0 for t in tau):
+        raise InputError(f"tau must be two positive temperatures (start, end), got {tau!r}")
+
+
+def _reg_loss(torch: Any, ce: Any, e_ms: Any, loss: str, t_ms: float, p: dict[str, float]) -> Any:
+    if loss == "mul-log":
+        ratio = torch.log(e_ms.clamp_min(1.0 + 1e-6)) / math.log(t_ms)
+        return p["alpha"] * ce * ratio.clamp_min(1e-3) ** p["beta"]
+    if loss == "add-linear":
+        return ce + p["lambda"] * (e_ms - t_ms) / t_ms
+    factor = (1.0 + torch.log(e_ms / t_ms)).clamp_min(0.05)
+    return p["alpha"] * ce * factor ** p["beta"]
+
+
+def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, loss: str = "add-linear",
+                    sampling: str = "binary", dataset: Any = "digits", epochs: int = 8,
+                    warmup_epochs: int | None = None, batch_size: int = 64, input_size: int = 32,
+                    width_mult: float = 0.35, lr: float = 0.05, arch_lr: float = 0.05,
+                    loss_params: dict[str, float] | None = None, tau: tuple[float, float] = (5.0, 0.5),
+                    max_batches: int | None = None, shared_weights: bool = True, seed: int = 0,
+                    progress: bool = False, _data: tuple[np.ndarray, np.ndarray, str] | None = None,
+                    _latency: LayerLatency | None = None) -> GradientResult:
+    """Search ``space`` (ProxylessNAS) for an architecture under ``budget_ms`` by gradient descent.
+
+    Parameters
+    ----------
+    table_or_predictor:
+        A :class:`~hwlat.latency_tables.LatencyTable` of the space's ops, a fitted
+        :class:`~hwlat.predictors.LookupPredictor`, or any predictor (``predict_genes`` / ``predict`` in ms).
+    budget_ms:
+        The latency target ``T`` (ms) of the loss.
+    loss, sampling:
+        See the module doc (``"mul-log"`` / ``"add-linear"`` / ``"fbnet"``; ``"binary"`` / ``"gumbel"``).
+    dataset:
+        ``"digits"`` or a dataset path (see :func:`load_dataset`).
+    epochs, warmup_epochs:
+        Passes over the weight split; the first ``warmup_epochs`` (default ``epochs // 4``) train
+        weights only, on paths drawn uniformly.
+    batch_size, input_size, width_mult:
+        Minibatch size; image side (px); width multiplier of the supernet (not of the searched space).
+    lr, arch_lr:
+        SGD (momentum 0.9, cosine schedule) learning rate of the weights; Adam learning rate of ``α``
+        (larger than the paper's 6e-3 because these searches are ~100x shorter).
+    max_batches:
+        Stop each epoch after this many batches (quick runs, tests).
+    shared_weights:
+        ``True`` (default): the MBConv candidates of a layer share one set of weights (kernel k is
+        the centre of the 7x7 kernel, expand e the first channels; Single-Path NAS / Once-for-All
+        style), which trains in the few CPU epochs a search has here. ``False``: separate weights
+        per candidate, as in ProxylessNAS (needs far longer training to learn anything).
+    seed:
+        Seeds the data split, the weights, ``α`` and every path sample: same seed, same result.
+    """
+    torch = _torch()
+    _check_proxyless(space)
+    _check_args(loss, sampling, budget_ms, epochs, warmup_epochs, batch_size, width_mult, tau)
+    params = dict(_LOSS_DEFAULTS[loss])
+    for k, v in (loss_params or {}).items():
+        if k not in params:
+            raise InputError(f"loss {loss!r} takes parameters {', '.join(params)}, got {k!r}")
+        params[k] = float(v)
+    t_start = time.perf_counter()
+    lat = _latency or layer_latency(space, table_or_predictor)
+    lo, _ = lat.bounds()
+    if budget_ms < lo:
+        log.warning("budget %.3f ms is below the fastest architecture of the space (%.3f ms); the search "
+                    "will head for the fastest paths", budget_ms, lo)
+    x_all, y_all, data_name = _data or load_dataset(dataset, input_size=input_size)
+    n_classes = int(y_all.max()) + 1
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(y_all))
+    n_tr, n_ar = int(0.7 * len(perm)), int(0.15 * len(perm))
+    tr, ar, te = perm[:n_tr], perm[n_tr:n_tr + n_ar], perm[n_tr + n_ar:]
+    X, Y = torch.from_numpy(x_all), torch.from_numpy(y_all)
+
+    from hwlat.ops.spec import make_divisible
+    from hwlat.search.spaces.proxyless import ProxylessSpace
+
+    small = ProxylessSpace(width_mult=float(width_mult), num_classes=n_classes, resolution=max(32, input_size))
+    cands = [space.choices(i) for i in range(space.n_layers)]
+    if any(tuple(small.choices(i)) != tuple(c) for i, c in enumerate(cands)):
+        raise InputError("the space's layer choices differ from the ProxylessNAS supernet's")
+    cls = _classes()["ProxylessSupernet"]
+    net = _seeded(seed, lambda: cls(small, cands, n_classes, make_divisible(1280 * width_mult, 8), True,
+                                    bool(shared_weights)))
+    gen = torch.Generator().manual_seed(int(seed))
+    alphas = [torch.zeros(len(c), dtype=torch.float32, requires_grad=True) for c in cands]
+    tables = [torch.from_numpy(t.astype(np.float32)) for t in lat.tables]
+
+    def expected_latency(weights: Sequence[Any]) -> Any:
+        s = sum((w * t).sum() for w, t in zip(weights, tables))
+        return lat.scale * (lat.base_ms + s) + lat.offset_ms
+
+    steps_per_epoch = max(1, math.ceil(len(tr) / batch_size))
+    if max_batches is not None:
+        steps_per_epoch = min(steps_per_epoch, int(max_batches))
+    warm = epochs // 4 if warmup_epochs is None else warmup_epochs
+    opt_w = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=4e-5)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_w, T_max=epochs * steps_per_epoch)
+    opt_a = torch.optim.Adam(alphas, lr=arch_lr, betas=(0.0, 0.999), eps=1e-8)
+    ce_fn = torch.nn.functional.cross_entropy
+    total_arch_steps = max(1, (epochs - warm) * steps_per_epoch)
+    arch_step = 0
+    history: list[dict[str, float]] = []
+
+    def gumbel(a: Any, t: float) -> Any:
+        u = torch.rand(a.shape, generator=gen).clamp(1e-9, 1 - 1e-9)
+        return torch.softmax((a - torch.log(-torch.log(u))) / t, dim=0)
+
+    def tau_now() -> float:
+        return float(tau[0] * (tau[1] / tau[0]) ** min(1.0, arch_step / total_arch_steps))
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=epochs * steps_per_epoch, unit="step", file=sys.stderr, disable=not progress,
+               desc=f"{loss}/{sampling} T={budget_ms:g} ms", dynamic_ncols=True)
+    with bar:
+        for epoch in range(epochs):
+            t_ep = time.perf_counter()
+            searching = epoch >= warm
+            order = tr[rng.permutation(len(tr))]
+            ar_order = ar[rng.permutation(len(ar))]
+            ce_sum, arch_sum, n_b = 0.0, 0.0, 0
+            for b in range(steps_per_epoch):
+                idx = torch.from_numpy(order[b * batch_size:(b + 1) * batch_size])
+                if idx.numel() < 2:
+                    continue
+                # weight step
+                net.train()
+                with torch.no_grad():  # one path per layer, drawn from softmax(α)
+                    plan = [[(int(torch.multinomial(torch.softmax(a, 0), 1, generator=gen)), None)] for a in alphas]
+                opt_w.zero_grad(set_to_none=True)
+                ce = ce_fn(net(X[idx], plan), Y[idx])
+                ce.backward()
+                opt_w.step()
+                sched.step()
+                ce_sum += float(ce.detach())
+                n_b += 1
+                # architecture step
+                if searching:
+                    j0 = (b * batch_size) % max(1, len(ar_order))
+                    aidx = torch.from_numpy(np.resize(np.roll(ar_order, -j0), min(batch_size, len(ar_order))))
+                    opt_a.zero_grad(set_to_none=True)
+                    for w in net.parameters():  # the arch step updates α only
+                        w.requires_grad_(False)
+                    picked = []
+                    if sampling == "binary":
+                        plan = []
+                        for a in alphas:
+                            with torch.no_grad():
+                                pair = torch.multinomial(torch.softmax(a, 0), 2, replacement=False, generator=gen)
+                            p2 = torch.softmax(a[pair], 0)
+                            with torch.no_grad():
+                                active = int(torch.multinomial(p2.detach(), 1, generator=gen))
+                            gate = torch.zeros(2)
+                            gate[active] = 1.0
+                            w2 = gate - p2.detach() + p2
+                            plan.append([(int(pair[0]), w2[0]), (int(pair[1]), w2[1])])
+                            picked.append(pair)
+                        e_ms = expected_latency([torch.softmax(a, 0) for a in alphas])
+                    else:
+                        ws = [gumbel(a, tau_now()) for a in alphas]
+                        plan = [[(i, w[i]) for i in range(len(w))] for w in ws]
+                        e_ms = expected_latency(ws)
+                    ce_a = ce_fn(net(X[aidx], plan), Y[aidx])
+                    total = _reg_loss(torch, ce_a, e_ms, loss, float(budget_ms), params)
+                    old = [a.detach().clone() for a in alphas]
+                    total.backward()
+                    opt_a.step()
+                    for w in net.parameters():
+                        w.requires_grad_(True)
+                    if sampling == "binary":  # keep the unsampled paths' probability mass (released code)
+                        with torch.no_grad():
+                            for a, o, pair in zip(alphas, old, picked):
+                                shift = torch.logsumexp(a[pair], 0) - torch.logsumexp(o[pair], 0)
+                                a[pair] -= shift
+                    arch_sum += float(total.detach())
+                    arch_step += 1
+                bar.update(1)
+            probs = [torch.softmax(a.detach(), 0) for a in alphas]
+            derived = [int(p.argmax()) for p in probs]
+            history.append({
+                "epoch": epoch + 1,
+                "searching": float(searching),
+                "train_ce": ce_sum / max(n_b, 1),
+                "arch_loss": arch_sum / max(n_b, 1) if searching else float("nan"),
+                "expected_latency_ms": float(expected_latency(probs)),
+                "derived_latency_ms": lat.latency(derived),
+                "mean_entropy": float(np.mean([float(-(p * p.clamp_min(1e-12).log()).sum()) for p in probs])),
+                "tau": tau_now() if sampling == "gumbel" else float("nan"),
+                "seconds": time.perf_counter() - t_ep,
+            })
+            log.info("epoch %d: %s", epoch + 1, history[-1])
+    probs = [torch.softmax(a.detach(), 0) for a in alphas]
+    derived = [int(p.argmax()) for p in probs]
+    arch = tuple(space.choices(i)[c] for i, c in enumerate(derived))
+    fixed = [[(c, None)] for c in derived]
+    acc, history[-1]["val_accuracy"] = _subnet_accuracy(torch, net, fixed, X[tr], [(X[te], Y[te]), (X[ar], Y[ar])],
+                                                        batch_size)
+    predicted = lat.latency(derived)
+    if lat.predictor is not None and not hasattr(lat.predictor, "part_tables_"):
+        predicted = float(np.asarray(lat.predictor.predict([arch]))[0])
+    return GradientResult(
+        arch=arch, arch_text=space.encode(arch), budget_ms=float(budget_ms),
+        expected_latency_ms=float(expected_latency(probs)), predicted_latency_ms=float(predicted),
+        supernet_accuracy=acc, history=history, probabilities=[p.tolist() for p in probs], loss=loss,
+        sampling=sampling, dataset=data_name, seed=int(seed), epochs=epochs,
+        seconds=time.perf_counter() - t_start,
+        accuracy_source=(f"supernet:{data_name} (derived path of a width-{width_mult:g} supernet at "
+                         f"{input_size}x{input_size}, inherited weights, held-out split)"),
+    )
+
+
+def _subnet_accuracy(torch: Any, net: Any, plan: Any, x_cal: Any, evals: Sequence[tuple[Any, Any]],
+                     batch_size: int, n_cal: int = 512) -> list[float]:
+    """Top-1 of ``net`` on ``plan`` for each ``(x, y)`` of ``evals``, after recalibrating the
+    batch-norm statistics on the first ``n_cal`` images of ``x_cal`` (the model is left as it was)."""
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    out = []
+    with torch.no_grad():
+        net.train()
+        step = max(batch_size, 32)
+        for i in range(0, min(len(x_cal), n_cal), step):
+            net(x_cal[i:i + step], plan)
+        net.eval()
+        for x, y in evals:
+            correct = sum(int((net(x[i:i + 256], plan).argmax(1) == y[i:i + 256]).sum()) for i in range(0, len(x), 256))
+            out.append(correct / max(1, len(x)))
+    net.train()
+    for m, (mom, mean, var, nbt) in zip(bns, saved):
+        m.momentum = mom
+        m.running_mean.copy_(mean)
+        m.running_var.copy_(var)
+        m.num_batches_tracked.copy_(nbt)
+    return out
+
+
+def sweep(space: Any, table_or_predictor: Any, budgets: Sequence[float], *, dataset: Any = "digits",
+          input_size: int = 32, progress: bool = False, **kw: Any) -> list[GradientResult]:
+    """One :func:`gradient_search` per budget (ms), same seed and data: a latency–accuracy gallery.
+
+    The dataset and the latency model are prepared once; ``kw`` goes to :func:`gradient_search`.
+    """
+    budgets = [float(b) for b in budgets]
+    if not budgets:
+        raise InputError("sweep needs at least one budget (ms)")
+    lat = layer_latency(space, table_or_predictor)
+    data = load_dataset(dataset, input_size=input_size)
+    out = []
+    for b in budgets:
+        r = gradient_search(space, table_or_predictor, b, dataset=dataset, input_size=input_size, progress=progress,
+                            _data=data, _latency=lat, **kw)
+        log.info("budget %.3f ms: %r", b, r)
+        out.append(r)
+    return out
