@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--gumbel-budget", type=float, default=6.0,
                     help="also run FBNet (fbnet loss, Gumbel sampling) at this budget; 0 to skip")
+    ap.add_argument("--latency-weight", type=float, default=None,
+                    help="λ of add-linear (default 0.2) or β of mul-log/fbnet (default 0.6)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "gradient"))
@@ -92,10 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset("digits", input_size=32)
     rows = []
     for budget, loss, sampling in runs:
-        key = f"{loss}|{sampling}|{budget:g}|e{args.epochs}|s{args.seed}"
+        lw = args.latency_weight if loss == args.loss else None
+        params = None if lw is None else {"lambda" if loss == "add-linear" else "beta": lw}
+        key = f"{loss}|{sampling}|{budget:g}|e{args.epochs}|s{args.seed}" + ("" if lw is None else f"|w{lw:g}")
         if key not in done:
             r = gradient_search(space, pred, budget, loss=loss, sampling=sampling, epochs=args.epochs, seed=args.seed,
-                                progress=True, _data=data, _latency=lat)
+                                loss_params=params, progress=True, _data=data, _latency=lat)
             d = r.to_dict() | {"key": key}
             with done_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(d) + "\n")
@@ -116,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Started {started}; predictor: {pred_desc}; the space spans {lo:.2f}–{hi:.2f} ms (predicted).",
         f"{args.epochs} epochs per search on scikit-learn digits (70 % weights / 15 % α / 15 % held out), "
-        f"supernet width 0.35 at 32x32 with shared candidate weights, seed {args.seed}, {args.threads} torch thread(s) "
+        f"supernet width 0.35 at 32x32 with shared candidate weights, seed {args.seed}, {args.threads} torch thread(s), "
+        f"latency weight {'default' if args.latency_weight is None else f'{args.latency_weight:g}'} for {args.loss}, "
         "on a shared 2-core machine.",
         "",
         "**Latency** (expected, predicted, measured) is that of the **full-size ProxylessNAS network at 224x224** "
