@@ -447,23 +447,17 @@ def _space_from_args(args: argparse.Namespace):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from hwlat.devices import load_device
-    from hwlat.latency_tables import LatencyTable
     from hwlat.predictors.validate import validate_space
-    from hwlat.profiler.profile import profile_ops
+    from hwlat.search.workflow import space_table
 
     device = load_device(args.device, search_path=args.devices_dir)
     space = _space_from_args(args)
     out = Path(args.output)
     protocol = _protocol(args)
-    if args.table:
-        table = LatencyTable.load(args.table)
-    else:
+    if not args.table:
         print(f"no --table given: profiling the {space.name} ops on {device.name} into {out / 'table'} first",
               file=sys.stderr)
-        specs = [s for r in (space.resolutions if space.name == "ofa-mbv3" else [None])
-                 for s in (space.all_ops(resolution=r) if r else space.all_ops())]
-        res = profile_ops(specs, device, protocol=protocol, out_dir=out / "table", progress=not args.no_progress)
-        table = res.table
+    table = space_table(space, device, args.table, out, protocol=protocol, progress=not args.no_progress)
     result = validate_space(space, table, device, n=args.n, calibrate=args.calibrate, seed=args.seed,
                             protocol=protocol, out_dir=out, progress=not args.no_progress)
     if args.format == "json":

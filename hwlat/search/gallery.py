@@ -128,12 +128,12 @@ def _thin(n: int, keep: int) -> list[int]:
 
 def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str | os.PathLike[str], *,
                   accuracy_name: str, accuracy_kind: str = "accuracy", budgets: Sequence[float] | None = None,
-                  measure: bool = True, max_measure: int = 30, protocol: Any = None, export: str = "budgets",
+                  max_budget_ms: float | None = None, measure: bool = True, max_measure: int = 30, protocol: Any = None, export: str = "budgets",
                   meta: dict[str, Any] | None = None, progress: bool = True) -> Gallery:
     """Write the gallery of ``archive`` (columns ``arch`` — the space's text form —, ``latency_ms``
     predicted, ``accuracy``) to ``out_dir``.
 
-    ``budgets`` (ms) default to six spread over the front. The members picked for a budget are
+    ``budgets`` (ms) default to six spread over the front, up to ``max_budget_ms`` if given. The members picked for a budget are
     always measured; up to ``max_measure`` members in all (the rest of the front thinned evenly).
     ``export``: ``"budgets"`` (the picked members), ``"front"`` (every measured member) or
     ``"none"``.
@@ -152,7 +152,7 @@ def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str |
     front = _front_rows(arc)
     lat = front["latency_ms"].to_numpy(float)
     if budgets is None:
-        budgets = default_budgets(lat)
+        budgets = default_budgets(lat, upper_ms=max_budget_ms)
     budgets = sorted(float(b) for b in budgets)
     if any(b <= 0 or not math.isfinite(b) for b in budgets):
         raise InputError(f"budgets must be positive numbers of ms, got {budgets}")

@@ -73,6 +73,7 @@ import numpy as np
 
 from hwlat._optional import import_optional
 from hwlat.errors import InputError
+from hwlat.search._torch import seeded, single_threaded
 
 __all__ = ["LOSSES", "SAMPLINGS", "GradientResult", "LayerLatency", "layer_latency", "load_dataset",
            "build_proxyless_net", "gradient_search", "sweep"]
@@ -413,13 +414,6 @@ def _classes() -> dict[str, type]:
     return _CLASSES
 
 
-def _seeded(seed: int, build: Any) -> Any:
-    torch = _torch()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return build()
-
-
 def build_proxyless_net(space: Any, arch: Sequence[str], *, bn: bool = True, seed: int = 0,
                         num_classes: int | None = None) -> Any:
     """The trainable torch network of one ProxylessNAS ``arch`` at ``space``'s width (PyTorch default
@@ -429,7 +423,7 @@ def build_proxyless_net(space: Any, arch: Sequence[str], *, bn: bool = True, see
     space.validate(a)
     cls = _classes()["ProxylessSupernet"]
     nc = space.num_classes if num_classes is None else int(num_classes)
-    return _seeded(seed, lambda: cls(space, [(c,) for c in a], nc, space.last_channel, bn))
+    return seeded(seed, lambda: cls(space, [(c,) for c in a], nc, space.last_channel, bn))
 
 
 # -- results ----------------------------------------------------------------------------------------
@@ -511,6 +505,7 @@ def _reg_loss(torch: Any, ce: Any, e_ms: Any, loss: str, t_ms: float, p: dict[st
     return p["alpha"] * ce * factor ** p["beta"]
 
 
+@single_threaded
 def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, loss: str = "add-linear",
                     sampling: str = "binary", dataset: Any = "digits", epochs: int = 8,
                     warmup_epochs: int | None = None, batch_size: int = 64, input_size: int = 32,
@@ -549,6 +544,9 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
         per candidate, as in ProxylessNAS (needs far longer training to learn anything).
     seed:
         Seeds the data split, the weights, ``α`` and every path sample: same seed, same result.
+
+    The search runs on one torch thread (the supernet is small; see
+    :func:`hwlat.search._torch.single_threaded`).
     """
     torch = _torch()
     _check_proxyless(space)
@@ -580,7 +578,7 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
     if any(tuple(small.choices(i)) != tuple(c) for i, c in enumerate(cands)):
         raise InputError("the space's layer choices differ from the ProxylessNAS supernet's")
     cls = _classes()["ProxylessSupernet"]
-    net = _seeded(seed, lambda: cls(small, cands, n_classes, make_divisible(1280 * width_mult, 8), True,
+    net = seeded(seed, lambda: cls(small, cands, n_classes, make_divisible(1280 * width_mult, 8), True,
                                     bool(shared_weights)))
     gen = torch.Generator().manual_seed(int(seed))
     alphas = [torch.zeros(len(c), dtype=torch.float32, requires_grad=True) for c in cands]

@@ -50,6 +50,7 @@ import numpy as np
 
 from hwlat._optional import import_optional
 from hwlat.errors import InputError
+from hwlat.search._torch import seeded, single_threaded
 
 __all__ = ["PROXIES", "ProxyAccuracy", "build_nb201_net", "naswot_score", "synflow_score", "proxy_inputs",
            "proxy_net"]
@@ -168,14 +169,6 @@ def _nb201_classes() -> dict[str, type]:
 _NB201_CLASSES: dict[str, type] = {}
 
 
-def _seeded(seed: int, build: Any) -> Any:
-    """Run ``build()`` with torch's global generator seeded, leaving the caller's state untouched."""
-    torch = _torch()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return build()
-
-
 def build_nb201_net(arch: Sequence[str], *, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
                     bn: bool = True, seed: int = 0) -> Any:
     """The trainable NAS-Bench-201 network of ``arch`` (6 op names), PyTorch default init from ``seed``.
@@ -183,7 +176,7 @@ def build_nb201_net(arch: Sequence[str], *, channels: int = 16, cells_per_stage:
     ``bn=False`` builds the same network without batch norm (same weights for the same seed).
     """
     cls = _nb201_classes()["NB201Net"]
-    return _seeded(seed, lambda: cls(tuple(arch), channels, cells_per_stage, num_classes, bn)).train()
+    return seeded(seed, lambda: cls(tuple(arch), channels, cells_per_stage, num_classes, bn)).train()
 
 
 def proxy_net(space: Any, arch: Any, *, bn: bool = True, seed: int = 0) -> Any:
@@ -346,19 +339,10 @@ class ProxyAccuracy:
         self._cache[key] = v
         return v
 
+    @single_threaded
     def evaluate(self, archs: Sequence[Any]) -> np.ndarray:
-        """Proxy values (float64, higher is better) of ``archs``.
-
-        Scoring runs on one torch thread: these networks are small, and on a busy machine more
-        threads only wait for each other (measured here: 1.3 s instead of 0.05 s per NB201 network).
-        """
-        torch = _torch()
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return np.array([self.score(a) for a in archs], dtype=np.float64)
-        finally:
-            torch.set_num_threads(before)
+        """Proxy values (float64, higher is better) of ``archs``, scored on one torch thread."""
+        return np.array([self.score(a) for a in archs], dtype=np.float64)
 
     def evaluate_genes(self, genes: np.ndarray) -> np.ndarray:
         """Proxy values of the architectures of gene rows ``(n, n_genes)``."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from hwlat.errors import InputError
 
-__all__ = ["SearchRun", "default_accuracy", "search_gallery"]
+__all__ = ["SearchRun", "default_accuracy", "search_gallery", "space_table"]
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +51,19 @@ class SearchRun:
     files: list[Path] = field(default_factory=list)
 
 
-def _table(space: Any, device: Any, table: Any, out: Path, protocol: Any, progress: bool) -> Any:
+def space_table(space: Any, device: Any, table: Any, out_dir: str | os.PathLike[str], *, protocol: Any = None,
+                progress: bool = True) -> Any:
+    """``table`` (a LatencyTable or its path) loaded; when None, every op of ``space`` profiled on
+    ``device`` into ``out_dir/table`` (resumable)."""
     from hwlat.latency_tables import LatencyTable
     from hwlat.profiler.profile import profile_ops
 
     if table is not None:
         return table if isinstance(table, LatencyTable) else LatencyTable.load(table)
-    specs = [s for r in (space.resolutions if space.name == "ofa-mbv3" else [None])
-             for s in (space.all_ops(resolution=r) if r else space.all_ops())]
-    log.info("profiling the %d ops of %s on %s into %s", len(specs), space.name, device.name, out / "table")
-    return profile_ops(specs, device, protocol=protocol, out_dir=out / "table", progress=progress).table
+    out = Path(out_dir) / "table"
+    specs = space.all_ops()
+    log.info("profiling the %d ops of %s on %s into %s", len(specs), space.name, getattr(device, "name", device), out)
+    return profile_ops(specs, device, protocol=protocol, out_dir=out, progress=progress).table
 
 
 def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, accuracy: Any = None,
@@ -82,7 +85,7 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     from hwlat.predictors import LookupPredictor
     from hwlat.profiler import Protocol
     from hwlat.search.accuracy import make_accuracy
-    from hwlat.search.gallery import build_gallery, default_budgets
+    from hwlat.search.gallery import build_gallery
     from hwlat.search.strategies import run_search
 
     t0 = time.perf_counter()
@@ -107,7 +110,7 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
 
     calibration: dict[str, Any] = {}
     if predictor is None:
-        tab = _table(space, dev, table, out, protocol, progress)
+        tab = space_table(space, dev, table, out, protocol=protocol, progress=progress)
         tdev = tab.metadata.device_name
         if tdev and tdev != dev.name:
             raise InputError(f"the table was measured on {tdev!r}, not on {dev.name!r}; give a table of {dev.name} "
@@ -129,12 +132,6 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     archive = res.archive
     if budget_ms is not None:
         archive = archive[archive["feasible"]]
-    if budgets is None:
-        from hwlat.search.pareto import non_dominated_mask
-
-        lat, a = archive["latency_ms"].to_numpy(float), archive["accuracy"].to_numpy(float)
-        front_ms = lat[non_dominated_mask(np.column_stack([lat, -a]))]
-        budgets = default_budgets(front_ms, upper_ms=budget_ms)
     ref = (float(res.latency_ms.max()), float(res.accuracy.min()))
     front = res.front
     summary = {
@@ -148,8 +145,8 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     meta = {k: summary[k] for k in ("strategy", "evaluations", "budget_ms", "least_latency_ms", "latency",
                                     "calibration", "hypervolume", "hypervolume_ref", "seed")}
     gallery = build_gallery(space, archive[["arch", "latency_ms", "accuracy"]], dev, out, accuracy_name=acc.name,
-                            accuracy_kind=acc.kind, budgets=budgets, measure=measure, max_measure=max_measure,
-                            protocol=protocol, export=export, meta=meta, progress=progress)
+                            accuracy_kind=acc.kind, budgets=budgets, max_budget_ms=budget_ms, measure=measure,
+                            max_measure=max_measure, protocol=protocol, export=export, meta=meta, progress=progress)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     summary["budgets"] = json.loads(gallery.budgets.to_json(orient="records"))
     path = out / "search.json"

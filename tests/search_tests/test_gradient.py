@@ -17,16 +17,7 @@ from hwlat.search.spaces import get_space
 TINY = dict(epochs=1, warmup_epochs=0, max_batches=2, batch_size=16, width_mult=0.25, input_size=32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on a machine shared with other jobs, OpenMP threads that outnumber the free
-    cores slow these small networks down by orders of magnitude."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
