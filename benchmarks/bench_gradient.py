@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 fh.write(json.dumps(d) + "\n")
             done[key] = d
         rows.append(done[key])
-    from hwlat.predictors.validate import measure_archs
+    from hwlat.profiler.networks import measure_archs
 
     archs = [tuple(r["arch"]) for r in rows]
     meas = measure_archs(space, archs, "cpu-ort", out_dir=out / "measurements", progress=True)[:, 0]

@@ -116,12 +116,14 @@ def _protocol(args: argparse.Namespace):
     from hwlat.profiler import Protocol
 
     base = Protocol.quick() if getattr(args, "quick", False) else Protocol()
-    changes = {}
+    changes: dict[str, Any] = {}
     for flag, field in (("rounds", "rounds"), ("round_time", "round_time_s"), ("remeasure", "remeasure"),
-                        ("seed", "seed")):
+                        ("seed", "seed"), ("statistic", "statistic")):
         v = getattr(args, flag, None)
         if v is not None:
             changes[field] = v
+    if getattr(args, "no_canary", False):
+        changes["canary"] = False
     return base.replace(**changes) if changes else base
 
 
@@ -239,13 +241,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
     table = result.table
     if args.format == "json":
         _emit({"summary": {"ops": result.n_ops, "measured": result.n_measured, "resumed": result.n_resumed,
-                           "remeasured": result.n_remeasured, "still_noisy": result.still_noisy,
+                           "remeasured": result.n_remeasured, "unstable": result.unstable,
+                           "statistic": result.statistic,
+                           "interference": result.interference.to_dict() if result.interference else None,
                            "overhead_ms": result.overhead_ms, "wall_s": result.wall_s},
                "table": str(result.files[0]) if result.files else None}, "json")
     else:
-        df = table.df.sort_values("median_ms", ascending=False)
+        df = table.df.sort_values("latency_ms", ascending=False)
         print(f"{len(df)} ops on {device.name}; the {min(args.top, len(df))} slowest:")
-        _emit(df.head(args.top), "table", table_cols=["key", "median_ms", "iqr_ms", "n", "noisy"])
+        _emit(df.head(args.top), "table", table_cols=TABLE_COLS)
     return 0
 
 
@@ -266,10 +270,10 @@ def cmd_profile_model(args: argparse.Namespace) -> int:
         _emit(prof.nodes, "csv")
         return 0
     print(f"{prof.path.name} on {prof.device}: {prof.latency!r}")
-    print(f"sum of traced node medians: {prof.sum_nodes_ms:.4f} ms over {len(prof.nodes)} kernels "
-          f"({prof.traced_runs} traced runs, {prof.dropped_runs} warm-up runs dropped)")
+    print(f"sum of traced nodes: {prof.sum_nodes_ms:.4f} ms over {len(prof.nodes)} kernels "
+          f"({prof.latency.statistic} over {prof.traced_runs} traced runs, {prof.dropped_runs} warm-up runs dropped)")
     print()
-    _emit(nodes, "table", table_cols=["node", "op_type", "provider", "median_ms", "share_pct"])
+    _emit(nodes, "table", table_cols=["node", "op_type", "provider", "latency_ms", "median_ms", "share_pct"])
     if args.top > 0 and len(prof.nodes) > args.top:
         print(f"... {len(prof.nodes) - args.top} more (use --top 0 for all)")
     print()
@@ -328,7 +332,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                          strategy=args.strategy, n_evals=args.evaluations, budget_ms=args.budget,
                          budgets=args.budgets, seed=args.seed, calibrate=args.calibrate, measure=not args.no_measure,
                          max_measure=args.max_measure, export=args.export, protocol=_protocol(args),
-                         progress=not args.no_progress, **kw)
+                         progress=not args.no_progress, calibration=args.calibration, **kw)
     if args.format == "json":
         _emit(run.summary, "json")
         return 0
@@ -336,6 +340,39 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"{s['strategy']} on {s['space']}: {s['evaluations']} evaluations in {s['search_wall_s']:.2f} s; "
           f"accuracy: {s['accuracy']}; latency: {s['latency']}")
     print(run.gallery.summary())
+    return 0
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from hwlat.devices import load_device
+    from hwlat.profiler.networks import measure_files
+
+    device = load_device(args.device, search_path=args.devices_dir)
+    want = {"onnxruntime": ".onnx", "litert": ".tflite"}.get(device.runtime)
+    for m in args.models:
+        if want is None:
+            raise InputError(f"hwlat measure runs model files on onnxruntime (.onnx) or litert (.tflite) devices; "
+                             f"{device.name} uses {device.runtime}")
+        if not str(m).endswith(want):
+            raise InputError(f"device {device.name} runs {want} files ({device.runtime}); {m} is not one")
+    got = measure_files(args.models, device, protocol=_protocol(args), passes=1, progress=not args.no_progress)
+    rows = []
+    for path, (rec,) in zip(args.models, got.records):
+        rows.append({"model": str(path), "device": device.name, "latency_ms": rec["latency_ms"],
+                     "statistic": got.statistic, "median_ms": rec["median_ms"], "p10_ms": rec["p10_ms"],
+                     "p90_ms": rec["p90_ms"], "iqr_ms": rec["iqr_ms"], "stability_pct": rec["stability_pct"],
+                     "n": rec["n"], "rounds": rec["rounds"]})
+    if args.format == "json":
+        _emit({"models": rows, "interference": got.interference.to_dict() if got.interference else None}, "json")
+    elif args.format == "csv":
+        _emit(rows, "csv")
+    else:
+        for r in rows:
+            print(f"{r['model']} on {r['device']}: {r['latency_ms']:.4f} ms ({r['statistic']} of {r['n']} single calls "
+                  f"over {r['rounds']} rounds; median {r['median_ms']:.4f}, p10-p90 {r['p10_ms']:.4f}-{r['p90_ms']:.4f} ms"
+                  f", stable within {r['stability_pct']:.1f} %)")
+        if got.interference is not None:
+            print(got.interference.summary())
     return 0
 
 
@@ -350,10 +387,10 @@ def cmd_table_show(args: argparse.Namespace) -> int:
         _emit(t.df, "csv")
         return 0
     print(repr(t))
-    df = t.df.sort_values("median_ms", ascending=False)
+    df = t.df.sort_values("latency_ms", ascending=False)
     if args.top > 0:
         df = df.head(args.top)
-    _emit(df, "table", table_cols=["key", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "n", "noisy"])
+    _emit(df, "table", table_cols=TABLE_COLS)
     return 0
 
 
@@ -459,7 +496,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
               file=sys.stderr)
     table = space_table(space, device, args.table, out, protocol=protocol, progress=not args.no_progress)
     result = validate_space(space, table, device, n=args.n, calibrate=args.calibrate, seed=args.seed,
-                            protocol=protocol, out_dir=out, progress=not args.no_progress)
+                            protocol=protocol, out_dir=out, progress=not args.no_progress,
+                            calibration=args.calibration)
     if args.format == "json":
         _emit({**result.to_dict(), "files": [str(f) for f in result.files]}, "json")
     else:
@@ -584,6 +622,30 @@ class _Fmt(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFo
     pass
 
 
+#: the columns of a latency table printed by profile and table show
+TABLE_COLS = ["key", "latency_ms", "median_ms", "p90_ms", "stability_pct", "n"]
+#: the calibrations of the lookup predictor (kept here: building the parser imports no numpy)
+CALIBRATIONS = ("type", "kind", "key", "affine", "none")
+STATISTICS = ("min", "p5", "p10", "quiet", "median", "mean")
+
+
+def _protocol_parser() -> argparse.ArgumentParser:
+    """The measurement protocol's options, shared by every command that measures."""
+    proto = argparse.ArgumentParser(add_help=False)
+    g = proto.add_argument_group("measurement protocol")
+    g.add_argument("--quick", action="store_true", help="a short protocol (6 short rounds) for smoke tests")
+    g.add_argument("--rounds", type=int, help="interleaved rounds per item (default 12)")
+    g.add_argument("--round-time", type=float, metavar="S", help="seconds of calls per item and round (default 0.004)")
+    g.add_argument("--remeasure", type=int,
+                   help="times an item with an unstable estimate gets more rounds (default 3)")
+    g.add_argument("--statistic", choices=STATISTICS,
+                   help="what the reported latency is: the minimum of single calls (default), a low quantile, the "
+                        "quiet-mode median, or the median / mean of all calls")
+    g.add_argument("--no-canary", action="store_true",
+                   help="no canary model in the rounds (no interference figure, no re-measurement of slow spells)")
+    return proto
+
+
 def _examples(text: str) -> str:
     return "examples:\n" + textwrap.indent(textwrap.dedent(text).strip(), "  ")
 
@@ -604,6 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show tracebacks and debug logs")
     common.add_argument("--devices-dir", action="append", metavar="DIR", default=None,
                         help="a folder of device spec YAML files (repeatable; also $HWLAT_DEVICES)")
+    proto = _protocol_parser()
 
     p = _Parser(
         prog="hwlat", formatter_class=_Fmt, parents=[common],
@@ -618,7 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
             hwlat validate --device cpu-ort --space nb201 --n 100 --table tables/cpu-ort/table.parquet -o val
             hwlat query --space nb201 --predictor val/predictor.npz --archs-file archs.txt
             hwlat table show tables/cpu-ort/table.parquet
-            hwlat table diff old.parquet new.parquet --fail-if median_ms:+5%
+            hwlat table diff old.parquet new.parquet --fail-if latency_ms:+5%
+            hwlat measure model.onnx --device cpu-ort
         """),
     )
     p.add_argument("--version", action="version", version=f"hwlat {__version__}")
@@ -661,7 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
     # profile
     pp = sub.add_parser(
         "profile", help="measure every op of a space (or an op list) on a device", formatter_class=_Fmt,
-        parents=[common],
+        parents=[common, proto],
         description="Measure the latency of every distinct op of a search space (or of an op list) on a "
                     "device and write a latency table (DIR/table.parquet and DIR/table.csv). Progress and "
                     "ETA go to stderr. Interrupted runs resume: run the same command again.",
@@ -688,10 +752,6 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--model", metavar="FILE.onnx",
                     help="profile the kernels an ONNX model runs (after the runtime's graph optimisation)")
     pp.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (resumes if it holds a run)")
-    pp.add_argument("--quick", action="store_true", help="a short protocol (3 short rounds) for smoke tests")
-    pp.add_argument("--rounds", type=int, help="timed rounds per op (default 5)")
-    pp.add_argument("--round-time", type=float, metavar="S", help="minimum seconds per round (default 0.05)")
-    pp.add_argument("--remeasure", type=int, help="times a noisy op is measured again (default 2)")
     pp.add_argument("--seed", type=int, help="seed for weights, inputs and round order (default 0)")
     pp.add_argument("--chunk-size", type=int, default=16, help="ops measured together, interleaved")
     pp.add_argument("--fresh", action="store_true", help="discard earlier measurements in DIR and start over")
@@ -703,7 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     # profile-model
     pm = sub.add_parser(
         "profile-model", help="per-node latency breakdown of one ONNX (or, on a phone, TFLite) model",
-        formatter_class=_Fmt, parents=[common],
+        formatter_class=_Fmt, parents=[common, proto],
         description="Time an ONNX model end to end (untraced) and break its latency down per kernel from the "
                     "ONNX Runtime trace, warm-up runs dropped, sorted, with the share of the total. On an adb "
                     "device, a .tflite model is timed and broken down by LiteRT's benchmark_model "
@@ -716,14 +776,13 @@ def build_parser() -> argparse.ArgumentParser:
     pm.add_argument("--runs", type=int, default=50, help="traced runs kept")
     pm.add_argument("--warmup", type=int, default=10, help="traced warm-up runs dropped")
     pm.add_argument("--top", type=int, default=20, help="nodes to print (0 = all)")
-    pm.add_argument("--quick", action="store_true", help="a short protocol for the end-to-end timing")
     pm.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
     pm.set_defaults(func=cmd_profile_model)
 
     # validate
     pv = sub.add_parser(
         "validate", help="check predictions against real measurements of random architectures",
-        formatter_class=_Fmt, parents=[common],
+        formatter_class=_Fmt, parents=[common, proto],
         description="Build N random architectures of a space, measure each end to end on the device (twice, "
                     "to show the noise floor of the measurement itself), and compare with the lookup predictor "
                     "calibrated on K other measured architectures. Writes validation.csv, validation.png, "
@@ -742,9 +801,9 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--calibrate", type=int, default=10, help="other architectures measured to calibrate")
     pv.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
     pv.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    pv.add_argument("--quick", action="store_true", help="a short protocol (noisier) for smoke tests")
-    pv.add_argument("--rounds", type=int, help="timed rounds per network")
-    pv.add_argument("--round-time", type=float, metavar="S", help="minimum seconds per round")
+    pv.add_argument("--calibration", choices=CALIBRATIONS, default=None,
+                    help="how the K networks correct the table: one multiplier per op type (default), kind or op, "
+                         "an affine a*S+b, or none")
     pv.add_argument("--no-progress", action="store_true", help="no progress bar")
     pv.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)
     pv.set_defaults(func=cmd_validate)
@@ -787,7 +846,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ps = sub.add_parser(
         "search", help="search a space under a latency budget; write a gallery measured on the device",
-        formatter_class=_Fmt, parents=[common],
+        formatter_class=_Fmt, parents=[common, proto],
         description="Profile (or reuse) the device's latency table, calibrate the lookup predictor on a few networks "
                     "measured end to end, search with NSGA-II, aging evolution (MnasNet reward) or random search, and "
                     "write a gallery: front.csv/front.json (predicted and measured latency, accuracy and its source), "
@@ -837,10 +896,29 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--export", choices=("budgets", "front", "none"), default="budgets",
                     help="write ONNX and TFLite files of the budget picks, of every measured member, or none")
     ps.add_argument("--seed", type=int, default=0)
-    ps.add_argument("--quick", action="store_true", help="a short measurement protocol")
+    ps.add_argument("--calibration", choices=CALIBRATIONS, default=None,
+                    help="how the calibration networks correct the table (default: one multiplier per op type)")
     ps.add_argument("--no-progress", action="store_true", help="no progress bars")
     ps.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)
     ps.set_defaults(func=cmd_search)
+
+    # measure
+    pme = sub.add_parser(
+        "measure", help="the end-to-end latency of model files, with hwlat's measurement protocol",
+        formatter_class=_Fmt, parents=[common, proto],
+        description="Time whole models (.onnx on an onnxruntime device, .tflite on a litert device) with the same "
+                    "protocol and statistic as a latency table's ops: single calls over interleaved rounds, the "
+                    "minimum by default, the spread beside it, and the interference figure of the run.",
+        epilog=_examples("""
+            hwlat measure resnet18.onnx --device cpu-ort
+            hwlat measure a.onnx b.onnx --device cpu-ort --format csv > latency.csv
+            hwlat measure model.tflite --device cpu-litert --statistic median --format json
+        """))
+    pme.add_argument("models", nargs="+", help="model files (measured together, interleaved)")
+    pme.add_argument("--device", default="cpu-ort", help="device name or YAML file")
+    pme.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pme.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
+    pme.set_defaults(func=cmd_measure)
 
     # kernels
     pk = sub.add_parser("kernels", help="fit kernel regressors for op configurations never measured",
@@ -891,7 +969,7 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=_Fmt, parents=[common],
                         epilog=_examples("""
                             hwlat table show tables/cpu-ort/table.parquet --top 20
-                            hwlat table diff a.parquet b.parquet --fail-if median_ms:+5%
+                            hwlat table diff a.parquet b.parquet --fail-if latency_ms:+5%
                             hwlat table merge a.parquet b.parquet -o both.parquet
                             hwlat table coverage t.parquet --space ofa-mbv3 --resolution 224
                             hwlat table import-ofa note10_lut_224.yaml -o note10.parquet
@@ -908,8 +986,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("a")
     x.add_argument("b")
     x.add_argument("--fail-if", metavar="RULE",
-                   help="exit 1 if any op breaks RULE, e.g. median_ms:+5%% (b slower by >5%%), median_ms:5%%, "
-                        "median_ms:+0.1ms")
+                   help="exit 1 if any op breaks RULE, e.g. latency_ms:+5%% (b slower by >5%%), latency_ms:5%%, "
+                        "p90_ms:+0.1ms")
     x.add_argument("--top", type=int, default=20, help="rows to print (0 = all)")
     x.add_argument("--format", choices=("table", "json", "csv"), default="table", help=fmt_help)
     x.set_defaults(func=cmd_table_diff)

@@ -81,7 +81,7 @@ def merge(a: LatencyTable, b: LatencyTable, *, prefer: str = "b", force: bool = 
 class TableDiff:
     """Shared keys of two tables side by side (``rows``), and keys only in one of them.
 
-    ``rows`` columns: key, kind, a_ms, b_ms (median ms), delta_ms (b - a), delta_pct
+    ``rows`` columns: key, kind, a_ms, b_ms (latency_ms), delta_ms (b - a), delta_pct
     (100 * (b - a) / a). ``a_stats``/``b_stats`` hold every float statistic of the shared rows,
     indexed by key, for regression rules on other statistics.
     """
@@ -133,8 +133,8 @@ def diff(a: LatencyTable, b: LatencyTable) -> TableDiff:
     da, db = a.df, b.df
     stat_cols = ["key", *FLOAT_STATS]
     shared = da[["key", "kind", *FLOAT_STATS]].merge(db[stat_cols], on="key", how="inner", suffixes=("_a", "_b"))
-    a_ms = shared["median_ms_a"].to_numpy(dtype=float)
-    b_ms = shared["median_ms_b"].to_numpy(dtype=float)
+    a_ms = shared["latency_ms_a"].to_numpy(dtype=float)
+    b_ms = shared["latency_ms_b"].to_numpy(dtype=float)
     rows = pd.DataFrame({
         "key": shared["key"].astype("string"),
         "kind": shared["kind"].astype("string"),
@@ -165,13 +165,13 @@ def _pct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # -- regression gate -------------------------------------------------------------------------------
 
 _RULE = re.compile(r"^\s*(?P<stat>[a-z0-9_]+)\s*:\s*(?P<sign>[+-]?)\s*(?P<num>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>%|ms)\s*$")
-_RULE_HELP = ("expected STAT:[+|-]NUMBER(%|ms), e.g. 'median_ms:+5%' (b slower than a by more than 5 %), "
-              "'median_ms:-5%' (faster by more than 5 %), 'median_ms:5%' (either way) or 'median_ms:+0.1ms'; "
+_RULE_HELP = ("expected STAT:[+|-]NUMBER(%|ms), e.g. 'latency_ms:+5%' (b slower than a by more than 5 %), "
+              "'latency_ms:-5%' (faster by more than 5 %), 'latency_ms:5%' (either way) or 'latency_ms:+0.1ms'; "
               f"STAT is one of {', '.join(FLOAT_STATS)}; join several rules with ','")
 
 
 def check_regression(d: TableDiff, rule: str) -> pd.DataFrame:
-    """The rows of ``d`` that break ``rule`` (e.g. ``"median_ms:+5%"``); empty when none does.
+    """The rows of ``d`` that break ``rule`` (e.g. ``"latency_ms:+5%"``); empty when none does.
 
     The result has the columns of :attr:`TableDiff.rows` computed for the rule's statistic,
     plus ``rule``. Several rules can be given separated by commas; a row breaking any is listed
@@ -188,7 +188,7 @@ def check_regression(d: TableDiff, rule: str) -> pd.DataFrame:
         if stat not in FLOAT_STATS:
             raise InputError(f"unknown statistic {stat!r} in regression rule {part.strip()!r}; {_RULE_HELP}")
         rows = d.rows
-        if stat != "median_ms":
+        if stat != "latency_ms":
             a = d.a_stats[stat].reindex(rows["key"].tolist()).to_numpy(dtype=float)
             b = d.b_stats[stat].reindex(rows["key"].tolist()).to_numpy(dtype=float)
             rows = rows.assign(a_ms=a, b_ms=b, delta_ms=b - a, delta_pct=_pct(a, b))

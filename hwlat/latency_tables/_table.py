@@ -2,9 +2,14 @@
 
 A latency table has one row per op key (:attr:`hwlat.ops.OpSpec.key`): typed columns that
 describe the op (kind, input shape, every parameter of every kind, FLOPs) followed by the
-statistics of its measured latency, all in milliseconds (``median_ms``, ``iqr_ms``, ...).
-The metadata says where the numbers come from: device, host, runtime and version, threads,
-measurement protocol, per-call overhead, time and hwlat version.
+statistics of its measured latency, all in milliseconds. ``latency_ms`` is the latency every
+prediction uses: the statistic the protocol chose (``metadata.statistic``, the minimum of single
+calls by default); the distribution is kept beside it (``min_ms``, ``median_ms``, ``iqr_ms``,
+``p10_ms``, ``p90_ms``...), with ``stability_pct`` (how far the estimate on the even rounds and
+on the odd rounds disagree) and ``canary_ms`` (the canary of the op's chunk: how quiet the
+machine was). The metadata says where the numbers come from: device, host, runtime and version,
+threads, measurement protocol and statistic, the run's interference figure, per-call overhead,
+time and hwlat version.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+#: 2: ``latency_ms`` (the protocol's statistic) is the latency; ``noisy`` gave way to ``unstable``
+SCHEMA_VERSION = 2
 _PARQUET_KEY = b"hwlat"
 _CSV_MAGIC = "# hwlat-table "
 
@@ -54,9 +60,12 @@ SpecOrKey = Union[OpSpec, str]
 BASE_COLUMNS: tuple[str, ...] = ("key", "kind", "c_in", "h_in", "w_in")
 
 
-#: float statistics, all in milliseconds; only ``median_ms`` must be present
-FLOAT_STATS: tuple[str, ...] = ("median_ms", "iqr_ms", "p10_ms", "p90_ms", "mean_ms", "std_ms")
-STAT_COLUMNS: tuple[str, ...] = (*FLOAT_STATS, "n", "noisy", "remeasured", "measured_utc")
+#: float statistics, in milliseconds but ``stability_pct``; only ``latency_ms`` must be present
+FLOAT_STATS: tuple[str, ...] = ("latency_ms", "min_ms", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "mean_ms", "std_ms",
+                                "stability_pct", "canary_ms")
+#: integer statistics: samples, rounds, times the op was given more rounds
+INT_STATS: tuple[str, ...] = ("n", "rounds", "remeasured")
+STAT_COLUMNS: tuple[str, ...] = (*FLOAT_STATS, *INT_STATS, "unstable", "measured_utc")
 
 
 def _param_columns() -> tuple[dict[str, str], dict[str, str]]:
@@ -90,9 +99,8 @@ COLUMN_DTYPES: dict[str, str] = {
     **_PARAM_DTYPES,
     "flops": "Int64",
     **{name: "float64" for name in FLOAT_STATS},
-    "n": "Int64",
-    "noisy": "bool",
-    "remeasured": "Int64",
+    **{name: "Int64" for name in INT_STATS},
+    "unstable": "bool",
     "measured_utc": "string",
 }
 _COLUMNS: tuple[str, ...] = tuple(COLUMN_DTYPES)
@@ -142,6 +150,9 @@ class TableMetadata:
     ``overhead_ms`` is the runtime's per-call overhead (ms) measured on an empty model, or None
     when not measured. ``source`` is ``"measured"``, ``"imported:<file name>"`` or ``"merged"``.
     ``threads`` 0 means the runtime's default (or, for imported tables, not published).
+    ``statistic`` names what ``latency_ms`` is (``"min"``, ``"median"``, ``"mean"``...; tables
+    of schema 1 held medians); ``interference`` is the run's interference figure (see
+    :class:`hwlat.profiler.meter.Interference`), empty when not measured.
     """
 
     device: dict[str, Any] = field(default_factory=dict)
@@ -155,6 +166,8 @@ class TableMetadata:
     hwlat_version: str = field(default_factory=_hwlat_version)
     schema_version: int = SCHEMA_VERSION
     source: str = "measured"
+    statistic: str = ""
+    interference: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -185,7 +198,9 @@ class TableMetadata:
         if unknown:
             logger.debug("ignoring unknown table metadata fields: %s", ", ".join(unknown))
         kw: dict[str, Any] = {k: d[k] for k in names if k in d}
-        for name in ("device", "host", "protocol", "extra"):
+        if version < 2 and not kw.get("statistic"):
+            kw["statistic"] = "median"  # schema 1 stored the median as the latency
+        for name in ("device", "host", "protocol", "interference", "extra"):
             if kw.get(name) is None:
                 kw[name] = {}
             if not isinstance(kw[name], Mapping):
@@ -200,10 +215,10 @@ class TableMetadata:
                 f"table metadata has malformed threads={d.get('threads')!r} or overhead_ms={d.get('overhead_ms')!r}; "
                 "expected an integer and a number (or null)"
             ) from None
-        for name in ("runtime", "runtime_version", "created_utc", "hwlat_version", "source"):
+        for name in ("runtime", "runtime_version", "created_utc", "hwlat_version", "source", "statistic"):
             if name in kw:
                 kw[name] = "" if kw[name] is None else str(kw[name])
-        kw["schema_version"] = version
+        kw["schema_version"] = SCHEMA_VERSION  # older files are upgraded when read
         return cls(**kw)
 
     def copy(self) -> TableMetadata:
@@ -213,7 +228,8 @@ class TableMetadata:
         """The fields that say where numbers come from (recorded by :func:`merge`)."""
         d = self.to_dict()
         return {k: d[k] for k in ("source", "device", "host", "runtime", "runtime_version", "threads",
-                                  "protocol", "overhead_ms", "created_utc", "hwlat_version", "extra")}
+                                  "protocol", "statistic", "interference", "overhead_ms", "created_utc",
+                                  "hwlat_version", "extra")}
 
 
 # -- the table ---------------------------------------------------------------------------------------
@@ -238,8 +254,10 @@ def _stat_columns(stats: Mapping[str, Any], key: str) -> dict[str, Any]:
     if unknown:
         raise InputError(f"unknown statistic(s) {', '.join(map(repr, unknown))} for {key}; "
                          f"a table row holds: {', '.join(STAT_COLUMNS)}")
-    if stats.get("median_ms") is None:
-        raise InputError(f"statistics for {key} lack median_ms (ms); every row needs it")
+    if stats.get("latency_ms") is None and stats.get("median_ms") is not None:
+        stats = {**stats, "latency_ms": stats["median_ms"]}  # rows given as medians only (schema 1)
+    if stats.get("latency_ms") is None:
+        raise InputError(f"statistics for {key} lack latency_ms (ms); every row needs it")
     out: dict[str, Any] = {}
     for name in FLOAT_STATS:
         v = stats.get(name)
@@ -247,9 +265,9 @@ def _stat_columns(stats: Mapping[str, Any], key: str) -> dict[str, Any]:
             out[name] = float("nan") if v is None else float(v)
         except (TypeError, ValueError):
             raise InputError(f"statistic {name} for {key} must be a number of ms, got {v!r}") from None
-    if not math.isfinite(out["median_ms"]):
-        raise InputError(f"median_ms for {key} is {out['median_ms']}; a table row needs a finite latency (ms)")
-    for name, default in (("n", None), ("remeasured", 0)):
+    if not math.isfinite(out["latency_ms"]):
+        raise InputError(f"latency_ms for {key} is {out['latency_ms']}; a table row needs a finite latency (ms)")
+    for name, default in (("n", None), ("rounds", None), ("remeasured", 0)):
         v = stats.get(name, default)
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
             try:
@@ -262,7 +280,7 @@ def _stat_columns(stats: Mapping[str, Any], key: str) -> dict[str, Any]:
         else:
             v = None
         out[name] = v
-    out["noisy"] = bool(stats.get("noisy") or False)
+    out["unstable"] = bool(stats.get("unstable") or False)
     utc = stats.get("measured_utc")
     out["measured_utc"] = None if utc is None else str(utc)
     return out
@@ -270,6 +288,7 @@ def _stat_columns(stats: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 def _coerce_frame(df: pd.DataFrame, where: str) -> pd.DataFrame:
     """Check columns, cast them to the table's dtypes and order them; ``where`` names the source."""
+    df = _upgrade_v1(df)
     missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"{where} is not an hwlat latency table: missing column(s) {', '.join(missing)}; "
@@ -309,9 +328,9 @@ def _coerce_frame(df: pd.DataFrame, where: str) -> pd.DataFrame:
     if len(dup):
         raise InputError(f"{where}: duplicate key(s) {', '.join(map(str, dup.unique()[:3]))}; "
                          "keys are unique (merge tables with hwlat.latency_tables.merge)")
-    bad = df["median_ms"].isna() | ~np.isfinite(df["median_ms"].to_numpy(dtype=float, na_value=np.nan))
+    bad = df["latency_ms"].isna() | ~np.isfinite(df["latency_ms"].to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
-        raise InputError(f"{where}: median_ms is missing or not finite for {df['key'][bad].iloc[0]}; "
+        raise InputError(f"{where}: latency_ms is missing or not finite for {df['key'][bad].iloc[0]}; "
                          "every row needs a latency")
     prefix = df["key"].str.split(":", n=1).str[0]
     wrong = (prefix != df["kind"]).fillna(True).astype(bool)
@@ -319,6 +338,19 @@ def _coerce_frame(df: pd.DataFrame, where: str) -> pd.DataFrame:
         raise InputError(f"{where}: kind {df['kind'][wrong].iloc[0]!r} does not match key "
                          f"{df['key'][wrong].iloc[0]!r}")
     return df
+
+
+def _upgrade_v1(df: pd.DataFrame) -> pd.DataFrame:
+    """A table of schema 1 (its latency was ``median_ms``; a ``noisy`` flag) in today's columns."""
+    if "latency_ms" in df.columns or "median_ms" not in df.columns:
+        return df
+    df = df.copy()
+    df["latency_ms"] = df["median_ms"]
+    for name in ("min_ms", "stability_pct", "canary_ms", "rounds"):
+        if name not in df.columns:
+            df[name] = None
+    df["unstable"] = False
+    return df.drop(columns=[c for c in ("noisy",) if c in df.columns])
 
 
 def _empty_frame() -> pd.DataFrame:
@@ -338,7 +370,7 @@ class LatencyTable:
 
         spec = hwlat.ops.dwconv((32, 56, 56), k=3)
         t = LatencyTable(TableMetadata(device={"name": "cpu"}, runtime="onnxruntime"))
-        t.add(spec, {"median_ms": 0.041, "iqr_ms": 0.002, "n": 400})
+        t.add(spec, {"latency_ms": 0.041, "median_ms": 0.043, "iqr_ms": 0.002, "n": 400})
         t.lookup(spec)                        # 0.041 (ms)
         t.lookup_many([spec, spec.key])       # array([0.041, 0.041])
         t.save("cpu.parquet"); LatencyTable.load("cpu.parquet")
@@ -399,7 +431,7 @@ class LatencyTable:
         if self._index is None or self._median is None:
             keys = self._df["key"].tolist()
             self._index = {k: i for i, k in enumerate(keys)}
-            self._median = self._df["median_ms"].to_numpy(dtype=np.float64, copy=True)
+            self._median = self._df["latency_ms"].to_numpy(dtype=np.float64, copy=True)
         return self._index, self._median
 
     def _resolve(self, spec_or_key: SpecOrKey) -> str:
@@ -454,7 +486,7 @@ class LatencyTable:
         return {k: _plain(v) for k, v in rec.items()}
 
     def lookup(self, spec_or_key: SpecOrKey) -> float:
-        """The median latency (ms) of one op; raises :class:`MissingEntryError` when absent."""
+        """The latency (ms, ``latency_ms``) of one op; raises :class:`MissingEntryError` when absent."""
         index, median = self._ensure_index()
         key = self._resolve(spec_or_key)
         pos = index.get(key)
@@ -463,7 +495,7 @@ class LatencyTable:
         return float(median[pos])
 
     def lookup_many(self, keys: Iterable[SpecOrKey]) -> np.ndarray:
-        """Median latencies (ms) of many ops, float64 in the order given; one error lists all missing."""
+        """Latencies (ms, ``latency_ms``) of many ops, float64 in the order given; one error lists all missing."""
         index, median = self._ensure_index()
         items = list(keys)
         pos = np.fromiter((index.get(k.key if isinstance(k, OpSpec) else k, -1) for k in items),
@@ -511,7 +543,7 @@ class LatencyTable:
         return MissingEntryError(f"{len(missing)} keys have no latency in {where}:\n  {shown}{more}\n{hint};\n{how}")
 
     def summary(self) -> dict[str, Any]:
-        """A small JSON-safe overview: device, runtime, rows per kind, noisy rows, provenance."""
+        """A small JSON-safe overview: device, runtime, statistic, rows per kind, unstable rows, interference."""
         self._flush()
         m = self.metadata
         return {
@@ -521,7 +553,9 @@ class LatencyTable:
             "threads": m.threads,
             "rows": len(self._df),
             "kinds": {str(k): int(v) for k, v in self._df["kind"].value_counts().sort_index().items()},
-            "noisy": int(self._df["noisy"].sum()),
+            "statistic": m.statistic,
+            "unstable": int(self._df["unstable"].sum()),
+            "interference": dict(m.interference),
             "overhead_ms": m.overhead_ms,
             "source": m.source,
             "created_utc": m.created_utc,

@@ -11,7 +11,7 @@ latency tables as YAML: ``key -> {count, mean, std}``, latencies in ms, shapes i
 
 Each key maps to exactly one :class:`~hwlat.ops.OpSpec` (see :func:`import_ofa_yaml`). The
 published tables give only the mean and standard deviation of the latency, so an imported row's
-``median_ms`` holds the **mean** (``metadata.extra["statistic"] == "mean"``) and its IQR and
+``latency_ms`` is the **mean** (``metadata.statistic == "mean"``) and its median, IQR and
 percentiles are NaN.
 """
 
@@ -177,7 +177,7 @@ def import_ofa_yaml(path: str | os.PathLike[str], *, space: str = "ofa-mbv3",
                     device: str | None = None) -> LatencyTable:
     """Read a Once-for-All (``space="ofa-mbv3"``) or ProxylessNAS (``"proxyless"``) YAML table.
 
-    ``median_ms`` := the published mean (the tables give only mean and std, in ms);
+    ``latency_ms`` := the published mean (the tables give only mean and std, in ms);
     ``mean_ms``/``std_ms`` as published, ``n`` := ``count``, IQR and percentiles NaN. The device
     is named after the file (``note10_lut_224.yaml`` -> ``"note10 (imported)"``) unless
     ``device`` is given.
@@ -209,7 +209,7 @@ def import_ofa_yaml(path: str | os.PathLike[str], *, space: str = "ofa-mbv3",
             raise InputError(f"{where}: entry {key!r} has a non-numeric mean/std/count: {value!r}") from None
         if not math.isfinite(mean) or mean < 0:
             raise InputError(f"{where}: entry {key!r} has an invalid mean latency {mean!r} ms")
-        rows.append((spec, {"median_ms": mean, "mean_ms": mean, "std_ms": std, "n": count, "noisy": False}))
+        rows.append((spec, {"latency_ms": mean, "mean_ms": mean, "std_ms": std, "n": count}))
     name = device or (p.stem.split("_lut")[0] if "_lut" in p.stem else p.stem)
     meta = TableMetadata(
         device={"name": f"{name} (imported)", "runtime": None, "provider": None, "threads": None,
@@ -221,7 +221,8 @@ def import_ofa_yaml(path: str | os.PathLike[str], *, space: str = "ofa-mbv3",
         protocol={"published": True, "statistic": "mean"},
         overhead_ms=None,
         source=f"imported:{p.name}",
-        extra={"statistic": "mean", "space": space,
+        statistic="mean",
+        extra={"space": space,
                "origin": "latency lookup table published with Once-for-All / ProxylessNAS; the file does not "
                          "record the runtime, its version or the threads used"},
     )

@@ -8,8 +8,8 @@ of ops (by op kind, by op type, or per op), and learn one non-negative multiplie
 
     y_ms ≈ intercept_ + Σ_g coef_[g] · S_g(arch)
 
-``S_g`` is the overhead-free sum (ms) of the reference table's medians over the ops of group
-``g`` in the architecture (each op's median less the reference runtime's per-call overhead, as
+``S_g`` is the overhead-free sum (ms) of the reference table's latencies over the ops of group
+``g`` in the architecture (each op's latency less the reference runtime's per-call overhead, as
 in :class:`~hwlat.predictors.lookup.LookupPredictor`). The fit is a non-negative least squares
 (``scipy.optimize.nnls``) of the relative error ``(ŷ - y) / y``. Groups whose sum is the same
 for every architecture (stem, reductions, head; NB201's adds in ``none_edges="zero"``) cannot be
@@ -94,9 +94,10 @@ def _op_type(spec: Any) -> str:
     return f"{spec.kind}:{','.join(items)}" if items else str(spec.kind)
 
 
-def _relative_nnls(X: np.ndarray, y: np.ndarray, penalty: np.ndarray | None = None) -> np.ndarray:
-    """Non-negative ``c`` minimising ``Σ ((X c - y) / y)² + ‖penalty · c‖²``."""
-    from scipy.optimize import nnls
+def _relative_lsq(X: np.ndarray, y: np.ndarray, penalty: np.ndarray | None = None,
+                  lower: np.ndarray | None = None) -> np.ndarray:
+    """``c >= lower`` (default 0) minimising ``Σ ((X c - y) / y)² + ‖penalty · c‖²``."""
+    from scipy.optimize import lsq_linear
 
     A = X / y[:, None]
     b = np.ones_like(y)
@@ -104,9 +105,10 @@ def _relative_nnls(X: np.ndarray, y: np.ndarray, penalty: np.ndarray | None = No
         A = np.vstack([A, penalty])
         b = np.concatenate([b, np.zeros(penalty.shape[0])])
     scale = np.sqrt((A ** 2).sum(axis=0))
-    scale[scale == 0] = 1.0  # an all-zero column gets coefficient 0 either way
-    c, _ = nnls(A / scale, b, maxiter=50 * max(A.shape[1], 1))
-    return c / scale
+    scale[scale == 0] = 1.0  # an all-zero column gets its lower bound either way
+    lo = np.zeros(A.shape[1]) if lower is None else np.asarray(lower, dtype=np.float64)
+    res = lsq_linear(A / scale, b, bounds=(lo * scale, np.full(A.shape[1], np.inf)), method="bvls")
+    return np.maximum(res.x / scale, lo)
 
 
 class FewShotAdapter:
@@ -134,6 +136,10 @@ class FewShotAdapter:
         deviation is charged ``alpha`` times the squared relative change it makes to an average
         model of the space, so it matters only while there are few measurements, and a group
         that none of the measured models uses keeps the common scale.
+    min_scale:
+        The guard of the constant part (stem, head, reductions, per-call overhead): its fitted
+        cost is at least ``min_scale`` times the common scale times its reference cost, so a
+        network with a stem and a head is never predicted at 0 ms, whatever the measurements.
     overhead_ms:
         The reference runtime's per-call overhead (ms); ``None`` takes it from the table's
         metadata (0 when absent).
@@ -141,13 +147,14 @@ class FewShotAdapter:
 
     def __init__(self, space: Any, reference_table: Any, *, grouping: str | Callable[[Any], str] = "type",
                  intercept: bool = True, min_per_feature: float = 1.5, alpha: float = 0.1,
-                 overhead_ms: float | None = None) -> None:
+                 min_scale: float = 0.25, overhead_ms: float | None = None) -> None:
         self.space = space
         self.reference_table = reference_table
         self.grouping = grouping
         self.intercept = intercept
         self.min_per_feature = min_per_feature
         self.alpha = alpha
+        self.min_scale = min_scale
         self.overhead_ms = overhead_ms
 
     # -- features ------------------------------------------------------------------------------
@@ -161,6 +168,9 @@ class FewShotAdapter:
         a = self.alpha
         if isinstance(a, bool) or not isinstance(a, (int, float)) or not np.isfinite(a) or a < 0:
             raise InputError(f"alpha must be a non-negative number (0 = no shrinkage), got {a!r}")
+        ms = self.min_scale
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not np.isfinite(ms) or not 0 <= ms <= 1:
+            raise InputError(f"min_scale must be a number in [0, 1] (the least scale of the constant part), got {ms!r}")
         if not isinstance(self.intercept, (bool, np.bool_)):
             raise InputError(f"intercept must be True or False, got {self.intercept!r}")
         if self.reference_table is None:
@@ -168,7 +178,7 @@ class FewShotAdapter:
                              "profile one with `hwlat profile` or hwlat.profiler.profile_ops")
 
     def _build_features(self) -> None:
-        """Per part, per gene combination, the sum (ms) of each group's overhead-free medians."""
+        """Per part, per gene combination, the sum (ms) of each group's overhead-free latencies."""
         cache_key = (id(self.space), id(self.reference_table), self.grouping, self.overhead_ms, bool(self.intercept))
         if getattr(self, "_features_for", None) == cache_key:
             return  # the same space, table and grouping: the part tables are still right
@@ -283,6 +293,11 @@ class FewShotAdapter:
         elif self.intercept and K >= self.min_per_feature * 2 and np.ptp(S) > 0:
             mode = "affine"
         coef = np.zeros(X.shape[1])
+        t = S + self.const_ms_
+        a0 = float(np.sum(t / y) / np.sum((t / y) ** 2))  # the one-scale fit: target ms per reference ms
+        # the guard: the constant part (stem, head, per-call overhead) never costs less than
+        # min_scale of the common scale, so no network with a stem and a head is predicted at 0 ms
+        b_min = self.min_scale * a0 * self.const_ms_
         if mode == "groups":
             cols = [X]
             if self.intercept:
@@ -290,34 +305,37 @@ class FewShotAdapter:
             elif self.const_ms_:
                 cols.append(np.full((K, 1), self.const_ms_))
             A = np.column_stack(cols)
+            lower = np.zeros(A.shape[1])
+            if self.intercept:
+                lower[-1] = b_min
+            elif self.const_ms_:
+                lower[-1] = self.min_scale * a0
             if self.alpha > 0:
                 # shrink every multiplier towards one common scale ``a`` (an extra unknown, last
                 # column): a deviation costs alpha times the squared relative change it makes to
                 # an average model of the space; a group none of the K models uses stays at ``a``
                 G = X.shape[1]
-                t = S + self.const_ms_
-                a0 = float(np.sum(t / y) / np.sum((t / y) ** 2))  # the one-scale fit: target ms per reference ms
                 share = self.group_share_ / a0  # Δc_g · share_g = relative change of an average model
                 pen = np.zeros((G, A.shape[1] + 1))
                 pen[np.arange(G), np.arange(G)] = share
                 pen[:, -1] = -share
-                c = _relative_nnls(np.column_stack([A, np.zeros(K)]), y, np.sqrt(self.alpha) * pen)[:-1]
+                c = _relative_lsq(np.column_stack([A, np.zeros(K)]), y, np.sqrt(self.alpha) * pen,
+                                  np.append(lower, 0.0))[:-1]
             else:
-                c = _relative_nnls(A, y)
+                c = _relative_lsq(A, y, lower=lower)
             coef = c[:X.shape[1]]
             b = float(c[-1]) if self.intercept else float(c[-1] * self.const_ms_) if self.const_ms_ else 0.0
             if not np.any(coef > 0):  # nothing left that varies with the architecture
                 mode = "affine" if self.intercept and np.ptp(S) > 0 else "scale"
         if mode == "affine":
-            a, b = _relative_nnls(np.column_stack([S, np.ones(K)]), y)
+            a, b = _relative_lsq(np.column_stack([S, np.ones(K)]), y, lower=np.array([0.0, b_min]))
             if a <= 0:
                 mode = "scale"
             else:
                 coef[:] = a
                 b = float(b)
         if mode == "scale":  # y ≈ a · (S + reference constant): argmin Σ ((a t - y) / y)²
-            t = S + self.const_ms_
-            a = float(np.sum(t / y) / np.sum((t / y) ** 2))
+            a = a0
             coef[:] = a
             b = a * self.const_ms_
         self.coef_ = pd.Series(coef, index=pd.Index(self.feature_names_, name="group"), name="multiplier")
@@ -361,6 +379,7 @@ class FewShotAdapter:
             "intercept": bool(self.intercept),
             "min_per_feature": float(self.min_per_feature),
             "alpha": float(self.alpha),
+            "min_scale": float(self.min_scale),
             "overhead_ms": self.overhead_ms,
             "fitted": {"feature_names": list(self.feature_names_), "coef": [float(c) for c in self.coef_],
                        "intercept_ms": self.intercept_, "const_ms": self.const_ms_, "overhead_ms": self.overhead_ms_,
@@ -390,6 +409,7 @@ def load_fewshot(header: dict[str, Any], arrays: dict[str, np.ndarray], table: A
         n = sum(1 for k in arrays if k.endswith("_table"))
         pred = FewShotAdapter(space, table, grouping=header["grouping"], intercept=bool(header["intercept"]),
                               min_per_feature=float(header["min_per_feature"]), alpha=float(header["alpha"]),
+                              min_scale=float(header.get("min_scale", 0.25)),
                               overhead_ms=header["overhead_ms"])
         pred.part_genes_, pred.part_dims_, tables = parts_from_arrays(arrays, n)
         pred.part_tables_ = [t.reshape(-1, len(f["feature_names"])) for t in tables]

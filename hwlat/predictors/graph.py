@@ -43,7 +43,7 @@ raises :class:`~hwlat.errors.UnsupportedOpError` listing every such node, unless
 ``conv`` (or ``fc``) rows for convolutions and matrix products, elements moved (inputs + output)
 times a rate fitted on its elementwise rows (``add``, ``act``, ``bn``, ``concat``) otherwise.
 
-A kernel spec found in the table costs its median less the runtime's per-call overhead (every
+A kernel spec found in the table costs its latency less the runtime's per-call overhead (every
 row was timed with it); the overhead is added once per model. A kernel regressor
 (any object with ``predict(specs) -> ms`` that raises ``UnsupportedOpError`` for kinds it does
 not know, e.g. :class:`hwlat.predictors.kernels.KernelRegressor`) answers specs missing from
@@ -713,7 +713,7 @@ class GraphPredictor:
         rates: dict[str, tuple[float, int, str]] = {}
         if df.empty:
             return rates
-        ms = df["median_ms"].to_numpy(dtype=np.float64) - self.overhead_ms_
+        ms = df["latency_ms"].to_numpy(dtype=np.float64) - self.overhead_ms_
         for name, kinds in (("conv", ("conv",)), ("fc", ("fc",))):
             sel = df["kind"].isin(kinds).to_numpy() & (ms > 0)
             flops = df["flops"].to_numpy(dtype=np.float64)[sel] if "flops" in df else np.array([])

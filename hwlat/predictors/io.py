@@ -26,10 +26,10 @@ FORMAT_VERSION = 1
 
 
 def table_hash(table: Any) -> str:
-    """SHA-256 of a table's content (keys and median latencies), first 16 hex digits."""
+    """SHA-256 of a table's content (keys and latencies), first 16 hex digits."""
     df = table.df.sort_values("key")
     h = hashlib.sha256()
-    for key, ms in zip(df["key"], df["median_ms"]):
+    for key, ms in zip(df["key"], df["latency_ms"]):
         h.update(f"{key}={float(ms):.9g}\n".encode())
     return h.hexdigest()[:16]
 
@@ -75,11 +75,19 @@ def _state_of(predictor: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "coef": [float(c) for c in predictor.coef_],
             "overhead_ms": predictor.overhead_ms_,
             "calibration": predictor.calibration,
+            "alpha": float(predictor.alpha),
+            "calibrated": predictor.calibrated_,
+            "group_coef": predictor.group_coef_,
+            "const_scale": predictor.const_scale_,
             "n_calibration": predictor.n_calibration_,
             "n_ops": predictor.n_ops_,
             "part_names": predictor.part_names_,
         }
-        return header, parts_to_arrays(predictor.part_genes_, predictor.part_dims_, predictor.part_tables_)
+        arrays = parts_to_arrays(predictor.part_genes_, predictor.part_dims_, predictor.part_tables_)
+        arrays.update({f"raw{k}": v for k, v in parts_to_arrays(predictor.part_genes_, predictor.part_dims_,
+                                                                predictor.raw_part_tables_).items()
+                       if k.endswith("_table")})
+        return header, arrays
     if hasattr(predictor, "_state"):
         return predictor._state()
     raise InputError(f"cannot save a {type(predictor).__name__}; it has no saved form")
@@ -125,13 +133,21 @@ def _load_lookup(header: dict[str, Any], arrays: dict[str, np.ndarray], table: A
     from hwlat.search.spaces import get_space
 
     space = get_space(header["space"]["name"], **header["space"]["config"])
-    pred = LookupPredictor(space, table, overhead_ms=header["overhead_ms"], calibration=header["calibration"])
+    pred = LookupPredictor(space, table, overhead_ms=header["overhead_ms"], calibration=header["calibration"],
+                           alpha=float(header.get("alpha", 0.1)))
     n = len(header["part_names"])
     pred.part_genes_, pred.part_dims_, pred.part_tables_ = parts_from_arrays(arrays, n)
+    raw = {k[3:]: v for k, v in arrays.items() if k.startswith("raw")}
+    pred.raw_part_tables_ = (parts_from_arrays({**arrays, **raw}, n)[2] if raw
+                             else [t.copy() for t in pred.part_tables_])
     pred.part_names_ = list(header["part_names"])
     pred.coef_ = np.asarray(header["coef"], dtype=np.float64)
     pred.overhead_ms_ = float(header["overhead_ms"])
     pred.n_calibration_ = int(header["n_calibration"])
     pred.n_ops_ = int(header["n_ops"])
+    # files before group calibrations held (a, b) over the raw sums
+    pred.calibrated_ = str(header.get("calibrated", "affine" if pred.n_calibration_ else "none"))
+    pred.group_coef_ = {str(k): float(v) for k, v in header.get("group_coef", {}).items()}
+    pred.const_scale_ = float(header.get("const_scale", pred.coef_[0]))
     pred.table_hash_ = header.get("table_hash")
     return pred

@@ -259,7 +259,7 @@ def _xy(X: Any, y: Any) -> tuple[list[OpSpec], np.ndarray]:
     """(specs, latencies in ms) from a LatencyTable, or from specs/keys and ``y``."""
     if hasattr(X, "lookup_many") and hasattr(X, "keys"):
         if y is not None:
-            raise InputError("fit takes y from the latency table's median_ms; do not pass y with a table")
+            raise InputError("fit takes y from the latency table's latency_ms; do not pass y with a table")
         keys = X.keys()
         specs = [OpSpec.from_key(k) for k in keys]
         ms = X.lookup_many(keys)
@@ -325,7 +325,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X: Any, y: Sequence[float] | np.ndarray | None = None) -> KernelRegressor:
         """Fit a model per op kind with at least ``min_samples`` rows.
 
-        ``X`` is a :class:`~hwlat.latency_tables.LatencyTable` (latencies from its ``median_ms``)
+        ``X`` is a :class:`~hwlat.latency_tables.LatencyTable` (latencies from its ``latency_ms``)
         or a list of OpSpecs (or op keys) with ``y`` their latencies in ms.
         """
         self._check_params()

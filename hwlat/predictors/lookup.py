@@ -1,11 +1,14 @@
 """``LookupPredictor``: an architecture's latency from a latency table, vectorised.
 
-The latency of an architecture is the sum of its ops' table medians, each less the runtime's
+The latency of an architecture is the sum of its ops' table latencies, each less the runtime's
 per-call overhead, plus that overhead once for the whole model (a block timed alone pays the
-call overhead; inside a model it does not). Timed in isolation, blocks still do not add up to
-the whole model exactly (fusion across blocks, caches, the tail of the overhead), so the
-predictor can be calibrated on a few whole-model measurements: ``y ≈ a · S + b`` with ``S``
-the overhead-free sum and ``a, b ≥ 0``, fitted to minimise the relative error.
+call overhead; inside a model it does not). Timed in isolation, ops still do not add up to the
+whole model, and not by one factor: inside a network a runtime keeps tensors in its blocked
+layout from one convolution to the next, fuses adds and activations into them and finds inputs
+in cache, and how much that saves depends on the op type. So the predictor is calibrated on a
+few whole networks measured end to end: by default one non-negative multiplier per op type
+(``calibration="type"``), fitted on the relative error and shrunk towards one common scale;
+``"affine"`` is the one-factor ``y ≈ a · S + b``.
 
 Queries are vectorised: a space describes an architecture as integer genes and its networks as
 parts that each depend on a few genes (:class:`~hwlat.search.spaces.base.Part`). ``fit``
@@ -24,7 +27,7 @@ import pandas as pd
 
 from hwlat.errors import InputError
 
-__all__ = ["LookupPredictor", "fit_affine", "enumerate_part_ops", "gather_parts", "parts_to_arrays",
+__all__ = ["LookupPredictor", "CALIBRATIONS", "DEFAULT_CALIBRATION", "fit_affine", "enumerate_part_ops", "gather_parts", "parts_to_arrays",
            "parts_from_arrays"]
 
 log = logging.getLogger(__name__)
@@ -107,6 +110,12 @@ def fit_affine(s: np.ndarray, y_ms: Sequence[float] | np.ndarray, overhead_ms: f
     return np.asarray(coef, dtype=np.float64)
 
 
+#: how :meth:`LookupPredictor.calibrate` turns the table into whole-network latencies
+CALIBRATIONS: tuple[str, ...] = ("none", "affine", "kind", "type", "key")
+#: the default, chosen by ``benchmarks/bench_fidelity.py`` (see benchmarks/RESULTS.md)
+DEFAULT_CALIBRATION = "type"
+
+
 class LookupPredictor:
     """Latency (ms) of architectures of ``space`` from ``table``.
 
@@ -120,23 +129,37 @@ class LookupPredictor:
         The runtime's per-call overhead in ms; ``None`` takes it from the table's metadata
         (0 when the table has none, e.g. an imported table).
     calibration:
-        ``"affine"`` fits ``a, b`` of ``y ≈ a·S + b`` in :meth:`fit` when measurements are
-        given; ``"none"`` keeps ``a = 1, b = overhead``.
+        How whole-network measurements correct the table (:meth:`calibrate`):
+
+        * ``"type"`` (default): one non-negative multiplier per op *type* (kind and parameters,
+          any size: every 3x3 convolution of a stage shares one), shrunk towards one common
+          scale, plus the constant part. Ops run differently inside a network than alone
+          (layouts kept between convolutions, fused adds and activations, warm caches), and
+          differently by type: one factor for all cannot capture it.
+        * ``"kind"``: one multiplier per op kind; ``"key"``: one per distinct op.
+        * ``"affine"``: ``y ≈ a·S + b`` with ``S`` the overhead-free sum, ``a, b ≥ 0``.
+        * ``"none"``: the plain sum, ``a = 1, b = overhead``.
+
+        With too few measurements for the multipliers a group calibration falls back to the
+        affine one (see :class:`~hwlat.predictors.fewshot.FewShotAdapter`, which fits it).
+    alpha:
+        Shrinkage of the group multipliers towards the common scale.
     """
 
     def __init__(self, space: Any, table: Any, *, overhead_ms: float | None = None,
-                 calibration: str = "affine") -> None:
+                 calibration: str = DEFAULT_CALIBRATION, alpha: float = 0.1) -> None:
         self.space = space
         self.table = table
         self.overhead_ms = overhead_ms
         self.calibration = calibration
+        self.alpha = alpha
 
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, archs: Sequence[Any] | None = None, y_ms: Sequence[float] | np.ndarray | None = None
             ) -> LookupPredictor:
         """Precompute the part tables; calibrate on measured whole-model latencies if given."""
-        if self.calibration not in ("affine", "none"):
-            raise InputError(f"calibration must be 'affine' or 'none', got {self.calibration!r}")
+        if self.calibration not in CALIBRATIONS:
+            raise InputError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
         overhead = self.overhead_ms
         if overhead is None:
             overhead = self.table.metadata.overhead_ms or 0.0
@@ -144,6 +167,9 @@ class LookupPredictor:
         self._build_parts()
         self.coef_ = np.array([1.0, self.overhead_ms_])
         self.n_calibration_ = 0
+        self.calibrated_ = "none"
+        self.group_coef_: dict[str, float] = {}
+        self.const_scale_ = 1.0
         if archs is not None or y_ms is not None:
             if archs is None or y_ms is None:
                 raise InputError("calibration needs both architectures and their measured latencies")
@@ -157,36 +183,80 @@ class LookupPredictor:
         adj = dict(zip(keys, ms - self.overhead_ms_))
         self.part_genes_ = [np.asarray(p.genes, dtype=np.int64) for p in parts]
         self.part_dims_ = dims
-        self.part_tables_ = [np.array([sum(adj[k] for k in row) for row in rows], dtype=np.float64)
-                             for rows in combos]
+        self.raw_part_tables_ = [np.array([sum(adj[k] for k in row) for row in rows], dtype=np.float64)
+                                 for rows in combos]
+        self.part_tables_ = [t.copy() for t in self.raw_part_tables_]
         self.part_names_ = [p.name for p in parts]
         self.n_ops_ = len(keys)
 
     def calibrate(self, archs: Sequence[Any], y_ms: Sequence[float] | np.ndarray) -> LookupPredictor:
-        """Fit ``a, b`` of ``y ≈ a·S + b`` on measured whole-model latencies (relative error)."""
-        coef = fit_affine(self.raw_sum(archs), y_ms, self.overhead_ms_, what="architectures")
-        if self.calibration != "none" and coef is not None:
-            self.coef_ = coef
-            self.n_calibration_ = int(np.size(y_ms))
+        """Correct the table with measured whole-model latencies (ms) of ``archs`` (see ``calibration``).
+
+        A group calibration is baked into the part tables: predicting stays a few gathers, and
+        :attr:`coef_` becomes ``(1, b)`` with ``b`` the calibrated constant part.
+        """
+        self._check_fitted()
+        archs = list(archs)
+        y = np.asarray(y_ms, dtype=np.float64).ravel()
+        raw = gather_parts(self.space.to_genes(archs), self.part_genes_, self.part_dims_, self.raw_part_tables_) \
+            if archs else np.zeros(0)
+        if self.calibration == "none":
+            fit_affine(raw, y, self.overhead_ms_, what="architectures")  # checks the measurements
+            return self
+        if self.calibration == "affine":
+            coef = fit_affine(raw, y, self.overhead_ms_, what="architectures")
+            if coef is not None:
+                self._set_affine(coef, int(y.size))
+            return self
+        from hwlat.predictors.fewshot import FewShotAdapter
+
+        if len(archs) != y.size:
+            raise InputError(f"{len(archs)} architectures but {y.size} measured latencies")
+        ad = FewShotAdapter(self.space, self.table, grouping=self.calibration, alpha=self.alpha,
+                            overhead_ms=self.overhead_ms_).fit(archs, y)
+        if ad.mode_ != "groups":  # too few measurements for multipliers: the affine map
+            coef = fit_affine(raw, y, self.overhead_ms_, what="architectures")
+            if coef is not None:
+                self._set_affine(coef, int(y.size))
+            return self
+        c = ad.coef_.to_numpy()
+        self.part_tables_ = [np.ascontiguousarray(t @ c) for t in ad.part_tables_]
+        self.coef_ = np.array([1.0, ad.intercept_])
+        self.group_coef_ = {str(k): float(v) for k, v in ad.coef_.items()}
+        self.const_scale_ = ad.intercept_ / ad.const_ms_ if ad.const_ms_ > 0 else 1.0
+        self.n_calibration_ = int(y.size)
+        self.calibrated_ = self.calibration
         return self
+
+    def _set_affine(self, coef: np.ndarray, n: int) -> None:
+        a = float(coef[0])
+        self.part_tables_ = [a * t for t in self.raw_part_tables_]
+        self.coef_ = np.array([1.0, float(coef[1])])
+        self.group_coef_ = {"total": a}
+        self.const_scale_ = a
+        self.n_calibration_ = n
+        self.calibrated_ = "affine"
 
     # -- predicting -----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "part_tables_"):
             raise InputError("this LookupPredictor is not fitted yet; call fit() first")
 
-    def raw_sum_genes(self, genes: np.ndarray) -> np.ndarray:
-        """``S``: the overhead-free sum of the ops of each gene row (ms)."""
+    def _genes(self, genes: np.ndarray) -> np.ndarray:
         self._check_fitted()
         g = np.asarray(genes)
         if g.ndim != 2 or g.shape[1] != len(self.space.gene_sizes()):
             raise InputError(f"genes must be an integer array of shape (n, {len(self.space.gene_sizes())})")
-        return gather_parts(g, self.part_genes_, self.part_dims_, self.part_tables_)
+        return g
+
+    def raw_sum_genes(self, genes: np.ndarray) -> np.ndarray:
+        """``S``: the uncalibrated, overhead-free sum of the table rows of each gene row (ms)."""
+        return gather_parts(self._genes(genes), self.part_genes_, self.part_dims_, self.raw_part_tables_)
 
     def predict_genes(self, genes: np.ndarray) -> np.ndarray:
         """Latency (ms) of each gene row: one vectorised pass."""
         a, b = self.coef_
-        return a * self.raw_sum_genes(genes) + b
+        return a * gather_parts(self._genes(genes), self.part_genes_, self.part_dims_, self.part_tables_) + b
 
     def raw_sum(self, archs: Sequence[Any]) -> np.ndarray:
         return self.raw_sum_genes(self.space.to_genes(list(archs)))
@@ -195,24 +265,39 @@ class LookupPredictor:
         """Latency (ms) of each architecture."""
         return self.predict_genes(self.space.to_genes(list(archs)))
 
+    def _scale_of(self, spec: Any, constant: bool) -> float:
+        """The calibrated multiplier of one op (``constant``: it belongs to a part without genes)."""
+        if self.calibrated_ == "none":
+            return 1.0
+        if self.calibrated_ == "affine":
+            return self.const_scale_
+        from hwlat.predictors.fewshot import op_group
+
+        g = op_group(spec, self.calibrated_)
+        return self.const_scale_ if constant or g not in self.group_coef_ else self.group_coef_[g]
+
     def explain(self, arch: Any) -> pd.DataFrame:
-        """Per-op breakdown of one architecture: key, kind, table median, contribution (ms)."""
+        """Per-op breakdown of one architecture: key, kind, table latency, calibrated multiplier,
+        contribution (ms) and share; the last row is the per-model overhead."""
         self._check_fitted()
-        a, b = self.coef_
+        genes = self.space.to_genes([arch])[0]
         rows = []
-        for spec in self.space.ops(arch):
-            med = self.table.lookup(spec)
-            rows.append({"key": spec.key, "kind": spec.kind, "table_ms": med,
-                         "contribution_ms": a * (med - self.overhead_ms_)})
-        rows.append({"key": "(per-model overhead and calibration offset)", "kind": "overhead", "table_ms": np.nan,
-                     "contribution_ms": b})
+        for pi, idx in enumerate(self.part_genes_):
+            for spec in self.space.part_ops(pi, [int(genes[i]) for i in idx]):
+                med = self.table.lookup(spec)
+                scale = self._scale_of(spec, constant=len(idx) == 0)
+                rows.append({"key": spec.key, "kind": spec.kind, "table_ms": med, "scale": scale,
+                             "contribution_ms": scale * (med - self.overhead_ms_)})
+        total = float(self.predict([arch])[0])
+        rows.append({"key": "(per-model overhead and calibration)", "kind": "overhead", "table_ms": np.nan,
+                     "scale": np.nan, "contribution_ms": total - sum(r["contribution_ms"] for r in rows)})
         df = pd.DataFrame(rows)
-        df["share_pct"] = 100 * df["contribution_ms"] / df["contribution_ms"].sum()
+        df["share_pct"] = 100 * df["contribution_ms"] / total
         return df
 
     def __repr__(self) -> str:
         state = "unfitted"
         if hasattr(self, "coef_"):
-            state = (f"a={self.coef_[0]:.4f}, b={self.coef_[1]:.4f} ms, calibrated on {self.n_calibration_} "
-                     f"model(s), {self.n_ops_} ops")
+            state = (f"{self.calibrated_} calibration on {self.n_calibration_} model(s), b={self.coef_[1]:.4f} ms, "
+                     f"{self.n_ops_} ops")
         return f"LookupPredictor(space={getattr(self.space, 'name', self.space)!r}, {state})"

@@ -417,7 +417,7 @@ def adaptive_kernel_specs(kinds: Sequence[str], samples: int, seed: int, *,
 
 def profiling_measure(device: Any, *, protocol: Any = None, out_dir: str | os.PathLike[str] | None = None,
                       progress: bool = False) -> Callable[[list[OpSpec]], np.ndarray]:
-    """A ``measure`` callable for :func:`adaptive_sample`: profiles specs on ``device`` (ms, median).
+    """A ``measure`` callable for :func:`adaptive_sample`: profiles specs on ``device`` (ms, the protocol's statistic).
 
     With ``out_dir`` every batch goes to the same resumable checkpoint, so what was measured
     survives an interruption and the folder ends up holding one table of everything.

@@ -1,18 +1,18 @@
 """Checking predictions against real measurements: ``hwlat validate``.
 
 Random architectures of a space are built, emitted for the device's runtime and measured end to
-end with the same protocol as the table (rounds interleaved across networks). Each test network
-is measured in two separate passes: the first is compared with the prediction, the second with
-the first — the noise floor of the measurement itself, reported side by side. Measurements go to
-a checkpoint as they finish, so an interrupted validation resumes.
+end with the same protocol and statistic as the table (:func:`~hwlat.profiler.networks.measure_archs`).
+Each test network is prepared twice and both copies are measured in the same chunk, their rounds
+interleaved: the first copy is compared with the prediction, the second with the first — the
+noise floor of the measurement itself, taken under the same conditions and reported side by side
+with the run's interference figure. Measurements go to a checkpoint as they finish, so an
+interrupted validation resumes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import pandas as pd
 
 from hwlat.errors import InputError
 
-__all__ = ["metrics", "measure_archs", "ValidationResult", "validate_space"]
+__all__ = ["metrics", "ValidationResult", "validate_space"]
 
 log = logging.getLogger(__name__)
 
@@ -52,60 +52,6 @@ def metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
     return out
 
 
-def measure_archs(space: Any, archs: Sequence[Any], device: Any, *, protocol: Any = None, out_dir: Any = None,
-                  passes: int = 1, tag: str = "", progress: bool = True, chunk_size: int = 8,
-                  seed: int = 0) -> np.ndarray:
-    """End-to-end latency (ms, median) of each architecture, ``passes`` times: array (n, passes).
-
-    Passes run one after the other (each interleaved across networks), so the repeat is separated
-    in time from the first measurement. With ``out_dir`` each result is checkpointed and reused.
-    """
-    from tqdm.auto import tqdm
-
-    from hwlat._io import ensure_writable_dir
-    from hwlat.devices import DeviceSpec, load_device
-    from hwlat.profiler import Protocol
-    from hwlat.profiler.profile import _Checkpoint, _header, measure_graphs
-    from hwlat.profiler.remote import runtime_for_device
-
-    protocol = protocol or Protocol()
-    dev = device if isinstance(device, DeviceSpec) else load_device(device)
-    rt = runtime_for_device(dev)
-    ckpt = None
-    if out_dir is not None:
-        ckpt = _Checkpoint(ensure_writable_dir(out_dir) / "measurements.jsonl", _header(dev, rt, protocol))
-    rows = ckpt.rows if ckpt else {}
-    names = [space.encode(a) for a in archs]
-    out = np.full((len(archs), passes), np.nan)
-    rng = np.random.default_rng(seed)
-    total = len(archs) * passes
-    try:
-        bar = tqdm(total=total, unit="net", desc=f"measuring {space.name} on {dev.name}", file=sys.stderr,
-                   disable=not progress, dynamic_ncols=True)
-        with bar:
-            for p in range(passes):
-                keys = [f"{tag}pass{p}|{n}" for n in names]
-                todo = []
-                for i, k in enumerate(keys):
-                    if k in rows:
-                        out[i, p] = rows[k]["median_ms"]
-                        bar.update(1)
-                    else:
-                        todo.append(i)
-                for start in range(0, len(todo), chunk_size):
-                    idx = todo[start:start + chunk_size]
-                    items = [(keys[i], space.build(archs[i], seed=protocol.seed)) for i in idx]
-                    ms = measure_graphs(rt, items, protocol, rng=rng, on_done=lambda _l: bar.update(1))
-                    for i, m in zip(idx, ms):
-                        out[i, p] = m.median_ms
-                        if ckpt:
-                            ckpt.add(keys[i], m)
-    finally:
-        if ckpt:
-            ckpt.close()
-    return out
-
-
 @dataclass
 class ValidationResult:
     """Predicted vs measured latencies of test architectures, and the noise floor beside them."""
@@ -118,11 +64,16 @@ class ValidationResult:
     calibration: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     predictor: Any = None  # the calibrated LookupPredictor
+    interference: Any = None  # Interference of the test networks' run
+    statistic: str = "min"
 
     def summary(self) -> str:
         p, n = self.prediction, self.noise_floor
+        cal = self.calibration
         lines = [f"{self.space} on {self.device}: {p['n']} test architectures "
-                 f"(predictor calibrated on {self.calibration.get('n', 0)} others)",
+                 f"(predictor calibrated on {cal.get('n', 0)} others, {cal.get('mode', 'affine')} calibration); "
+                 f"statistic: {self.statistic}",
+                 self.interference.summary() if self.interference is not None else "interference: not measured",
                  f"{'':24s}{'prediction':>12s}{'noise floor':>14s}",
                  f"{'within ±5 %':24s}{p['within_5_pct']:>11.1f}%{n['within_5_pct']:>13.1f}%",
                  f"{'within ±10 %':24s}{p['within_10_pct']:>11.1f}%{n['within_10_pct']:>13.1f}%",
@@ -135,8 +86,9 @@ class ValidationResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"space": self.space, "device": self.device, "prediction": self.prediction,
-                "noise_floor": self.noise_floor, "calibration": self.calibration}
+        return {"space": self.space, "device": self.device, "statistic": self.statistic,
+                "prediction": self.prediction, "noise_floor": self.noise_floor, "calibration": self.calibration,
+                "interference": self.interference.to_dict() if self.interference is not None else None}
 
     def plot(self, path: str | Path) -> Path:
         """Scatter plot of predicted vs measured (and repeat vs first measurement) as PNG."""
@@ -175,36 +127,43 @@ class ValidationResult:
 
 
 def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibrate: int = 10, seed: int = 0,
-                   protocol: Any = None, out_dir: Any = None, progress: bool = True) -> ValidationResult:
-    """Measure ``n`` random architectures twice and ``calibrate`` others once; compare with the
-    :class:`~hwlat.predictors.lookup.LookupPredictor` of ``table`` calibrated on the latter."""
+                   protocol: Any = None, out_dir: Any = None, progress: bool = True,
+                   calibration: str | None = None, runtime: Any = None) -> ValidationResult:
+    """Measure ``n`` random architectures (two interleaved copies each) and ``calibrate`` others;
+    compare with the :class:`~hwlat.predictors.lookup.LookupPredictor` of ``table`` calibrated
+    on the latter (``calibration``: see :data:`~hwlat.predictors.lookup.CALIBRATIONS`)."""
     from hwlat.devices import DeviceSpec, load_device
-    from hwlat.predictors.lookup import LookupPredictor
+    from hwlat.predictors.lookup import DEFAULT_CALIBRATION, LookupPredictor
+    from hwlat.profiler import Protocol
+    from hwlat.profiler.networks import measure_archs
+    from hwlat.profiler.remote import runtime_for_device
 
     if n < 3:
         raise InputError(f"validate needs at least 3 test architectures, got n={n}")
     if calibrate < 0:
         raise InputError(f"calibrate must be >= 0, got {calibrate}")
+    protocol = protocol or Protocol()
     dev = device if isinstance(device, DeviceSpec) else load_device(device)
     _check_table_device(table, dev)
     archs = _distinct_sample(space, n + calibrate, seed)
     test, cal = archs[:n], archs[n:]
-    predictor = LookupPredictor(space, table).fit()
-    cal_ms = None
+    predictor = LookupPredictor(space, table, calibration=calibration or DEFAULT_CALIBRATION).fit()
+    rt = runtime if runtime is not None else runtime_for_device(dev)
     if cal:
         cal_ms = measure_archs(space, cal, dev, protocol=protocol, out_dir=out_dir, passes=1, tag="cal-",
-                               progress=progress, seed=seed + 1)[:, 0]
+                               progress=progress, seed=seed + 1, runtime=rt)[:, 0]
         predictor.calibrate(cal, cal_ms)
     meas = measure_archs(space, test, dev, protocol=protocol, out_dir=out_dir, passes=2, progress=progress,
-                         seed=seed + 2)
+                         seed=seed + 2, runtime=rt)
     pred = predictor.predict(test)
     rows = pd.DataFrame({"arch": [space.encode(a) for a in test], "predicted_ms": pred,
                          "measured_ms": meas[:, 0], "repeat_ms": meas[:, 1]})
     rows["error_pct"] = 100 * (rows["predicted_ms"] - rows["measured_ms"]) / rows["measured_ms"]
     rows["repeat_error_pct"] = 100 * (rows["repeat_ms"] - rows["measured_ms"]) / rows["measured_ms"]
     res = ValidationResult(space.name, dev.name, rows, metrics(pred, meas[:, 0]), metrics(meas[:, 1], meas[:, 0]),
-                           {"n": len(cal), "a": float(predictor.coef_[0]), "b_ms": float(predictor.coef_[1]),
-                            "overhead_ms": predictor.overhead_ms_}, predictor=predictor)
+                           {"n": len(cal), "mode": predictor.calibrated_, "b_ms": float(predictor.coef_[1]),
+                            "overhead_ms": predictor.overhead_ms_, "multipliers": predictor.group_coef_},
+                           predictor=predictor, interference=meas.interference, statistic=meas.statistic)
     if out_dir is not None:
         from hwlat._io import atomic_write_text
         from hwlat.predictors.io import save_predictor

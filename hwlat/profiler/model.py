@@ -24,8 +24,9 @@ class ModelProfile:
     """A model's end-to-end latency (timed without tracing) and its per-node breakdown.
 
     ``nodes`` has one row per kernel that ran (names after the runtime's graph optimisation):
-    ``node, op_type, provider, median_ms, p90_ms, share_pct`` sorted by ``median_ms`` descending;
-    ``share_pct`` is the node's share of the sum of node medians.
+    ``node, op_type, provider, latency_ms, median_ms, p90_ms, share_pct`` sorted by ``latency_ms``
+    descending; ``latency_ms`` is the protocol's statistic over the traced runs (as for the
+    end-to-end latency) and ``share_pct`` the node's share of the sum of node latencies.
     """
 
     path: Path
@@ -37,12 +38,12 @@ class ModelProfile:
 
     @property
     def sum_nodes_ms(self) -> float:
-        return float(self.nodes["median_ms"].sum())
+        return float(self.nodes["latency_ms"].sum())
 
     def by_op_type(self) -> pd.DataFrame:
-        g = self.nodes.groupby("op_type", sort=False).agg(count=("node", "size"), median_ms=("median_ms", "sum"))
-        g["share_pct"] = 100 * g["median_ms"] / max(g["median_ms"].sum(), 1e-12)
-        return g.sort_values("median_ms", ascending=False).reset_index()
+        g = self.nodes.groupby("op_type", sort=False).agg(count=("node", "size"), latency_ms=("latency_ms", "sum"))
+        g["share_pct"] = 100 * g["latency_ms"] / max(g["latency_ms"].sum(), 1e-12)
+        return g.sort_values("latency_ms", ascending=False).reset_index()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,8 +57,9 @@ class ModelProfile:
         }
 
 
-def parse_ort_trace(events: list[dict[str, Any]], drop_runs: int) -> tuple[pd.DataFrame, int]:
-    """Per-node median times (ms) from an ONNX Runtime profile, skipping the first ``drop_runs`` runs.
+def parse_ort_trace(events: list[dict[str, Any]], drop_runs: int, statistic: str = "min") -> tuple[pd.DataFrame, int]:
+    """Per-node times (ms) from an ONNX Runtime profile, skipping the first ``drop_runs`` runs:
+    ``statistic`` over the runs (``latency_ms``), their median and 90th percentile.
 
     Returns the node table and the number of runs kept.
     """
@@ -87,12 +89,13 @@ def parse_ort_trace(events: list[dict[str, Any]], drop_runs: int) -> tuple[pd.Da
         if per_run.size == 0:
             continue
         rows.append({"node": name, "op_type": rec["op_type"], "provider": rec["provider"].replace("ExecutionProvider", ""),
+                     "latency_ms": Measurement(name, [per_run * 1e-3], statistic=statistic).latency_ms,
                      "median_ms": float(np.median(per_run)), "p90_ms": float(np.percentile(per_run, 90)),
                      "runs": int(per_run.size)})
-    df = pd.DataFrame(rows, columns=["node", "op_type", "provider", "median_ms", "p90_ms", "runs"])
-    total = df["median_ms"].sum()
-    df["share_pct"] = 100 * df["median_ms"] / total if total > 0 else 0.0
-    return df.sort_values("median_ms", ascending=False, ignore_index=True), len(kept)
+    df = pd.DataFrame(rows, columns=["node", "op_type", "provider", "latency_ms", "median_ms", "p90_ms", "runs"])
+    total = df["latency_ms"].sum()
+    df["share_pct"] = 100 * df["latency_ms"] / total if total > 0 else 0.0
+    return df.sort_values("latency_ms", ascending=False, ignore_index=True), len(kept)
 
 
 def _check_onnx(path: Path) -> None:
@@ -109,16 +112,14 @@ def _check_onnx(path: Path) -> None:
 
 
 def measure_model(runtime: Any, path: str | os.PathLike[str], protocol: Protocol | None = None) -> Measurement:
-    """End-to-end latency of a model file on a runtime, with the full protocol (no tracing)."""
-    from hwlat.profiler.timer import plan_round, warm_up
+    """End-to-end latency of a model file on a runtime, with the full protocol (no tracing): the
+    same rounds, canary and statistic as a table's ops (see :class:`~hwlat.profiler.meter.Meter`)."""
+    from hwlat.profiler.meter import Meter
 
-    protocol = protocol or Protocol()
-    with runtime.prepare_file(path, seed=protocol.seed) as prepared:
-        warm, est = warm_up(prepared, protocol)
-        n, number = plan_round(est, protocol)
-        rounds = [prepared.time_samples(n, number) for _ in range(protocol.rounds)]
-    return Measurement(Path(path).name, rounds, threads=runtime.threads, warmup_runs=warm,
-                       noise_iqr=protocol.noise_iqr, noise_spread=protocol.noise_spread, number=number)
+    meter = Meter(runtime, protocol or Protocol())
+    m = meter.measure([meter.file_item(Path(path).name, path)])[0]
+    m.extra["interference"] = meter.interference().to_dict()
+    return m
 
 
 def profile_model(path: str | os.PathLike[str], device: Any = "cpu-ort", *, protocol: Protocol | None = None,
@@ -150,5 +151,5 @@ def profile_model(path: str | os.PathLike[str], device: Any = "cpu-ort", *, prot
             prepared.run()
         trace_file = prepared.session.end_profiling()
         events = json.loads(Path(trace_file).read_text())
-    nodes, kept = parse_ort_trace(events, warmup_runs)
+    nodes, kept = parse_ort_trace(events, warmup_runs, (protocol or Protocol()).statistic)
     return ModelProfile(p, dev.name, latency, nodes, kept, warmup_runs)

@@ -7,44 +7,68 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from hwlat.errors import InputError
+from hwlat.profiler.measurement import check_statistic
 
 __all__ = ["Protocol"]
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """How an op is timed. Every field has a default; all are recorded with each table.
+    """How an item (an op or a whole model) is timed. Every field has a default; all are recorded
+    with each table and each measurement.
 
-    Warm-up runs in batches of ``warmup_batch`` calls until three consecutive batch medians agree
-    within ``warmup_tol`` (at least ``warmup_min_runs`` calls, at most
-    ``warmup_max_runs`` calls or ``warmup_max_s`` seconds). Then ``rounds`` rounds are timed,
-    interleaved across ops (round 1 of every op, then round 2 of every op...), each round
-    taking samples for at least ``round_time_s`` seconds and ``min_runs`` samples (at most
-    ``max_runs``). A sample is the mean of as many back-to-back calls as last
-    ``sample_time_s`` (one call for ops slower than that; 0 = always one call). A measurement whose IQR/median exceeds ``noise_iqr`` or whose round
-    medians spread by more than ``noise_spread`` of the median is flagged noisy and measured
-    again, up to ``remeasure`` times, with its new rounds pooled with the old ones.
+    *Warm-up* runs in batches of ``warmup_batch`` calls until three consecutive batch medians
+    agree within ``warmup_tol`` (at least ``warmup_min_runs`` calls, at most ``warmup_max_runs``
+    calls or ``warmup_max_s`` seconds).
+
+    *Rounds.* Then ``rounds`` short rounds are timed, interleaved across the items measured
+    together (a chunk) in a fresh random order each round, so that the machine's slow spells hit
+    every item alike and every item gets calls in its quiet spells. A round of an item takes
+    samples for ``round_time_s`` seconds (at least ``min_runs``, at most ``max_runs`` samples). A
+    sample is a single call; only a call shorter than ``sample_time_s`` (which the clock and the
+    timing loop cannot resolve well) is batched with back-to-back calls up to that time.
+
+    *Statistic.* The reported latency is ``statistic`` over all samples (see
+    :data:`~hwlat.profiler.measurement.STATISTICS`; ``benchmarks/bench_statistic.py`` chose the
+    default). The distribution (median, p10/p90, IQR) is kept beside it.
+
+    *Stability.* An item whose estimate on its even rounds and on its odd rounds disagree by more
+    than ``stability_tol`` gets ``rounds`` more rounds, up to ``remeasure`` times.
+
+    *Canary.* With ``canary`` on, a small fixed model is timed in every round of every chunk. The
+    fastest canary estimate of the run is the machine's quiet level; a round whose canary is more
+    than ``slow_tol`` above it ran in a slow spell (the run's *interference figure* is the share
+    of such rounds), and a chunk whose canary never came within ``quiet_tol`` of it is measured
+    again, as a whole.
     """
 
     warmup_min_runs: int = 10
     warmup_max_runs: int = 500
     warmup_batch: int = 5
     warmup_tol: float = 0.05
-    warmup_max_s: float = 2.0
-    rounds: int = 5
-    round_time_s: float = 0.05
-    sample_time_s: float = 0.001
-    min_runs: int = 5
+    warmup_max_s: float = 1.0
+    rounds: int = 12
+    round_time_s: float = 0.004
+    sample_time_s: float = 2e-6
+    min_runs: int = 1
     max_runs: int = 1000
-    noise_iqr: float = 0.10
-    noise_spread: float = 0.10
-    remeasure: int = 2
+    statistic: str = "min"
+    stability_tol: float = 0.02
+    remeasure: int = 3
+    canary: bool = True
+    quiet_tol: float = 0.05
+    slow_tol: float = 0.10
     seed: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.type in ("int", int):
+            if f.type in ("str", str):
+                continue
+            if f.type in ("bool", bool):
+                if not isinstance(v, bool):
+                    raise InputError(f"protocol field {f.name} must be true or false, got {v!r}")
+            elif f.type in ("int", int):
                 if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                     raise InputError(f"protocol field {f.name} must be a non-negative integer, got {v!r}")
             elif not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
@@ -53,6 +77,7 @@ class Protocol:
             raise InputError("protocol needs rounds >= 1, min_runs >= 1 and warmup_batch >= 1")
         if self.max_runs < self.min_runs:
             raise InputError(f"protocol max_runs ({self.max_runs}) is below min_runs ({self.min_runs})")
+        check_statistic(self.statistic)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,8 +93,8 @@ class Protocol:
     @classmethod
     def quick(cls) -> Protocol:
         """A short protocol for smoke tests and demos: fewer, shorter rounds."""
-        return cls(warmup_min_runs=5, warmup_max_runs=100, rounds=3, round_time_s=0.01, sample_time_s=0.0005,
-                   min_runs=3, remeasure=1)
+        return cls(warmup_min_runs=5, warmup_max_runs=100, warmup_max_s=0.3, rounds=6, round_time_s=0.002,
+                   remeasure=1)
 
     def replace(self, **changes: Any) -> Protocol:
         return Protocol(**{**self.to_dict(), **changes})

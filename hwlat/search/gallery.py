@@ -99,10 +99,18 @@ class Gallery:
     files: list[Path] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def agreement(self) -> str:
+        """One line: how many measured members the prediction matched within ±10 % and ±5 %."""
+        return _agreement(self.meta)
+
     def summary(self) -> str:
         b = self.budgets
         lines = [f"gallery: {len(self.front)} front members, {int(self.front['measured_ms'].notna().sum())} measured "
-                 f"on {self.meta.get('device')}; accuracy: {self.meta.get('accuracy')}"]
+                 f"on {self.meta.get('device')}; accuracy: {self.meta.get('accuracy')}", self.agreement()]
+        if self.meta.get("interference"):
+            from hwlat.profiler.meter import Interference
+
+            lines.append(Interference.from_dict(self.meta["interference"]).summary())
         if len(b):
             with pd.option_context("display.width", 200, "display.max_colwidth", 60,
                                    "display.float_format", lambda v: f"{v:.4g}" if abs(v) >= 1e5 else f"{v:.3f}"):
@@ -129,7 +137,7 @@ def _thin(n: int, keep: int) -> list[int]:
 def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str | os.PathLike[str], *,
                   accuracy_name: str, accuracy_kind: str = "accuracy", budgets: Sequence[float] | None = None,
                   max_budget_ms: float | None = None, measure: bool = True, max_measure: int = 30, protocol: Any = None, export: str = "budgets",
-                  meta: dict[str, Any] | None = None, progress: bool = True) -> Gallery:
+                  meta: dict[str, Any] | None = None, progress: bool = True, runtime: Any = None) -> Gallery:
     """Write the gallery of ``archive`` (columns ``arch`` — the space's text form —, ``latency_ms``
     predicted, ``accuracy``) to ``out_dir``.
 
@@ -165,13 +173,15 @@ def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str |
     to_measure = sorted(set(picked) | set(_thin(len(front), max(max_measure - len(picked), 0))))[:max(max_measure,
                                                                                                         len(picked))]
     front["measured_ms"] = np.nan
+    interference = None
     if measure and to_measure:
-        from hwlat.predictors.validate import measure_archs
+        from hwlat.profiler.networks import measure_archs
 
         archs = [space.decode(front.at[i, "arch"]) for i in to_measure]
-        ms = measure_archs(space, archs, device, protocol=protocol, out_dir=out / "measurements", passes=1,
-                           tag="gallery-", progress=progress)[:, 0]
-        front.loc[to_measure, "measured_ms"] = ms
+        got = measure_archs(space, archs, device, protocol=protocol, out_dir=out / "measurements", passes=1,
+                            tag="gallery-", progress=progress, runtime=runtime)
+        front.loc[to_measure, "measured_ms"] = got[:, 0]
+        interference = got.interference
     front["error_pct"] = 100 * (front["latency_ms"] - front["measured_ms"]) / front["measured_ms"]
     front["accuracy_source"] = accuracy_name
     front["files"] = ""
@@ -198,9 +208,14 @@ def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str |
                      "meets_budget": None if not np.isfinite(m) else bool(m <= b)})
     btab = pd.DataFrame(rows)
 
+    err = front["error_pct"].to_numpy(float)
+    err = err[np.isfinite(err)]
     info = {"space": space.name, "device": getattr(device, "name", str(device)), "accuracy": accuracy_name,
             "accuracy_kind": accuracy_kind, "archive_size": len(arc), "front_size": len(front),
-            "measured": int(front["measured_ms"].notna().sum()), **(meta or {})}
+            "measured": int(err.size), "within_10_pct": int((np.abs(err) <= 10).sum()),
+            "within_5_pct": int((np.abs(err) <= 5).sum()),
+            "median_abs_error_pct": float(np.median(np.abs(err))) if err.size else None,
+            "interference": interference.to_dict() if interference is not None else None, **(meta or {})}
     keep = [c for c in front.columns if c not in ("genes",)]
     front_csv, front_json, bud_csv = out / "front.csv", out / "front.json", out / "budgets.csv"
     with atomic_path(front_csv) as tmp:
@@ -289,6 +304,15 @@ def _table(df: pd.DataFrame, cols: Sequence[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _agreement(info: dict[str, Any]) -> str:
+    n = int(info.get("measured") or 0)
+    if not n:
+        return "no member was measured"
+    w10, w5 = int(info.get("within_10_pct", 0)), int(info.get("within_5_pct", 0))
+    return (f"measured agrees with predicted within ±10 % for {w10} of {n} measured members "
+            f"(±5 %: {w5}; median |error| {info.get('median_abs_error_pct') or float('nan'):.1f} %)")
+
+
 def _html(front: pd.DataFrame, budgets: pd.DataFrame, png: Path, info: dict[str, Any]) -> str:
     img = base64.b64encode(png.read_bytes()).decode("ascii")
     meta = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in info.items())
@@ -306,6 +330,7 @@ thead th{{background:#f2f2f2}}td{{font-family:ui-monospace,monospace}}.note{{col
 <h1>{html.escape(info['space'])} on {html.escape(info['device'])}</h1>
 <p>Accuracy: <b>{html.escape(info['accuracy'])}</b>. Predicted latency from the search's predictor; measured
 latency from end-to-end runs on the device with hwlat's measurement protocol.</p>{note}
+<p><b>{html.escape(_agreement(info))}</b></p>
 <img src="data:image/png;base64,{img}" alt="latency-accuracy Pareto front" style="max-width:100%">
 <h2>Best network per budget</h2>
 {_table(budgets, ["budget_ms", "accuracy", "predicted_ms", "measured_ms", "meets_budget", "member", "arch"])}

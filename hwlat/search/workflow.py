@@ -52,7 +52,7 @@ class SearchRun:
 
 
 def space_table(space: Any, device: Any, table: Any, out_dir: str | os.PathLike[str], *, protocol: Any = None,
-                progress: bool = True) -> Any:
+                progress: bool = True, runtime: Any = None) -> Any:
     """``table`` (a LatencyTable or its path) loaded; when None, every op of ``space`` profiled on
     ``device`` into ``out_dir/table`` (resumable)."""
     from hwlat.latency_tables import LatencyTable
@@ -63,14 +63,18 @@ def space_table(space: Any, device: Any, table: Any, out_dir: str | os.PathLike[
     out = Path(out_dir) / "table"
     specs = space.all_ops()
     log.info("profiling the %d ops of %s on %s into %s", len(specs), space.name, getattr(device, "name", device), out)
-    return profile_ops(specs, device, protocol=protocol, out_dir=out, progress=progress).table
+    result = profile_ops(specs, device, protocol=protocol, out_dir=out, progress=progress, runtime=runtime)
+    if result.interference is not None:
+        log.info("%s", result.interference.summary())
+    return result.table
 
 
 def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, accuracy: Any = None,
                    table: Any = None, predictor: Any = None, strategy: str = "nsga2", n_evals: int = 1000,
                    budget_ms: float | None = None, budgets: Sequence[float] | None = None, seed: int = 0,
                    calibrate: int = 10, measure: bool = True, max_measure: int = 30, export: str = "budgets",
-                   protocol: Any = None, progress: bool = True, **strategy_kw: Any) -> SearchRun:
+                   protocol: Any = None, progress: bool = True, calibration: str | None = None,
+                   **strategy_kw: Any) -> SearchRun:
     """Search ``space`` for ``device`` and write the gallery to ``out_dir``.
 
     Latency comes from ``predictor`` (a fitted predictor with ``predict_genes``), else from a
@@ -80,13 +84,10 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     :func:`~hwlat.search.accuracy.make_accuracy`); default: :func:`default_accuracy`.
     ``budget_ms`` constrains the search; the gallery's ``budgets`` default to six up to it.
     """
-    from hwlat._io import atomic_write_text, ensure_writable_dir
+    from hwlat._io import ensure_writable_dir
     from hwlat.devices import DeviceSpec, load_device
-    from hwlat.predictors import LookupPredictor
     from hwlat.profiler import Protocol
     from hwlat.search.accuracy import make_accuracy
-    from hwlat.search.gallery import build_gallery
-    from hwlat.search.strategies import run_search
 
     t0 = time.perf_counter()
     dev = device if isinstance(device, DeviceSpec) else load_device(device)
@@ -108,25 +109,51 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     else:
         acc = make_accuracy(accuracy if accuracy is not None else default_accuracy(space), space)
 
+    from hwlat.profiler.remote import runtime_for_device
+
+    # one runtime for the whole run (profile, calibration, gallery): for a remote device, one agent
+    rt = runtime_for_device(dev) if (predictor is None or measure) else None
+    try:
+        return _search_gallery(space, dev, out, rt, acc, table, predictor, strategy, n_evals, budget_ms, budgets,
+                               seed, calibrate, measure, max_measure, export, protocol, progress, calibration,
+                               gradient, t0, **strategy_kw)
+    finally:
+        if rt is not None and hasattr(rt, "close"):
+            rt.close()
+
+
+def _search_gallery(space: Any, dev: Any, out: Path, rt: Any, acc: Any, table: Any, predictor: Any, strategy: str,
+                    n_evals: int, budget_ms: float | None, budgets: Sequence[float] | None, seed: int,
+                    calibrate: int, measure: bool, max_measure: int, export: str, protocol: Any, progress: bool,
+                    calibration_mode: str | None, gradient: bool, t0: float, **strategy_kw: Any) -> SearchRun:
+    from hwlat._io import atomic_write_text
+    from hwlat.predictors import LookupPredictor
+    from hwlat.predictors.io import save_predictor
+    from hwlat.predictors.lookup import DEFAULT_CALIBRATION
+    from hwlat.search.gallery import build_gallery
+    from hwlat.search.strategies import run_search
+
     calibration: dict[str, Any] = {}
     if predictor is None:
-        tab = space_table(space, dev, table, out, protocol=protocol, progress=progress)
+        tab = space_table(space, dev, table, out, protocol=protocol, progress=progress, runtime=rt)
         tdev = tab.metadata.device_name
         if tdev and tdev != dev.name:
             raise InputError(f"the table was measured on {tdev!r}, not on {dev.name!r}; give a table of {dev.name} "
                              "(or leave --table out to profile one)")
-        predictor = LookupPredictor(space, tab).fit()
+        predictor = LookupPredictor(space, tab, calibration=calibration_mode or DEFAULT_CALIBRATION).fit()
         if calibrate and measure:
-            from hwlat.predictors.validate import measure_archs
+            from hwlat.profiler.networks import measure_archs
 
             archs = space.sample(seed + 10_007, calibrate)
             y = measure_archs(space, archs, dev, protocol=protocol, out_dir=out / "calibration", passes=1,
-                              tag="cal-", progress=progress, seed=seed)[:, 0]
+                              tag="cal-", progress=progress, seed=seed, runtime=rt)[:, 0]
             predictor.calibrate(archs, y)
-            calibration = {"n": int(calibrate), "a": float(predictor.coef_[0]), "b_ms": float(predictor.coef_[1])}
+            calibration = {"n": int(calibrate), "mode": predictor.calibrated_, "b_ms": float(predictor.coef_[1]),
+                           "multipliers": predictor.group_coef_}
+            save_predictor(predictor, out / "predictor.npz")
     if gradient:
         return _gradient_gallery(space, dev, out, predictor, calibration, budget_ms, budgets, seed, measure,
-                                 max_measure, export, protocol, progress, t0, **strategy_kw)
+                                 max_measure, export, protocol, progress, t0, runtime=rt, **strategy_kw)
     res = run_search(space, predictor, acc, strategy, budget_ms=budget_ms, n_evals=n_evals, seed=seed,
                      checkpoint=out / "search.npz", progress=progress, **strategy_kw)
     archive = res.archive
@@ -146,7 +173,9 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
                                     "calibration", "hypervolume", "hypervolume_ref", "seed")}
     gallery = build_gallery(space, archive[["arch", "latency_ms", "accuracy"]], dev, out, accuracy_name=acc.name,
                             accuracy_kind=acc.kind, budgets=budgets, max_budget_ms=budget_ms, measure=measure,
-                            max_measure=max_measure, protocol=protocol, export=export, meta=meta, progress=progress)
+                            max_measure=max_measure, protocol=protocol, export=export, meta=meta, progress=progress,
+                            runtime=rt)
+    summary["agreement"] = gallery.agreement()
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     summary["budgets"] = json.loads(gallery.budgets.to_json(orient="records"))
     path = out / "search.json"
@@ -157,7 +186,7 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
 def _gradient_gallery(space: Any, dev: Any, out: Path, predictor: Any, calibration: dict[str, Any],
                       budget_ms: float | None, budgets: Sequence[float] | None, seed: int, measure: bool,
                       max_measure: int, export: str, protocol: Any, progress: bool, t0: float,
-                      **kw: Any) -> SearchRun:
+                      runtime: Any = None, **kw: Any) -> SearchRun:
     """One ProxylessNAS/FBNet gradient search per budget; their derived networks make the gallery."""
     import pandas as pd
 
@@ -190,7 +219,7 @@ def _gradient_gallery(space: Any, dev: Any, out: Path, predictor: Any, calibrati
             "budget_ms": budget_ms, "latency": repr(predictor), "calibration": calibration, "seed": seed}
     gallery = build_gallery(space, archive.drop_duplicates("arch"), dev, out, accuracy_name=name + " (%)",
                             budgets=budgets, measure=measure, max_measure=max(max_measure, len(rows)),
-                            protocol=protocol, export=export, meta=meta, progress=progress)
+                            protocol=protocol, export=export, meta=meta, progress=progress, runtime=runtime)
     measured = gallery.front.set_index("arch")["measured_ms"].to_dict()
     per_budget = [{"budget_ms": b, "arch": r["arch_text"], "expected_latency_ms": r["expected_latency_ms"],
                    "predicted_ms": r["predicted_latency_ms"], "measured_ms": measured.get(r["arch_text"]),

@@ -50,8 +50,9 @@ def example_specs() -> list[S.OpSpec]:
 
 
 def stats(median: float, **kw) -> dict:
-    return {"median_ms": median, "iqr_ms": 0.1 * median, "p10_ms": 0.9 * median, "p90_ms": 1.2 * median,
-            "mean_ms": 1.01 * median, "std_ms": 0.05 * median, "n": 200, "noisy": False, "remeasured": 0,
+    return {"latency_ms": median, "median_ms": median, "min_ms": 0.85 * median, "iqr_ms": 0.1 * median,
+            "p10_ms": 0.9 * median, "p90_ms": 1.2 * median, "mean_ms": 1.01 * median, "std_ms": 0.05 * median,
+            "n": 200, "rounds": 12, "stability_pct": 0.4, "unstable": False, "remeasured": 0,
             "measured_utc": "2025-01-02T03:04:05+00:00", **kw}
 
 

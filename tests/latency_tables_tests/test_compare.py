@@ -99,41 +99,41 @@ def test_check_regression_rules():
     a, b = _pair()
     d = diff(a, b)
     k = [s.key for s in SPECS]
-    assert _flagged(d, "median_ms:+5%") == {k[0]}   # +10 % only
-    assert _flagged(d, "median_ms:+1%") == {k[0], k[2], k[3]}
-    assert _flagged(d, "median_ms:-5%") == {k[1]}
-    assert _flagged(d, "median_ms:5%") == {k[0], k[1]}
-    assert _flagged(d, "median_ms:+20%") == set()
-    assert _flagged(d, "median_ms:+0.15ms") == {k[3]}
-    assert _flagged(d, " median_ms : -0.05 ms ") == {k[1]}
-    assert _flagged(d, "median_ms:+0.5ms") == set()
+    assert _flagged(d, "latency_ms:+5%") == {k[0]}   # +10 % only
+    assert _flagged(d, "latency_ms:+1%") == {k[0], k[2], k[3]}
+    assert _flagged(d, "latency_ms:-5%") == {k[1]}
+    assert _flagged(d, "latency_ms:5%") == {k[0], k[1]}
+    assert _flagged(d, "latency_ms:+20%") == set()
+    assert _flagged(d, "latency_ms:+0.15ms") == {k[3]}
+    assert _flagged(d, " latency_ms : -0.05 ms ") == {k[1]}
+    assert _flagged(d, "latency_ms:+0.5ms") == set()
     # other statistics: p90 is 1.2 x median in both tables, so it moves the same way
     assert _flagged(d, "p90_ms:+5%") == {k[0]}
-    out = check_regression(d, "median_ms:+5%,median_ms:-5%")
-    assert set(out["key"]) == {k[0], k[1]} and set(out["rule"]) == {"median_ms:+5%", "median_ms:-5%"}
-    assert list(check_regression(d, "median_ms:+50%").columns)[:6] == list(d.rows.columns)
+    out = check_regression(d, "latency_ms:+5%,latency_ms:-5%")
+    assert set(out["key"]) == {k[0], k[1]} and set(out["rule"]) == {"latency_ms:+5%", "latency_ms:-5%"}
+    assert list(check_regression(d, "latency_ms:+50%").columns)[:6] == list(d.rows.columns)
 
 
 def test_identical_tables_flag_nothing():
     a, _ = _pair()
     d = diff(a, a)
     assert d.summary()["median_abs_delta_pct"] == 0.0
-    assert check_regression(d, "median_ms:0%").empty
+    assert check_regression(d, "latency_ms:0%").empty
 
 
 def test_nan_statistics_never_flag():
     a = _table({SPECS[0]: 1.0})
-    b = LatencyTable.from_rows(make_meta(), [(SPECS[0], {"median_ms": 2.0})])  # iqr NaN
+    b = LatencyTable.from_rows(make_meta(), [(SPECS[0], {"latency_ms": 2.0})])  # iqr NaN
     d = diff(a, b)
     assert check_regression(d, "iqr_ms:1%").empty
-    assert len(check_regression(d, "median_ms:+1%")) == 1
+    assert len(check_regression(d, "latency_ms:+1%")) == 1
 
 
-@pytest.mark.parametrize("rule", ["median_ms", "median_ms:+5", "median_ms:5s", "+5%", "median:+5%", "median_ms:++5%",
-                                  "", "median_ms:+5%,"])
+@pytest.mark.parametrize("rule", ["latency_ms", "latency_ms:+5", "latency_ms:5s", "+5%", "median:+5%", "latency_ms:++5%",
+                                  "", "latency_ms:+5%,"])
 def test_malformed_rule(rule):
     a, b = _pair()
-    with pytest.raises(InputError, match="e.g. 'median_ms:\\+5%'"):
+    with pytest.raises(InputError, match="e.g. 'latency_ms:\\+5%'"):
         check_regression(diff(a, b), rule)
 
 

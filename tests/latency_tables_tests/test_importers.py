@@ -24,15 +24,15 @@ def test_import_note10_tables(ofa_dir, res):
     m = t.metadata
     assert m.source == f"imported:note10_lut_{res}.yaml"
     assert m.device["name"] == "note10 (imported)"
-    assert m.extra["statistic"] == "mean"
+    assert m.statistic == "mean"
     df = t.df
     # every imported key is a canonical OpSpec key, and every value is the published mean
     for key in t.keys():
         assert OpSpec.from_key(key).key == key
-    assert sorted(df["median_ms"]) == pytest.approx(sorted(v["mean"] for v in raw.values()))
-    assert (df["median_ms"] == df["mean_ms"]).all()
-    assert df["iqr_ms"].isna().all() and df["p10_ms"].isna().all() and df["p90_ms"].isna().all()
-    assert not df["noisy"].any()
+    assert sorted(df["latency_ms"]) == pytest.approx(sorted(v["mean"] for v in raw.values()))
+    assert (df["latency_ms"] == df["mean_ms"]).all()
+    assert df["iqr_ms"].isna().all() and df["p10_ms"].isna().all() and df["median_ms"].isna().all()
+    assert not df["unstable"].any()
     assert sorted(df["n"].tolist()) == sorted(v["count"] for v in raw.values())
     assert df["kind"].value_counts().to_dict() == {"mbconv": 91, "conv": 3, "gap": 1, "fc": 1}
     # the stem sees the full resolution, the head a 1x1 feature vector

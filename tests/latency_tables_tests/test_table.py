@@ -24,7 +24,7 @@ def test_metadata_round_trips_through_json():
     back = TableMetadata.from_dict(json.loads(text))
     assert back.to_dict() == d
     assert back.device["name"] == "cpu-ort-1t" and back.threads == 1 and back.overhead_ms == 0.012
-    assert back.schema_version == SCHEMA_VERSION == 1
+    assert back.schema_version == SCHEMA_VERSION == 2
     assert back.source == "measured"
     assert back.created_utc.endswith("+00:00")
     from hwlat import __version__
@@ -81,30 +81,31 @@ def test_lookup_contains_keys_specs(table):
 def test_add_replaces_row(table):
     spec = example_specs()[0]
     n = len(table)
-    table.add(spec, stats(7.0, noisy=True, remeasured=2))
+    table.add(spec, stats(7.0, unstable=True, remeasured=2))
     assert len(table) == n
     assert table.lookup(spec) == 7.0
     row = table.row(spec)
-    assert row["noisy"] is True and row["remeasured"] == 2 and row["n"] == 200
+    assert row["unstable"] is True and row["remeasured"] == 2 and row["n"] == 200
     new = S.conv((8, 8, 8), 8, 1)
-    table.add(new, {"median_ms": 0.5})
+    table.add(new, {"latency_ms": 0.5})
     assert len(table) == n + 1
     row = table.row(new)
-    assert math.isnan(row["iqr_ms"]) and row["n"] is None and row["noisy"] is False and row["remeasured"] == 0
+    assert math.isnan(row["iqr_ms"]) and row["n"] is None and row["unstable"] is False and row["remeasured"] == 0
+    assert math.isnan(row["median_ms"])
 
 
 def test_df_is_a_copy(table):
     df = table.df
-    df.loc[0, "median_ms"] = 999.0
+    df.loc[0, "latency_ms"] = 999.0
     assert table.lookup(table.keys()[0]) != 999.0
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"iqr_ms": 0.1}, "median_ms"),
-    ({"median_ms": float("nan")}, "finite"),
-    ({"median_ms": 1.0, "median": 1.0}, "unknown statistic"),
-    ({"median_ms": "fast"}, "number"),
-    ({"median_ms": 1.0, "n": -3}, "non-negative"),
+    ({"iqr_ms": 0.1}, "latency_ms"),
+    ({"latency_ms": float("nan")}, "finite"),
+    ({"latency_ms": 1.0, "median": 1.0}, "unknown statistic"),
+    ({"latency_ms": "fast"}, "number"),
+    ({"latency_ms": 1.0, "n": -3}, "non-negative"),
 ])
 def test_add_rejects_bad_stats(table, bad, match):
     with pytest.raises(InputError, match=match):
@@ -167,14 +168,14 @@ def test_constructor_checks_dataframe(table):
     with pytest.raises(InputError, match="duplicate key"):
         LatencyTable(table.metadata, pd.concat([df, df.iloc[:1]]))
     with pytest.raises(InputError, match="missing column"):
-        LatencyTable(table.metadata, df.drop(columns=["median_ms"]))
+        LatencyTable(table.metadata, df.drop(columns=["latency_ms", "median_ms"]))
 
 
 # -- files ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_round_trip(table, tmp_path, suffix):
-    table.add(S.conv((4, 8, 8), 4, 3), {"median_ms": 0.25})  # NaN stats, NA n and time
+    table.add(S.conv((4, 8, 8), 4, 3), {"latency_ms": 0.25})  # NaN stats, NA n and time
     path = table.save(tmp_path / f"t{suffix}")
     back = LatencyTable.load(path)
     pdt.assert_frame_equal(back.df, table.df, check_exact=True)

@@ -46,14 +46,87 @@ def test_predict_is_the_overhead_corrected_sum(space):
 
 def test_calibration_recovers_affine_gap(space):
     table = synthetic_table(space)
-    pred = LookupPredictor(space, table).fit()
+    pred = LookupPredictor(space, table, calibration="affine").fit()
     archs = space.sample(2, 12)
     s = pred.raw_sum(archs)
     y = 1.25 * s + 0.3  # an exact non-negative affine gap is recovered exactly
     pred.calibrate(archs, y)
-    assert pred.coef_ == pytest.approx([1.25, 0.3], rel=1e-6)
+    assert pred.calibrated_ == "affine" and pred.group_coef_["total"] == pytest.approx(1.25, rel=1e-6)
+    assert pred.coef_[1] == pytest.approx(0.3, rel=1e-6)
     test = space.sample(3, 10)
     np.testing.assert_allclose(pred.predict(test), 1.25 * pred.raw_sum(test) + 0.3, rtol=1e-9)
+
+
+def _type_truth(space, table, scales, const):
+    """Whole-network latencies where each op type runs ``scales[type]`` times its table entry."""
+    from hwlat.predictors.fewshot import op_group
+
+    def y(arch):
+        total = const
+        genes = space.to_genes([arch])[0]
+        for pi, part in enumerate(space.parts()):
+            for spec in space.part_ops(pi, [int(genes[g]) for g in part.genes]):
+                adj = table.lookup(spec) - 0.01
+                total += adj * (1.0 if not part.genes else scales.get(op_group(spec, "type"), 1.0))
+        return total
+    return y
+
+
+def test_type_calibration_recovers_a_gap_per_op_type():
+    """Inside a network 3x3 convolutions run at 0.6 of their table time, pools at 0.9, the rest as
+    measured: one factor for all cannot fit it, one per op type does, from 30 networks."""
+    space = get_space("nb201")
+    table = synthetic_table(space)
+    from hwlat.predictors.fewshot import op_group
+
+    types = {op_group(s, "type") for s in space.all_ops()}
+    scales = {t: (0.6 if t.startswith("conv:") and "k=3" in t else 0.9 if t.startswith("pool") else 1.0)
+              for t in types}
+    truth = _type_truth(space, table, scales, const=0.05)
+    archs, test = space.sample(4, 30), space.sample(5, 40)
+    y, y_test = np.array([truth(a) for a in archs]), np.array([truth(a) for a in test])
+    typed = LookupPredictor(space, table, calibration="type", alpha=0.0).fit(archs, y)
+    affine = LookupPredictor(space, table, calibration="affine").fit(archs, y)
+    assert typed.calibrated_ == "type"
+    np.testing.assert_allclose(typed.predict(test), y_test, rtol=1e-3)
+    assert metrics(affine.predict(test), y_test)["mape_pct"] > 10 * metrics(typed.predict(test), y_test)["mape_pct"]
+    # the calibration is baked into the part tables: still a gather per query, and it explains itself
+    g = space.sample_genes(6, 5000)
+    assert typed.predict_genes(g).shape == (5000,)
+    df = typed.explain(test[0])
+    assert df["contribution_ms"].sum() == pytest.approx(float(typed.predict([test[0]])[0]))
+    conv3 = df[df["key"].str.startswith("conv:16x32x32") & df["key"].str.contains("k=3")]
+    if len(conv3):
+        assert conv3["scale"].to_numpy() == pytest.approx(0.6, rel=1e-3)
+
+
+def test_group_calibration_is_saved_and_loaded(tmp_path):
+    space = get_space("proxyless", resolution=160)
+    table = synthetic_table(space)
+    archs = space.sample(0, 20)
+    y = LookupPredictor(space, table).fit().raw_sum(archs) * np.linspace(0.7, 0.9, 20) + 0.2
+    pred = LookupPredictor(space, table).fit(archs, y)
+    back = load_predictor(save_predictor(pred, tmp_path / "p.npz"), table=table)
+    g = space.sample_genes(1, 300)
+    np.testing.assert_array_equal(back.predict_genes(g), pred.predict_genes(g))
+    assert back.calibrated_ == pred.calibrated_ and back.group_coef_ == pred.group_coef_
+    np.testing.assert_allclose(back.raw_sum_genes(g), pred.raw_sum_genes(g))
+    arch = space.sample(2, 1)[0]
+    assert back.explain(arch)["contribution_ms"].sum() == pytest.approx(float(pred.predict([arch])[0]))
+
+
+def test_a_network_with_a_stem_and_a_head_is_never_predicted_at_zero():
+    """Measurements that would pull every multiplier and the constant to 0."""
+    space = get_space("nb201")
+    table = synthetic_table(space)
+    archs = space.sample(7, 12)
+    raw = LookupPredictor(space, table).fit().raw_sum(archs)
+    y = np.full(12, 1e-6) + 1e-9 * raw  # absurdly fast, the same for every network
+    for calibration in ("type", "kind", "key", "affine"):
+        pred = LookupPredictor(space, table, calibration=calibration).fit(archs, y)
+        p = pred.predict_genes(space.sample_genes(0, 5000))
+        assert (p > 0).all(), calibration
+        assert p.min() >= 0.2 * y.min(), calibration
 
 
 def test_missing_ops_are_an_error_that_names_them():
@@ -127,7 +200,7 @@ def test_validate_for_real_and_resume(tmp_path):
     for f in ("validation.csv", "validation.png", "validation.json", "predictor.npz"):
         assert (tmp_path / "v" / f).stat().st_size > 0
     lines = (tmp_path / "v" / "measurements.jsonl").read_text().splitlines()
-    assert len(lines) == 1 + 3 + 2 * 6
+    assert len([ln for ln in lines if '"key":"__canary__' not in ln]) == 1 + 3 + 2 * 6
     again = validate_space(space, table, "cpu-ort", n=6, calibrate=3, seed=0, protocol=proto,
                            out_dir=tmp_path / "v", progress=False)
     assert (tmp_path / "v" / "measurements.jsonl").read_text().splitlines() == lines  # nothing re-measured

@@ -460,7 +460,7 @@ def test_profiling_an_op_with_hwlat_protocol(phone):
     protocol = Protocol.quick().replace(round_time_s=0.0005, sample_time_s=0.0, rounds=2, warmup_max_s=0.5)
     (m,) = measure_specs(rt, [spec], protocol)
     assert m.label == spec.key and m.median_ms == pytest.approx(0.232) and m.n >= 2 * protocol.min_runs
-    assert not m.noisy and m.warmup_runs >= protocol.warmup_min_runs
+    assert not m.unstable and m.warmup_runs >= protocol.warmup_min_runs
 
 
 def test_failures_on_the_phone_are_reported(phone):

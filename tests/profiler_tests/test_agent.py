@@ -374,7 +374,7 @@ CHILD = textwrap.dedent("""
     rt = RemoteRuntime("onnxruntime")
     pid_file.write_text(json.dumps(rt.connection.hello["pid"]))
     profile_ops([OpSpec.from_key(k) for k in keys], "cpu-ort", runtime=rt, out_dir=out, progress=False,
-                chunk_size=2, protocol=Protocol.quick().replace(round_time_s=0.02))
+                chunk_size=2, protocol=Protocol.quick().replace(round_time_s=0.02, canary=False))
 """)
 
 
@@ -393,7 +393,7 @@ def test_agent_killed_mid_profile_then_resume(tmp_path):
     def op_keys() -> list[str]:
         lines = cp.read_text().splitlines()[1:] if cp.exists() else []
         recs = [json.loads(ln) for ln in lines if ln.strip() and ln.endswith("}")]
-        return [r["key"] for r in recs if not r["key"].startswith("__overhead__")]
+        return [r["key"] for r in recs if not r["key"].startswith("__")]
 
     deadline = time.time() + 120
     while time.time() < deadline and len(op_keys()) < 2:
@@ -411,7 +411,7 @@ def test_agent_killed_mid_profile_then_resume(tmp_path):
 
     with RemoteRuntime("onnxruntime", env=env, cwd=REPO) as rt:
         res = profile_ops(specs, "cpu-ort", runtime=rt, out_dir=out, progress=False, chunk_size=2,
-                          protocol=QUICK.replace(round_time_s=0.02))
+                          protocol=QUICK.replace(round_time_s=0.02, canary=False))
     assert res.n_resumed == len(done_before) and res.n_measured == len(specs) - len(done_before)
     keys = op_keys()
     assert sorted(keys) == sorted({s.key for s in specs}) and len(keys) == len(specs)  # none measured twice

@@ -1,4 +1,5 @@
-"""Statistics of Measurement, Protocol validation and the timing loop, on synthetic times."""
+"""Statistics of Measurement, Protocol validation and the timing loop, on synthetic times and on a
+simulated machine with two-speed interference."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ import numpy as np
 import pytest
 
 from hwlat.errors import InputError
+from hwlat.ops.ir import build_graph
+from hwlat.ops.spec import conv, pool
 from hwlat.profiler import Measurement, Protocol
+from hwlat.profiler.measurement import STATISTICS
+from hwlat.profiler.meter import Meter
+from hwlat.profiler.profile import measure_specs, profile_ops
 from hwlat.profiler.runtimes.base import Prepared
 from hwlat.profiler.timer import runs_for_round, warm_up
+
+from .fake_machine import TwoSpeedMachine, TwoSpeedRuntime, true_latency_s
 
 
 def test_statistics_match_numpy():
@@ -23,31 +31,106 @@ def test_statistics_match_numpy():
     assert m.p10_ms == pytest.approx(np.percentile(all_ms, 10))
     assert m.p90_ms == pytest.approx(np.percentile(all_ms, 90))
     assert m.mean_ms == pytest.approx(all_ms.mean())
-    assert not m.noisy
+    assert m.latency_ms == m.min_ms == pytest.approx(all_ms.min())  # the default statistic
+    assert m.estimate_ms("p5") == pytest.approx(np.percentile(all_ms, 5))
+    assert m.estimate_ms("median") == pytest.approx(m.median_ms)
     stats = m.to_stats()
-    assert set(stats) >= {"median_ms", "iqr_ms", "p10_ms", "p90_ms", "n", "noisy"}
+    assert set(stats) >= {"latency_ms", "min_ms", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "n", "rounds",
+                          "stability_pct", "unstable"}
 
 
-def test_noisy_when_rounds_disagree():
-    steady = [np.full(50, 1e-3), np.full(50, 1e-3)]
-    drift = [np.full(50, 1e-3), np.full(50, 1.3e-3)]
-    assert not Measurement("a", steady).noisy
-    m = Measurement("b", drift)
-    assert m.round_spread == pytest.approx(0.3 / 1.15, rel=1e-6)
-    assert m.noisy
+@pytest.mark.parametrize("statistic", STATISTICS)
+def test_every_statistic_is_a_latency_within_the_samples(statistic):
+    rng = np.random.default_rng(2)
+    m = Measurement("op", [rng.uniform(1e-3, 2e-3, 50) for _ in range(6)], statistic=statistic)
+    assert 1.0 <= m.latency_ms <= 2.0 and m.statistic == statistic
 
 
-def test_noisy_when_iqr_is_wide():
-    rng = np.random.default_rng(1)
-    m = Measurement("c", [rng.uniform(0.5e-3, 1.5e-3, 400)])
-    assert m.relative_iqr > 0.4 and m.noisy
+def test_quiet_statistic_is_the_median_of_the_quiet_rounds():
+    quiet = [np.array([1.00e-3, 1.01e-3, 1.02e-3])] * 2
+    slow = [np.array([1.7e-3, 1.8e-3, 1.9e-3])] * 4
+    m = Measurement("op", slow[:2] + quiet + slow[2:], statistic="quiet")
+    assert m.latency_ms == pytest.approx(1.01)
+    assert m.median_ms == pytest.approx(1.7)  # the median lands on the slow speed, which dominates
+
+
+def test_unknown_statistic_is_an_error():
+    with pytest.raises(InputError, match="unknown statistic 'fastest'"):
+        Measurement("op", [np.ones(3)], statistic="fastest")
+    with pytest.raises(InputError, match="unknown statistic"):
+        Protocol(statistic="fastest")
+
+
+def test_unstable_when_the_halves_disagree():
+    steady = [np.full(5, 1e-3)] * 4
+    assert Measurement("a", steady).stability == 0 and not Measurement("a", steady).unstable
+    # the quiet level was only seen in one round: the even and odd halves disagree
+    once = [np.full(5, 1.0e-3), np.full(5, 1.5e-3), np.full(5, 1.5e-3), np.full(5, 1.5e-3)]
+    m = Measurement("b", once)
+    assert m.halves_ms() == pytest.approx((1.0, 1.5))
+    assert m.stability == pytest.approx(0.4) and m.unstable
+    assert Measurement("c", [np.full(5, 1e-3)]).stability == 0  # one round: nothing to compare
 
 
 def test_repr_is_one_readable_line():
     m = Measurement("dwconv k3 c32 56x56", [np.full(400, 43.1e-6)])
     r = repr(m)
-    assert r.startswith("dwconv k3 c32 56x56: 43.1 µs ± 0.0 (IQR), n=400")
+    assert r.startswith("dwconv k3 c32 56x56: 43.1 µs (min; median 43.1), n=400")
     assert "\n" not in r
+
+
+# -- two-speed interference, simulated ------------------------------------------------------------
+
+def _specs():
+    return [conv((c, 16, 16), c, k) for c in (8, 16, 32) for k in (1, 3)] + [pool((16, 32, 32), 3, 1)]
+
+
+def test_minimum_recovers_the_quiet_latency_where_the_median_does_not():
+    """A machine slowed 1.7x in long spells (2/3 of the time): the minimum of interleaved single
+    calls lands within 2 % of the undisturbed latency of every op; the median is off by 20 %+."""
+    machine = TwoSpeedMachine(factor=1.7, quiet_s=0.3, slow_s=0.6, seed=3)
+    rt = TwoSpeedRuntime(machine)
+    specs = _specs()
+    ms = measure_specs(rt, specs, Protocol(rounds=30, round_time_s=0.004, warmup_max_s=0.2))
+    truth = np.array([true_latency_s(build_graph(s)) * 1e3 for s in specs])
+    got = np.array([m.latency_ms for m in ms])
+    med = np.array([m.median_ms for m in ms])
+    assert machine.slow_calls / machine.calls > 0.5  # the slow speed dominated
+    np.testing.assert_array_less(np.abs(got / truth - 1), 0.02)
+    assert np.all(med / truth - 1 > 0.20)
+
+
+def test_canary_gives_the_interference_figure():
+    machine = TwoSpeedMachine(factor=1.7, quiet_s=0.3, slow_s=0.6, seed=4)
+    meter = Meter(TwoSpeedRuntime(machine), Protocol(rounds=20, round_time_s=0.004, warmup_max_s=0.2))
+    for _ in range(3):
+        meter.measure([meter.spec_item(s) for s in _specs()])
+    f = meter.interference()
+    share = machine.slow_calls / machine.calls
+    assert f.rounds >= 3 * 20  # every round of every chunk, and the extra rounds of unstable items
+    assert abs(f.slow_pct / 100 - share) < 0.2  # the share of slow rounds tracks the share of slow time
+    assert f.slowdown == pytest.approx(1.7, rel=0.05)
+    quiet = Meter(TwoSpeedRuntime(TwoSpeedMachine(factor=1.0)), Protocol(rounds=6, warmup_max_s=0.1))
+    quiet.measure([quiet.spec_item(s) for s in _specs()[:2]])
+    assert quiet.interference().slow_pct == 0 and "none seen" in quiet.interference().summary()
+
+
+def test_a_chunk_measured_entirely_in_a_slow_spell_is_measured_again(tmp_path):
+    """The first chunk runs in one long slow spell; only the canary of later chunks shows it."""
+    specs = _specs()
+    proto = Protocol(rounds=8, round_time_s=0.002, warmup_max_s=0.1)
+    first = Meter(TwoSpeedRuntime(TwoSpeedMachine(factor=1.0)), proto)
+    ms = first.measure([first.spec_item(s) for s in specs[:3]])
+    span = sum(sum(r.sum() for r in m.rounds) for m in ms)  # simulated seconds one chunk takes
+    machine = TwoSpeedMachine(factor=1.7, schedule=[(2.5 * span, True), (1e9, False)])
+    res = profile_ops(specs, "cpu-ort", runtime=TwoSpeedRuntime(machine), protocol=proto, out_dir=tmp_path,
+                      progress=False, chunk_size=3, overhead=False)
+    truth = {s.key: true_latency_s(build_graph(s)) * 1e3 for s in specs}
+    for key in res.table.keys():
+        assert res.table.lookup(key) == pytest.approx(truth[key], rel=0.02), key
+    assert res.interference.chunks_remeasured >= 1 and res.interference.slow_pct > 0
+    assert res.table.metadata.interference["chunks_remeasured"] >= 1
+    assert res.table.metadata.statistic == "min"
 
 
 def test_merge_pools_rounds():

@@ -127,7 +127,7 @@ def test_profile_over_ssh_records_the_remote_host(sshd, tmp_path):
     assert "ssh_identity" not in json.dumps(meta.extra) and meta.host["host_id"] == detect(gpus=False)["host_id"]
     if pin:  # the agent ran pinned to one core: the fingerprint is the agent's, not this process's
         assert meta.host["cpu_cores_available"] == 1
-    assert len(list((tmp_path / "agent-cache").glob("*.onnx"))) == 3  # two ops and the empty model
+    assert len(list((tmp_path / "agent-cache").glob("*.onnx"))) == 4  # two ops, the empty model, the canary
 
 
 def test_agent_killed_mid_profile_over_ssh_then_resume(sshd, tmp_path):
@@ -141,7 +141,7 @@ def test_agent_killed_mid_profile_over_ssh_then_resume(sshd, tmp_path):
 
     def op_lines() -> list[str]:
         lines = cp.read_text().splitlines()[1:] if cp.exists() else []
-        return [ln for ln in lines if ln.endswith("}") and '"__overhead__' not in ln]
+        return [ln for ln in lines if ln.endswith("}") and '"key":"__' not in ln]
 
     agent_pid = rt.connection.hello["pid"]  # the agent's pid on the device: this machine here
 
@@ -156,7 +156,8 @@ def test_agent_killed_mid_profile_over_ssh_then_resume(sshd, tmp_path):
     watcher.start()
     try:
         with pytest.raises(DeviceError, match="was lost.*run the same command again to resume") as ei:
-            profile_ops(specs, spec, runtime=rt, protocol=QUICK, out_dir=out, progress=False, chunk_size=2)
+            profile_ops(specs, spec, runtime=rt, protocol=QUICK.replace(canary=False), out_dir=out, progress=False,
+                        chunk_size=2)
         assert sshd.location in str(ei.value)
     finally:
         stop.set()
@@ -164,7 +165,7 @@ def test_agent_killed_mid_profile_over_ssh_then_resume(sshd, tmp_path):
     assert killed and not (out / TABLE_NAME).exists()
     before = [json.loads(ln)["key"] for ln in op_lines()]
     assert 2 <= len(before) < len(specs)
-    res = profile_ops(specs, spec, protocol=QUICK, out_dir=out, progress=False, chunk_size=2)
+    res = profile_ops(specs, spec, protocol=QUICK.replace(canary=False), out_dir=out, progress=False, chunk_size=2)
     assert res.n_resumed == len(before) and len(res.table) == len(specs)
     keys = [json.loads(ln)["key"] for ln in op_lines()]
     assert sorted(keys) == sorted({s.key for s in specs})  # nothing measured twice, nothing missing

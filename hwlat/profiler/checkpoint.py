@@ -1,0 +1,153 @@
+"""``Checkpoint``: measurements appended to a JSON-lines file as they finish, so long jobs resume.
+
+The first line is a header (device, runtime, protocol); every later line is one record with a
+``key``. Each record is flushed and synced when written, so a run killed at any moment (Ctrl-C,
+``kill -9``, a lost SSH connection) loses at most the work in flight; a torn last line is
+ignored. A record written again for the same key replaces the earlier one. Profiling,
+validation, calibration and the gallery's measurements all use it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hwlat.errors import InputError
+from hwlat.profiler.measurement import Measurement
+from hwlat.profiler.protocol import Protocol
+
+__all__ = ["Checkpoint", "checkpoint_header", "CHECKPOINT_VERSION", "utc_now"]
+
+log = logging.getLogger(__name__)
+
+#: 2: the interference-robust protocol (statistic, canary); files of version 1 cannot be resumed
+CHECKPOINT_VERSION = 2
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def checkpoint_header(device: Any, runtime: Any, protocol: Protocol) -> dict[str, Any]:
+    """The header of a checkpoint: what the records were measured on and how."""
+    return {"hwlat_checkpoint": CHECKPOINT_VERSION, "device": device.to_dict(), "runtime": runtime.info(),
+            "protocol": protocol.to_dict(), "created_utc": utc_now()}
+
+
+def _read(path: Path) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """The header and the rows (key -> record) of a checkpoint; a torn last line is ignored."""
+    if not path.exists():
+        return None, {}
+    header: dict[str, Any] | None = None
+    rows: dict[str, dict[str, Any]] = {}
+    with path.open("r", encoding="utf-8") as fh:
+        lines = fh.read().split("\n")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if lineno >= len(lines) - 1:  # the last line, torn by a kill: drop it
+                log.warning("ignoring a torn last line in %s (an interrupted run)", path)
+                continue
+            raise InputError(f"{path}:{lineno} is not valid JSON; the checkpoint is corrupt: "
+                             "move it away and run again") from None
+        if header is None:
+            if not isinstance(rec, dict) or "hwlat_checkpoint" not in rec:
+                raise InputError(f"{path} is not an hwlat checkpoint (no header line); move it away or "
+                                 "choose another output folder (-o)")
+            header = rec
+        elif isinstance(rec, dict) and "key" in rec:
+            rows[rec["key"]] = rec
+        else:
+            raise InputError(f"{path}:{lineno} is not a measurement record; the checkpoint is corrupt: "
+                             "move it away and run again")
+    return header, rows
+
+
+def _check_compatible(path: Path, header: dict[str, Any], new: dict[str, Any]) -> None:
+    version = header.get("hwlat_checkpoint")
+    if version != CHECKPOINT_VERSION:
+        raise InputError(f"{path} was written by another hwlat measurement protocol (checkpoint version {version}, "
+                         f"this hwlat writes {CHECKPOINT_VERSION}); its numbers are not comparable: move it away "
+                         "(or pass --fresh) and measure again")
+    old_dev, new_dev = header["device"], new["device"]
+    for k in ("name", "runtime", "provider", "threads", "precision", "location"):
+        if old_dev.get(k) != new_dev.get(k):
+            raise InputError(
+                f"{path} holds measurements for device {old_dev.get('name')!r} with {k}={old_dev.get(k)!r}, "
+                f"not {new_dev.get(k)!r}; use another output folder (-o) for this device"
+            )
+    if header["protocol"] != new["protocol"]:
+        changed = sorted(k for k in new["protocol"] if header["protocol"].get(k) != new["protocol"][k])
+        raise InputError(
+            f"{path} was measured with another protocol (differs in {', '.join(changed)}); "
+            "use the same protocol options to resume, or another output folder (-o)"
+        )
+    if header["runtime"].get("runtime_version") != new["runtime"].get("runtime_version"):
+        log.warning("%s was started with %s %s, now %s: mixing versions in one table", path,
+                    new["runtime"]["runtime"], header["runtime"].get("runtime_version"),
+                    new["runtime"].get("runtime_version"))
+
+
+class Checkpoint:
+    """A resumable JSON-lines record of measurements (see the module docstring).
+
+    ``rows`` maps each key to its latest record. Opening an existing file checks that it was
+    measured on the same device with the same protocol.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], header: dict[str, Any], *, fresh: bool = False) -> None:
+        self.path = Path(path)
+        if fresh and self.path.exists():
+            self.path.unlink()
+        existing, self.rows = _read(self.path)
+        if existing is None:
+            self.header = header
+            self._fh = self.path.open("w", encoding="utf-8")
+            self._write(header)
+        else:
+            _check_compatible(self.path, existing, header)
+            self.header = existing
+            self._repair_tail()
+            self._fh = self.path.open("a", encoding="utf-8")
+
+    def _repair_tail(self) -> None:
+        # make sure the file ends with a newline (a torn line is then skipped, not glued)
+        with self.path.open("rb+") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() and (fh.seek(-1, os.SEEK_END) or fh.read(1) != b"\n"):
+                fh.write(b"\n")
+
+    def _write(self, rec: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def add(self, key: str, m: Measurement, **fields: Any) -> dict[str, Any]:
+        """Record ``m`` under ``key`` (replacing an earlier record of the key); returns the record."""
+        rec = measurement_record(key, m, **fields)
+        self.rows[key] = rec
+        self._write(rec)
+        return rec
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def measurement_record(key: str, m: Measurement, **fields: Any) -> dict[str, Any]:
+    """The record of one measurement: its statistics, the canary of its chunk and when it was taken."""
+    rec = {"key": key, **m.to_stats(), "calls_per_sample": m.number, "canary_ms": m.extra.get("canary_ms"),
+           "measured_utc": utc_now(), **fields}
+    return rec

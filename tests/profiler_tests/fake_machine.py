@@ -1,0 +1,92 @@
+"""A simulated machine that runs at two speeds, for testing the statistics of the protocol.
+
+Every prepared model has a true latency derived from its graph. Calls advance a simulated clock
+shared by all models of one machine; the machine switches between a quiet and a slow mode as
+that clock runs (slow spells of ``slow_s`` seconds between quiet spells of ``quiet_s``, each
+drawn from an exponential law, or a fixed ``schedule`` of (until_s, slow) spells). In the slow
+mode a call takes ``factor`` times longer. Every call also gets a little positive jitter:
+interference only ever adds time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwlat.profiler.runtimes.base import Prepared, Runtime
+
+
+class TwoSpeedMachine:
+    def __init__(self, *, factor: float = 1.7, quiet_s: float = 0.4, slow_s: float = 0.8, jitter: float = 0.01,
+                 seed: int = 0, schedule: list[tuple[float, bool]] | None = None) -> None:
+        self.factor, self.quiet_s, self.slow_s, self.jitter = factor, quiet_s, slow_s, jitter
+        self.rng = np.random.default_rng(seed)
+        self.now = 0.0
+        self.schedule = schedule
+        self.slow = False
+        self._until = self.rng.exponential(quiet_s)
+        self.calls = 0
+        self.slow_calls = 0
+
+    def _mode(self) -> bool:
+        if self.schedule is not None:
+            for until, slow in self.schedule:
+                if self.now < until:
+                    return slow
+            return self.schedule[-1][1]
+        while self.now >= self._until:
+            self.slow = not self.slow
+            self._until += self.rng.exponential(self.slow_s if self.slow else self.quiet_s)
+        return self.slow
+
+    def call(self, true_s: float) -> float:
+        slow = self._mode()
+        t = true_s * (self.factor if slow else 1.0) * (1.0 + self.rng.exponential(self.jitter))
+        self.now += t
+        self.calls += 1
+        self.slow_calls += slow
+        return t
+
+
+def true_latency_s(graph) -> float:
+    """A latency that depends on the graph only: 20 µs plus 1 ns per output element and weight."""
+    work = sum(int(np.prod(graph.shapes[n.output])) + sum(w.size for w in n.weights.values()) for n in graph.nodes)
+    return 20e-6 + 1e-9 * work
+
+
+class _Prepared(Prepared):
+    def __init__(self, machine: TwoSpeedMachine, true_s: float) -> None:
+        self.inputs = []
+        self.machine, self.true_s = machine, true_s
+
+    def run(self) -> None:  # pragma: no cover - time_calls is overridden
+        self.machine.call(self.true_s)
+
+    def outputs(self):  # pragma: no cover
+        return []
+
+    def time_calls(self, n: int) -> np.ndarray:
+        return np.array([self.machine.call(self.true_s) for _ in range(n)])
+
+
+class TwoSpeedRuntime(Runtime):
+    """A runtime whose models run on a :class:`TwoSpeedMachine`."""
+
+    name = "fake"
+    model_format = "onnx"
+    providers = ("cpu",)
+
+    def __init__(self, machine: TwoSpeedMachine, **kw) -> None:
+        super().__init__(**kw)
+        self.machine = machine
+        self.prepared_true: dict[str, float] = {}
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return True
+
+    @classmethod
+    def version(cls) -> str:
+        return "0"
+
+    def prepare(self, graph, *, seed: int = 0) -> Prepared:
+        return _Prepared(self.machine, true_latency_s(graph))
