@@ -1,41 +1,99 @@
 """Fidelity of the lookup predictor: predicted vs measured end-to-end latency, beside the noise floor.
 
     python benchmarks/bench_fidelity.py [--devices cpu-ort cpu-litert] [--spaces nb201 ofa-mbv3 proxyless]
-                                        [--n 100] [--calibrate 10] [--tables benchmarks/out/profile]
+                                        [--n 100] [--calibrate 10 20] [--stress] [--out benchmarks/out/fidelity]
 
-For each device and space: a table (reused from bench_profile.py's output when present, else
-profiled), N random architectures measured end to end twice (the second pass is the noise floor)
-and K others to calibrate ``a·S + b``; then share within ±5 % / ±10 %, MAPE, Spearman, Kendall.
-Also the lookup query speed (a million architectures in one call). OFA is validated at 224x224.
+For each device and space, everything with hwlat's default protocol and statistic, in one run:
+
+1. the space's latency table is profiled (wall time and interference figure recorded);
+2. N test networks and max(K) calibration networks are measured end to end, mixed in the same
+   chunks, each as two separately prepared copies whose rounds interleave (the second copy is
+   the noise floor: how well one measurement agrees with another taken beside it);
+3. every calibration (none, affine, kind, type, key) is fitted on the first K calibration
+   networks, for each K, and predicts the N test networks (copy 1): share within ±5 % / ±10 %,
+   MAPE, Spearman, Kendall. The test networks are never part of any fit.
+
+``--stress`` keeps the other core busy with a plain Python loop for the whole run. Also the
+lookup query speed (a million architectures in one call). OFA and ProxylessNAS at 224x224.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from hwlat.devices import detect, fingerprint_summary
-from hwlat.latency_tables import LatencyTable
+from hwlat.devices import detect, fingerprint_summary, load_device
 from hwlat.predictors import LookupPredictor
-from hwlat.predictors.validate import validate_space
+from hwlat.predictors.lookup import CALIBRATIONS
+from hwlat.predictors.validate import _distinct_sample, metrics
 from hwlat.profiler import Protocol, profile_ops
+from hwlat.profiler.networks import measure_archs
+from hwlat.profiler.remote import runtime_for_device
 from hwlat.search.spaces import get_space
 
 SPACE_KW = {"nb201": {}, "ofa-mbv3": {"resolutions": [224]}, "proxyless": {"resolution": 224}}
 
 
-def table_for(dev: str, space, tables: Path, out: Path, protocol: Protocol) -> LatencyTable:
-    reuse = {"nb201": tables / dev / "nb201-run2" / "table.parquet",
-             "ofa-mbv3": tables / dev / "ofa-224" / "table.parquet"}.get(space.name)
-    if reuse is not None and reuse.exists():
-        return LatencyTable.load(reuse)
-    ops = space.all_ops(resolution=224) if space.name == "ofa-mbv3" else space.all_ops()
-    return profile_ops(ops, dev, protocol=protocol, out_dir=out / dev / f"{space.name}-table", progress=False).table
+def busy() -> None:  # pragma: no cover - a stress process
+    x = 0
+    while True:
+        x += 1
+
+
+def run_one(dev_name: str, space_name: str, n: int, ks: list[int], out: Path, protocol: Protocol) -> dict:
+    dev = load_device(dev_name)
+    rt = runtime_for_device(dev)
+    space = get_space(space_name, **SPACE_KW[space_name])
+    t0 = time.time()
+    prof = profile_ops(space.all_ops(), dev, protocol=protocol, runtime=rt, out_dir=out / "table", progress=False,
+                       fresh=True)
+    t1 = time.time()
+    k_max = max(ks)
+    archs = _distinct_sample(space, n + k_max, 0)
+    order = np.random.default_rng(1).permutation(len(archs))
+    ckpt = out / "networks"
+    if (ckpt / "measurements.jsonl").exists():
+        (ckpt / "measurements.jsonl").unlink()
+    got = measure_archs(space, [archs[i] for i in order], dev, protocol=protocol, out_dir=ckpt, passes=2,
+                        progress=False, runtime=rt)
+    ms = np.empty_like(got.ms)
+    ms[order] = got.ms
+    test, y, rep = archs[:n], ms[:n, 0], ms[:n, 1]
+    cal, y_cal = archs[n:], ms[n:, 0]
+    rows = []
+    floor = metrics(rep, y)
+    for k in ks:
+        for cmode in CALIBRATIONS:
+            pred = LookupPredictor(space, prof.table, calibration=cmode).fit()
+            pred.calibrate(cal[:k], y_cal[:k])
+            rows.append({"k": k, "calibration": cmode, "fitted": pred.calibrated_,
+                         **metrics(pred.predict(test), y)})
+    t2 = time.time()
+    if hasattr(rt, "close"):
+        rt.close()
+    return {"device": dev_name, "space": space_name, "n": n, "ops": prof.n_ops, "profile_wall_s": prof.wall_s,
+            "networks_wall_s": t2 - t1, "table_interference": prof.interference.to_dict(),
+            "networks_interference": got.interference.to_dict(), "median_network_ms": float(np.median(y)),
+            "noise_floor": floor, "predictions": rows, "wall_s": t2 - t0}
+
+
+def query_speed(space_name: str, table) -> float:
+    space = get_space(space_name, **SPACE_KW[space_name])
+    pred = LookupPredictor(space, table).fit()
+    g = space.sample_genes(0, 1_000_000)
+    pred.predict_genes(g[:1000])
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        pred.predict_genes(g)
+        times.append(time.perf_counter() - t)
+    return 1_000_000 / float(np.median(times))
 
 
 def main() -> None:
@@ -43,57 +101,64 @@ def main() -> None:
     ap.add_argument("--devices", nargs="+", default=["cpu-ort", "cpu-litert"])
     ap.add_argument("--spaces", nargs="+", default=["nb201", "ofa-mbv3", "proxyless"])
     ap.add_argument("--n", type=int, default=100)
-    ap.add_argument("--calibrate", type=int, default=10)
-    ap.add_argument("--tables", type=Path, default=Path("benchmarks/out/profile"))
+    ap.add_argument("--calibrate", type=int, nargs="+", default=[10, 20])
+    ap.add_argument("--stress", action="store_true", help="keep the other core busy with a Python loop")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/fidelity"))
     args = ap.parse_args()
+    stress = None
+    if args.stress:
+        stress = mp.get_context("spawn").Process(target=busy, daemon=True)
+        stress.start()
+    tag = "stress" if args.stress else "alone"
     protocol = Protocol()
     t0 = time.time()
-    print(f"machine: {fingerprint_summary(detect())}; load average {os.getloadavg()[0]:.2f}", flush=True)
-    rows = []
-    for dev in args.devices:
-        for name in args.spaces:
-            space = get_space(name, **SPACE_KW[name])
-            table = table_for(dev, space, args.tables, args.out, protocol)
-            t1 = time.time()
-            res = validate_space(space, table, dev, n=args.n, calibrate=args.calibrate, seed=0, protocol=protocol,
-                                 out_dir=args.out / dev / name, progress=False)
-            p, f = res.prediction, res.noise_floor
-            rows.append({"device": dev, "space": name, **{f"pred_{k}": v for k, v in p.items()},
-                         **{f"noise_{k}": v for k, v in f.items()}, "a": res.calibration["a"],
-                         "b_ms": res.calibration["b_ms"], "median_ms": float(res.rows["measured_ms"].median()),
-                         "wall_s": time.time() - t1})
-            print(f"[{dev} {name}] ±10 %: {p['within_10_pct']:.0f} % (noise floor {f['within_10_pct']:.0f} %), "
-                  f"±5 %: {p['within_5_pct']:.0f} % ({f['within_5_pct']:.0f} %), Spearman {p['spearman']:.3f} "
-                  f"({f['spearman']:.3f}), MAPE {p['mape_pct']:.1f} % ({f['mape_pct']:.1f} %), "
-                  f"{time.time() - t1:.0f} s", flush=True)
+    print(f"machine: {fingerprint_summary(detect())}; stress: {tag}; load average {os.getloadavg()[0]:.2f}",
+          flush=True)
+    results = []
+    try:
+        for dev in args.devices:
+            for name in args.spaces:
+                r = run_one(dev, name, args.n, args.calibrate, args.out / tag / dev / name, protocol)
+                results.append(r)
+                best = {p["k"]: p for p in r["predictions"] if p["calibration"] == "type"}
+                print(f"[{dev} {name}] {r['wall_s']:.0f} s; noise floor ±5 % {r['noise_floor']['within_5_pct']:.0f} %; "
+                      + "; ".join(f"type K={k}: ±10 % {p['within_10_pct']:.0f} %, ±5 % {p['within_5_pct']:.0f} %"
+                                  for k, p in best.items()), flush=True)
+    finally:
+        if stress is not None:
+            stress.terminate()
     speed = {}
-    for name in args.spaces:
-        space = get_space(name, **SPACE_KW[name])
-        dev = args.devices[0]
-        pred = LookupPredictor(space, table_for(dev, space, args.tables, args.out, protocol)).fit()
-        g = space.sample_genes(0, 1_000_000)
-        pred.predict_genes(g[:1000])
-        times = []
-        for _ in range(5):
-            t1 = time.perf_counter()
-            pred.predict_genes(g)
-            times.append(time.perf_counter() - t1)
-        speed[name] = 1_000_000 / float(np.median(times))
-    (args.out).mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"rows": rows, "queries_per_s": speed}, indent=2))
-    print("\n| device | space | median network | within ±10 % (noise floor) | within ±5 % (noise floor) | "
-          "MAPE (noise floor) | Spearman (noise floor) | Kendall | calibration a, b |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['device']} | {r['space']} | {r['median_ms']:.2f} ms | {r['pred_within_10_pct']:.0f} % "
-              f"({r['noise_within_10_pct']:.0f} %) | {r['pred_within_5_pct']:.0f} % ({r['noise_within_5_pct']:.0f} %) | "
-              f"{r['pred_mape_pct']:.1f} % ({r['noise_mape_pct']:.1f} %) | {r['pred_spearman']:.3f} "
-              f"({r['noise_spearman']:.3f}) | {r['pred_kendall']:.3f} | {r['a']:.3f}, {r['b_ms']:.3f} ms |")
-    print("\n| space | lookup queries per second (1,000,000 architectures in one call, median of 5) |")
-    print("|---|---|")
-    for name, qps in speed.items():
-        print(f"| {name} | {qps:,.0f} |")
+    if not args.stress:
+        from hwlat.latency_tables import LatencyTable
+
+        for name in args.spaces:
+            speed[name] = query_speed(name, LatencyTable.load(args.out / tag / args.devices[0] / name / "table" /
+                                                              "table.parquet"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"results-{tag}.json").write_text(json.dumps({"stress": args.stress, "rows": results,
+                                                               "queries_per_s": speed}, indent=2))
+    print(f"\nstress: {'the other core kept busy by a Python loop' if args.stress else 'none (alone)'}; "
+          f"{args.n} test networks per row; statistic: {protocol.statistic}\n")
+    print("| device | space | median network | table: ops, wall, slow rounds | networks: slow rounds | "
+          "noise floor ±5 % / ±10 % | K | calibration | ±10 % | ±5 % | MAPE | Spearman | Kendall |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        f = r["noise_floor"]
+        ti, ni = r["table_interference"], r["networks_interference"]
+        for p in r["predictions"]:
+            if p["calibration"] in ("kind", "key") and p["k"] != max(args.calibrate):
+                continue
+            fitted = p["calibration"] if p["fitted"] == p["calibration"] else f"{p['calibration']}→{p['fitted']}"
+            print(f"| {r['device']} | {r['space']} | {r['median_network_ms']:.2f} ms | {r['ops']}, "
+                  f"{r['profile_wall_s']:.0f} s, {ti['slow_rounds_pct']:.0f} % | {ni['slow_rounds_pct']:.0f} % "
+                  f"(x{ni['slowdown']:.2f}) | {f['within_5_pct']:.0f} % / {f['within_10_pct']:.0f} % | {p['k']} | "
+                  f"{fitted} | {p['within_10_pct']:.0f} % | {p['within_5_pct']:.0f} % | {p['mape_pct']:.1f} % | "
+                  f"{p['spearman']:.3f} | {p['kendall']:.3f} |")
+    if speed:
+        print("\n| space | lookup queries per second (1,000,000 architectures in one call, median of 5) |")
+        print("|---|---|")
+        for name, qps in speed.items():
+            print(f"| {name} | {qps:,.0f} |")
     print(f"\nload average at end {os.getloadavg()[0]:.2f}; wall time {time.time() - t0:.0f} s")
 
 

@@ -6,8 +6,9 @@ statistics of its measured latency, all in milliseconds. ``latency_ms`` is the l
 prediction uses: the statistic the protocol chose (``metadata.statistic``, the minimum of single
 calls by default); the distribution is kept beside it (``min_ms``, ``median_ms``, ``iqr_ms``,
 ``p10_ms``, ``p90_ms``...), with ``stability_pct`` (how far the estimate on the even rounds and
-on the odd rounds disagree) and ``canary_ms`` (the canary of the op's chunk: how quiet the
-machine was). The metadata says where the numbers come from: device, host, runtime and version,
+on the odd rounds disagree), ``canary_ms`` (how quiet the machine was while the op was
+measured) and ``context_ms`` (the op's marginal cost inside a chain of its own copies, without
+the per-call overhead: how it runs inside a network; NaN where not measured). The metadata says where the numbers come from: device, host, runtime and version,
 threads, measurement protocol and statistic, the run's interference figure, per-call overhead,
 time and hwlat version.
 """
@@ -62,7 +63,7 @@ BASE_COLUMNS: tuple[str, ...] = ("key", "kind", "c_in", "h_in", "w_in")
 
 #: float statistics, in milliseconds but ``stability_pct``; only ``latency_ms`` must be present
 FLOAT_STATS: tuple[str, ...] = ("latency_ms", "min_ms", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "mean_ms", "std_ms",
-                                "stability_pct", "canary_ms")
+                                "stability_pct", "canary_ms", "context_ms")
 #: integer statistics: samples, rounds, times the op was given more rounds
 INT_STATS: tuple[str, ...] = ("n", "rounds", "remeasured")
 STAT_COLUMNS: tuple[str, ...] = (*FLOAT_STATS, *INT_STATS, "unstable", "measured_utc")
@@ -107,7 +108,7 @@ _COLUMNS: tuple[str, ...] = tuple(COLUMN_DTYPES)
 assert not set(PARAM_COLUMNS) & {*BASE_COLUMNS, "flops", *STAT_COLUMNS}, "op parameter clashes with a column"
 
 # columns a stored table must have (parameter columns of newer kinds may be absent in older files)
-_REQUIRED_COLUMNS: tuple[str, ...] = (*BASE_COLUMNS, "flops", *STAT_COLUMNS)
+_REQUIRED_COLUMNS: tuple[str, ...] = (*BASE_COLUMNS, "flops", "latency_ms")
 
 
 def _utc_now() -> str:
@@ -294,9 +295,9 @@ def _coerce_frame(df: pd.DataFrame, where: str) -> pd.DataFrame:
         raise InputError(f"{where} is not an hwlat latency table: missing column(s) {', '.join(missing)}; "
                          "tables are written by LatencyTable.save or hwlat profile")
     df = df.copy()
-    for name in PARAM_COLUMNS:
+    for name in (*PARAM_COLUMNS, *STAT_COLUMNS):  # statistics of newer versions may be absent in older files
         if name not in df.columns:
-            df[name] = None
+            df[name] = False if name == "unstable" else None
     extras = [c for c in df.columns if c not in COLUMN_DTYPES]
     df = df[[*_COLUMNS, *extras]].reset_index(drop=True)
     for name, dtype in COLUMN_DTYPES.items():
@@ -346,7 +347,7 @@ def _upgrade_v1(df: pd.DataFrame) -> pd.DataFrame:
         return df
     df = df.copy()
     df["latency_ms"] = df["median_ms"]
-    for name in ("min_ms", "stability_pct", "canary_ms", "rounds"):
+    for name in ("min_ms", "stability_pct", "canary_ms", "context_ms", "rounds"):
         if name not in df.columns:
             df[name] = None
     df["unstable"] = False
@@ -494,9 +495,14 @@ class LatencyTable:
             raise self._missing_error([key])
         return float(median[pos])
 
-    def lookup_many(self, keys: Iterable[SpecOrKey]) -> np.ndarray:
-        """Latencies (ms, ``latency_ms``) of many ops, float64 in the order given; one error lists all missing."""
+    def lookup_many(self, keys: Iterable[SpecOrKey], column: str = "latency_ms") -> np.ndarray:
+        """Latencies (ms, ``latency_ms``, or another float column such as ``context_ms``) of many
+        ops, float64 in the order given; one error lists all missing."""
         index, median = self._ensure_index()
+        if column != "latency_ms":
+            if column not in FLOAT_STATS:
+                raise InputError(f"unknown column {column!r}; choose one of {', '.join(FLOAT_STATS)}")
+            median = self._df[column].to_numpy(dtype=np.float64, na_value=np.nan)
         items = list(keys)
         pos = np.fromiter((index.get(k.key if isinstance(k, OpSpec) else k, -1) for k in items),
                           dtype=np.int64, count=len(items))

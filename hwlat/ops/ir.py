@@ -39,7 +39,7 @@ import numpy as np
 from hwlat.errors import InputError, UnsupportedOpError
 from hwlat.ops.spec import OpSpec, make_divisible
 
-__all__ = ["Node", "Graph", "GraphBuilder", "build_graph", "ELEMENTWISE_ACTS"]
+__all__ = ["Node", "Graph", "GraphBuilder", "build_graph", "build_chain", "chainable", "ELEMENTWISE_ACTS"]
 
 ELEMENTWISE_ACTS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid")
 
@@ -288,4 +288,28 @@ def build_graph(specs: OpSpec | Sequence[OpSpec], *, seed: int = 0, name: str | 
         if spec.n_inputs != 1:
             raise InputError(f"{spec.key} takes {spec.n_inputs} inputs and can only start a chain")
         y = b.apply(spec, y)
+    return b.finish([y])
+
+
+def chainable(spec: OpSpec) -> bool:
+    """True when ``spec``'s output has its input's shape, so copies of it can follow each other."""
+    try:
+        return spec.kind != "identity" and tuple(spec.output_shape) == tuple(spec.input_shape)
+    except InputError:
+        return False
+
+
+def build_chain(spec: OpSpec, copies: int, *, seed: int = 0) -> Graph:
+    """``copies`` copies of ``spec``, each feeding the next: the op timed *in context*, its input
+    just written by an op like itself and in the runtime's own layout. A multi-input op (``add``)
+    takes the previous copy's output and the graph's input for its other inputs."""
+    if copies < 1:
+        raise InputError(f"a chain needs at least one copy, got {copies}")
+    if not chainable(spec):
+        raise InputError(f"{spec.key} changes the shape of its input; copies of it cannot form a chain")
+    b = GraphBuilder(seed=seed, name=f"{spec.kind}x{copies}")
+    x0 = b.input(spec.input_shape)
+    y = x0
+    for _ in range(copies):
+        y = b.apply(spec, y, *([x0] * (spec.n_inputs - 1)))
     return b.finish([y])

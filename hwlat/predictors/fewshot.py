@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from hwlat.errors import InputError
-from hwlat.predictors.lookup import enumerate_part_ops, gather_parts, parts_from_arrays, parts_to_arrays
+from hwlat.predictors.lookup import enumerate_part_ops, gather_parts, op_costs, parts_from_arrays, parts_to_arrays
 
 __all__ = ["GROUPINGS", "FewShotAdapter", "load_fewshot", "op_group"]
 
@@ -143,11 +143,14 @@ class FewShotAdapter:
     overhead_ms:
         The reference runtime's per-call overhead (ms); ``None`` takes it from the table's
         metadata (0 when absent).
+    in_context:
+        Use the reference table's in-context costs (``context_ms``) where it has them (see
+        :func:`~hwlat.predictors.lookup.op_costs`).
     """
 
     def __init__(self, space: Any, reference_table: Any, *, grouping: str | Callable[[Any], str] = "type",
                  intercept: bool = True, min_per_feature: float = 1.5, alpha: float = 0.1,
-                 min_scale: float = 0.25, overhead_ms: float | None = None) -> None:
+                 min_scale: float = 0.25, overhead_ms: float | None = None, in_context: bool = False) -> None:
         self.space = space
         self.reference_table = reference_table
         self.grouping = grouping
@@ -156,6 +159,7 @@ class FewShotAdapter:
         self.alpha = alpha
         self.min_scale = min_scale
         self.overhead_ms = overhead_ms
+        self.in_context = in_context
 
     # -- features ------------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -179,7 +183,8 @@ class FewShotAdapter:
 
     def _build_features(self) -> None:
         """Per part, per gene combination, the sum (ms) of each group's overhead-free latencies."""
-        cache_key = (id(self.space), id(self.reference_table), self.grouping, self.overhead_ms, bool(self.intercept))
+        cache_key = (id(self.space), id(self.reference_table), self.grouping, self.overhead_ms, bool(self.intercept),
+                     bool(self.in_context))
         if getattr(self, "_features_for", None) == cache_key:
             return  # the same space, table and grouping: the part tables are still right
         space, table = self.space, self.reference_table
@@ -188,7 +193,7 @@ class FewShotAdapter:
             overhead = table.metadata.overhead_ms or 0.0
         parts, part_dims, combos, needed = enumerate_part_ops(space)
         keys = list(needed)
-        ms = table.lookup_many(keys) - float(overhead)  # raises once, listing every missing op
+        ms = op_costs(table, keys, float(overhead), in_context=self.in_context)  # raises once, listing every missing op
         group_of = {k: op_group(needed[k], self.grouping) for k in keys}
         groups = list(dict.fromkeys(group_of[k] for k in keys))
         gidx = {g: i for i, g in enumerate(groups)}
@@ -380,6 +385,7 @@ class FewShotAdapter:
             "min_per_feature": float(self.min_per_feature),
             "alpha": float(self.alpha),
             "min_scale": float(self.min_scale),
+            "in_context": bool(self.in_context),
             "overhead_ms": self.overhead_ms,
             "fitted": {"feature_names": list(self.feature_names_), "coef": [float(c) for c in self.coef_],
                        "intercept_ms": self.intercept_, "const_ms": self.const_ms_, "overhead_ms": self.overhead_ms_,
@@ -410,6 +416,7 @@ def load_fewshot(header: dict[str, Any], arrays: dict[str, np.ndarray], table: A
         pred = FewShotAdapter(space, table, grouping=header["grouping"], intercept=bool(header["intercept"]),
                               min_per_feature=float(header["min_per_feature"]), alpha=float(header["alpha"]),
                               min_scale=float(header.get("min_scale", 0.25)),
+                              in_context=bool(header.get("in_context", False)),
                               overhead_ms=header["overhead_ms"])
         pred.part_genes_, pred.part_dims_, tables = parts_from_arrays(arrays, n)
         pred.part_tables_ = [t.reshape(-1, len(f["feature_names"])) for t in tables]

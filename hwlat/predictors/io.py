@@ -76,6 +76,7 @@ def _state_of(predictor: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "overhead_ms": predictor.overhead_ms_,
             "calibration": predictor.calibration,
             "alpha": float(predictor.alpha),
+            "in_context": bool(predictor.in_context),
             "calibrated": predictor.calibrated_,
             "group_coef": predictor.group_coef_,
             "const_scale": predictor.const_scale_,
@@ -134,7 +135,7 @@ def _load_lookup(header: dict[str, Any], arrays: dict[str, np.ndarray], table: A
 
     space = get_space(header["space"]["name"], **header["space"]["config"])
     pred = LookupPredictor(space, table, overhead_ms=header["overhead_ms"], calibration=header["calibration"],
-                           alpha=float(header.get("alpha", 0.1)))
+                           alpha=float(header.get("alpha", 10.0)), in_context=bool(header.get("in_context", False)))
     n = len(header["part_names"])
     pred.part_genes_, pred.part_dims_, pred.part_tables_ = parts_from_arrays(arrays, n)
     raw = {k[3:]: v for k, v in arrays.items() if k.startswith("raw")}

@@ -27,10 +27,21 @@ import pandas as pd
 
 from hwlat.errors import InputError
 
-__all__ = ["LookupPredictor", "CALIBRATIONS", "DEFAULT_CALIBRATION", "fit_affine", "enumerate_part_ops", "gather_parts", "parts_to_arrays",
+__all__ = ["LookupPredictor", "CALIBRATIONS", "DEFAULT_CALIBRATION", "op_costs", "fit_affine", "enumerate_part_ops", "gather_parts", "parts_to_arrays",
            "parts_from_arrays"]
 
 log = logging.getLogger(__name__)
+
+
+def op_costs(table: Any, keys: Sequence[str], overhead_ms: float, *, in_context: bool = True) -> np.ndarray:
+    """What each op costs inside a network (ms), from ``table``: its ``context_ms`` (the marginal
+    cost in a chain of its own copies) where measured and ``in_context``, else its ``latency_ms``
+    less the runtime's per-call overhead. One error lists every missing op."""
+    ms = table.lookup_many(keys) - float(overhead_ms)
+    if in_context:
+        ctx = table.lookup_many(keys, "context_ms")
+        ms = np.where(np.isfinite(ctx), ctx, ms)
+    return ms
 
 
 def enumerate_part_ops(space: Any) -> tuple[list[Any], list[tuple[int, ...]], list[list[list[str]]], dict[str, Any]]:
@@ -143,16 +154,23 @@ class LookupPredictor:
         With too few measurements for the multipliers a group calibration falls back to the
         affine one (see :class:`~hwlat.predictors.fewshot.FewShotAdapter`, which fits it).
     alpha:
-        Shrinkage of the group multipliers towards the common scale.
+        Shrinkage of the group multipliers towards the common scale (see
+        :class:`~hwlat.predictors.fewshot.FewShotAdapter`); strong by default, because the
+        in-context costs already have the right scale and a few networks should only correct it.
+    in_context:
+        Use each op's in-context cost (the table's ``context_ms``: its marginal cost inside a
+        chain of its own copies) where the table has one, and its latency less the per-call
+        overhead elsewhere (see :func:`op_costs`).
     """
 
     def __init__(self, space: Any, table: Any, *, overhead_ms: float | None = None,
-                 calibration: str = DEFAULT_CALIBRATION, alpha: float = 0.1) -> None:
+                 calibration: str = DEFAULT_CALIBRATION, alpha: float = 10.0, in_context: bool = True) -> None:
         self.space = space
         self.table = table
         self.overhead_ms = overhead_ms
         self.calibration = calibration
         self.alpha = alpha
+        self.in_context = in_context
 
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, archs: Sequence[Any] | None = None, y_ms: Sequence[float] | np.ndarray | None = None
@@ -179,8 +197,7 @@ class LookupPredictor:
     def _build_parts(self) -> None:
         parts, dims, combos, needed = enumerate_part_ops(self.space)
         keys = list(needed)
-        ms = self.table.lookup_many(keys)  # raises once, listing every missing op
-        adj = dict(zip(keys, ms - self.overhead_ms_))
+        adj = dict(zip(keys, op_costs(self.table, keys, self.overhead_ms_, in_context=self.in_context)))
         self.part_genes_ = [np.asarray(p.genes, dtype=np.int64) for p in parts]
         self.part_dims_ = dims
         self.raw_part_tables_ = [np.array([sum(adj[k] for k in row) for row in rows], dtype=np.float64)
@@ -213,7 +230,7 @@ class LookupPredictor:
         if len(archs) != y.size:
             raise InputError(f"{len(archs)} architectures but {y.size} measured latencies")
         ad = FewShotAdapter(self.space, self.table, grouping=self.calibration, alpha=self.alpha,
-                            overhead_ms=self.overhead_ms_).fit(archs, y)
+                            overhead_ms=self.overhead_ms_, in_context=self.in_context).fit(archs, y)
         if ad.mode_ != "groups":  # too few measurements for multipliers: the affine map
             coef = fit_affine(raw, y, self.overhead_ms_, what="architectures")
             if coef is not None:
@@ -283,11 +300,13 @@ class LookupPredictor:
         genes = self.space.to_genes([arch])[0]
         rows = []
         for pi, idx in enumerate(self.part_genes_):
-            for spec in self.space.part_ops(pi, [int(genes[i]) for i in idx]):
-                med = self.table.lookup(spec)
+            specs = self.space.part_ops(pi, [int(genes[i]) for i in idx])
+            keys = [spec.key for spec in specs]
+            costs = op_costs(self.table, keys, self.overhead_ms_, in_context=self.in_context)
+            for spec, med, cost in zip(specs, self.table.lookup_many(keys), costs):
                 scale = self._scale_of(spec, constant=len(idx) == 0)
-                rows.append({"key": spec.key, "kind": spec.kind, "table_ms": med, "scale": scale,
-                             "contribution_ms": scale * (med - self.overhead_ms_)})
+                rows.append({"key": spec.key, "kind": spec.kind, "table_ms": med, "cost_ms": cost, "scale": scale,
+                             "contribution_ms": scale * cost})
         total = float(self.predict([arch])[0])
         rows.append({"key": "(per-model overhead and calibration)", "kind": "overhead", "table_ms": np.nan,
                      "scale": np.nan, "contribution_ms": total - sum(r["contribution_ms"] for r in rows)})

@@ -129,8 +129,8 @@ class ValidationResult:
 def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibrate: int = 10, seed: int = 0,
                    protocol: Any = None, out_dir: Any = None, progress: bool = True,
                    calibration: str | None = None, runtime: Any = None) -> ValidationResult:
-    """Measure ``n`` random architectures (two interleaved copies each) and ``calibrate`` others;
-    compare with the :class:`~hwlat.predictors.lookup.LookupPredictor` of ``table`` calibrated
+    """Measure ``n`` random architectures and ``calibrate`` others, all mixed in the same chunks
+    (two interleaved copies each: the second is the noise floor); compare with the :class:`~hwlat.predictors.lookup.LookupPredictor` of ``table`` calibrated
     on the latter (``calibration``: see :data:`~hwlat.predictors.lookup.CALIBRATIONS`)."""
     from hwlat.devices import DeviceSpec, load_device
     from hwlat.predictors.lookup import DEFAULT_CALIBRATION, LookupPredictor
@@ -149,12 +149,16 @@ def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibra
     test, cal = archs[:n], archs[n:]
     predictor = LookupPredictor(space, table, calibration=calibration or DEFAULT_CALIBRATION).fit()
     rt = runtime if runtime is not None else runtime_for_device(dev)
+    # calibration and test networks are measured mixed in the same chunks: the machine's level at
+    # that time is the same for both, and the repeat copy of each test network sits beside it
+    order = np.random.default_rng(seed + 1).permutation(len(archs))
+    got = measure_archs(space, [archs[i] for i in order], dev, protocol=protocol, out_dir=out_dir, passes=2,
+                        progress=progress, seed=seed + 2, runtime=rt)
+    ms = np.empty_like(got.ms)
+    ms[order] = got.ms
+    meas = ms[:n]
     if cal:
-        cal_ms = measure_archs(space, cal, dev, protocol=protocol, out_dir=out_dir, passes=1, tag="cal-",
-                               progress=progress, seed=seed + 1, runtime=rt)[:, 0]
-        predictor.calibrate(cal, cal_ms)
-    meas = measure_archs(space, test, dev, protocol=protocol, out_dir=out_dir, passes=2, progress=progress,
-                         seed=seed + 2, runtime=rt)
+        predictor.calibrate(cal, ms[n:, 0])
     pred = predictor.predict(test)
     rows = pd.DataFrame({"arch": [space.encode(a) for a in test], "predicted_ms": pred,
                          "measured_ms": meas[:, 0], "repeat_ms": meas[:, 1]})
@@ -163,7 +167,7 @@ def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibra
     res = ValidationResult(space.name, dev.name, rows, metrics(pred, meas[:, 0]), metrics(meas[:, 1], meas[:, 0]),
                            {"n": len(cal), "mode": predictor.calibrated_, "b_ms": float(predictor.coef_[1]),
                             "overhead_ms": predictor.overhead_ms_, "multipliers": predictor.group_coef_},
-                           predictor=predictor, interference=meas.interference, statistic=meas.statistic)
+                           predictor=predictor, interference=got.interference, statistic=got.statistic)
     if out_dir is not None:
         from hwlat._io import atomic_write_text
         from hwlat.predictors.io import save_predictor

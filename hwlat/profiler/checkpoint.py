@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -148,6 +149,8 @@ class Checkpoint:
 
 def measurement_record(key: str, m: Measurement, **fields: Any) -> dict[str, Any]:
     """The record of one measurement: its statistics, the canary of its chunk and when it was taken."""
-    rec = {"key": key, **m.to_stats(), "calls_per_sample": m.number, "canary_ms": m.extra.get("canary_ms"),
+    canary = m.extra.get("canary_ms")
+    rec = {"key": key, **m.to_stats(), "calls_per_sample": m.number,
+           "canary_ms": canary if canary is not None and math.isfinite(canary) else None,
            "measured_utc": utc_now(), **fields}
     return rec

@@ -6,7 +6,8 @@ same job: items with a key, measured chunk by chunk through one
 :class:`~hwlat.profiler.meter.Meter`, each result appended to a
 :class:`~hwlat.profiler.checkpoint.Checkpoint` as it finishes. When every chunk is done, the
 items whose chunk never came within ``quiet_tol`` of the run's quiet level (a level that is only
-known at the end) are measured once more, and the run closer to the quiet level is kept.
+known at the end) are measured again, after waiting for the machine to be quiet, up to the
+protocol's ``remeasure`` times, and the run closer to the quiet level is kept.
 """
 
 from __future__ import annotations
@@ -117,9 +118,13 @@ class MeasureJob:
             self._chunk(todo[start:start + chunk_size], on_done)
             if on_chunk is not None:
                 on_chunk(self)
-        stale = [(k, it) for k, it in todo if self._stale(self.rows[k])]
-        if stale:
+        p = self.protocol
+        for attempt in range(max(p.remeasure, 1)):
+            stale = [(k, it) for k, it in todo if self._stale(self.rows[k])]
+            if not stale:
+                break
             log.info("measuring %d item(s) again: their chunk ran in a slow spell", len(stale))
+            self.meter.wait_quiet(p.quiet_wait_s / max(p.remeasure, 1))
             for start in range(0, len(stale), chunk_size):
                 self._chunk(stale[start:start + chunk_size], None)
                 self.meter.chunks_remeasured += 1
@@ -127,4 +132,6 @@ class MeasureJob:
         if self.overhead and not any(k.startswith(OVERHEAD_KEY) for k in self.rows):
             # everything was resumed from a run that timed no overhead: time it now
             self._chunk([], None)
+        if todo:
+            self.meter.remember()
         return {k: self.rows[k] for k, _ in items}

@@ -118,6 +118,7 @@ def measure_model(runtime: Any, path: str | os.PathLike[str], protocol: Protocol
 
     meter = Meter(runtime, protocol or Protocol())
     m = meter.measure([meter.file_item(Path(path).name, path)])[0]
+    meter.remember()
     m.extra["interference"] = meter.interference().to_dict()
     return m
 

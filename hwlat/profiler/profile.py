@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hwlat.errors import DeviceError, InputError, MissingDependencyError
-from hwlat.ops.ir import Graph, build_graph
+from hwlat.ops.ir import Graph, build_chain, build_graph, chainable
 from hwlat.ops.spec import OpSpec
 from hwlat.profiler.checkpoint import Checkpoint, checkpoint_header, utc_now
 from hwlat.profiler.jobs import OVERHEAD_SPEC, MeasureJob
@@ -32,6 +32,8 @@ from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.meter import Interference, Meter
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.runtimes import Runtime
+
+_CONTEXT_KEY = "__context__"
 
 __all__ = ["profile_ops", "measure_specs", "measure_graphs", "measure_overhead", "ProfileResult", "CHECKPOINT_NAME",
            "TABLE_NAME", "OVERHEAD_SPEC"]
@@ -129,14 +131,22 @@ def _metadata(device: Any, runtime: Runtime, protocol: Protocol, overhead_ms: fl
     )
 
 
-def _table_from_rows(metadata: Any, rows: dict[str, dict[str, Any]]) -> Any:
+def _context_key(key: str) -> str:
+    return f"{_CONTEXT_KEY}|{key}"
+
+
+def _table_from_rows(metadata: Any, rows: dict[str, dict[str, Any]], copies: int) -> Any:
     from hwlat.latency_tables import STAT_COLUMNS, LatencyTable
 
     items = []
     for key, rec in rows.items():
-        if key.startswith(("__",)):
+        if key.startswith("__"):
             continue
-        items.append((OpSpec.from_key(key), {k: rec[k] for k in STAT_COLUMNS if k in rec}))
+        stats = {k: rec[k] for k in STAT_COLUMNS if k in rec}
+        chain = rows.get(_context_key(key))
+        if chain is not None and copies > 1:
+            stats["context_ms"] = max((chain["latency_ms"] - rec["latency_ms"]) / (copies - 1), 0.0)
+        items.append((OpSpec.from_key(key), stats))
     return LatencyTable.from_rows(metadata, items)
 
 
@@ -200,8 +210,15 @@ def profile_ops(
         bar = tqdm(total=len(todo_specs), initial=n_resumed, unit="op", desc=f"profiling {dev.name}",
                    file=sys.stderr, disable=not progress or not n_todo, dynamic_ncols=True, leave=True)
         try:
-            job.run([(s.key, job.meter.spec_item(s)) for s in todo_specs], chunk_size=chunk_size,
-                    on_done=lambda _key: bar.update(1),
+            meter, k = job.meter, protocol.context_copies
+            items = []
+            for spec in todo_specs:
+                items.append((spec.key, meter.spec_item(spec)))
+                if k > 1 and chainable(spec):  # in the same chunk as the op itself
+                    items.append((_context_key(spec.key),
+                                  meter.graph_item(_context_key(spec.key), build_chain(spec, k, seed=protocol.seed))))
+            job.run(items, chunk_size=chunk_size * (2 if k > 1 else 1),
+                    on_done=lambda key: key.startswith("__") or bar.update(1),
                     on_chunk=lambda j: bar.set_postfix(slow=f"{j.meter.interference().slow_pct:.0f}%",
                                                        refresh=False))
         finally:
@@ -212,7 +229,7 @@ def profile_ops(
     overhead_ms = job.overhead_ms() if overhead else None
     interference = job.interference()
     metadata = _metadata(dev, rt, protocol, overhead_ms, header, interference)
-    table = _table_from_rows(metadata, rows)
+    table = _table_from_rows(metadata, rows, protocol.context_copies)
     files: list[Path] = []
     if out_path is not None:
         files = [out_path / TABLE_NAME, out_path / "table.csv"]

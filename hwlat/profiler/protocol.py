@@ -38,8 +38,19 @@ class Protocol:
     *Canary.* With ``canary`` on, a small fixed model is timed in every round of every chunk. The
     fastest canary estimate of the run is the machine's quiet level; a round whose canary is more
     than ``slow_tol`` above it ran in a slow spell (the run's *interference figure* is the share
-    of such rounds), and a chunk whose canary never came within ``quiet_tol`` of it is measured
-    again, as a whole.
+    of such rounds). An item needs ``min_quiet_rounds`` rounds in which the canary came within
+    ``quiet_tol`` of the quiet level; one with fewer gets more rounds (after waiting, up to
+    ``quiet_wait_s`` in all, for the machine to be quiet when no round of its chunk was), and is
+    measured again at the end of the run if the level, known only then, says so.
+    With ``reference`` on, the quiet level also remembers the quietest canary of earlier runs on
+    this host, device and runtime (:mod:`hwlat.profiler.quiet`): a run that falls entirely in
+    one slow spell is then caught too.
+
+    *In context.* When profiling ops, an op whose output has its input's shape is also timed as
+    a chain of ``context_copies`` copies of itself, in the same chunk; the table's
+    ``context_ms`` is its marginal cost there, ``(T_chain - T_op) / (copies - 1)``: the op with
+    its input just written in the runtime's own layout, as inside a network, without the
+    per-call overhead and layout conversions it pays alone (0 = not timed).
     """
 
     warmup_min_runs: int = 10
@@ -57,7 +68,11 @@ class Protocol:
     remeasure: int = 3
     canary: bool = True
     quiet_tol: float = 0.05
+    min_quiet_rounds: int = 3
     slow_tol: float = 0.10
+    reference: bool = True
+    quiet_wait_s: float = 20.0
+    context_copies: int = 5
     seed: int = 0
 
     def __post_init__(self) -> None:

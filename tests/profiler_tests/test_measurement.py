@@ -118,7 +118,7 @@ def test_canary_gives_the_interference_figure():
 def test_a_chunk_measured_entirely_in_a_slow_spell_is_measured_again(tmp_path):
     """The first chunk runs in one long slow spell; only the canary of later chunks shows it."""
     specs = _specs()
-    proto = Protocol(rounds=8, round_time_s=0.002, warmup_max_s=0.1)
+    proto = Protocol(rounds=8, round_time_s=0.002, warmup_max_s=0.1, reference=False)
     first = Meter(TwoSpeedRuntime(TwoSpeedMachine(factor=1.0)), proto)
     ms = first.measure([first.spec_item(s) for s in specs[:3]])
     span = sum(sum(r.sum() for r in m.rounds) for m in ms)  # simulated seconds one chunk takes
@@ -216,3 +216,30 @@ def test_runs_for_round_clamps():
     assert runs_for_round(1.0, proto) == 5
     assert runs_for_round(1e-7, proto) == 1000
     assert runs_for_round(float("nan"), proto) == 5
+
+
+def test_a_run_entirely_in_a_slow_spell_is_caught_by_the_remembered_quiet_level(tmp_path, monkeypatch):
+    """A short run that falls wholly in one slow spell cannot see it from inside; the quiet level
+    remembered from an earlier run on this host can, and the run waits for the spell to end."""
+    monkeypatch.setenv("HWLAT_CACHE", str(tmp_path / "cache"))
+    specs = _specs()
+    proto = Protocol(rounds=8, round_time_s=0.002, warmup_max_s=0.1)
+    quiet = profile_ops(specs, "cpu-ort", runtime=TwoSpeedRuntime(TwoSpeedMachine(factor=1.0, jitter=0.002)),
+                        protocol=proto, progress=False, overhead=False)
+    assert (tmp_path / "cache" / "quiet-levels.json").exists()
+    truth = {s.key: true_latency_s(build_graph(s)) * 1e3 for s in specs}
+    # the whole of the first 2 simulated seconds is slow: more than the run itself takes
+    machine = TwoSpeedMachine(factor=1.7, jitter=0.002, schedule=[(2.0, True), (1e9, False)])
+    slow = profile_ops(specs, "cpu-ort", runtime=TwoSpeedRuntime(machine), protocol=proto, progress=False,
+                       overhead=False)
+    for key in slow.table.keys():
+        assert slow.table.lookup(key) == pytest.approx(truth[key], rel=0.02), key
+    assert quiet.interference.slow_pct == 0 and slow.interference.slow_pct > 0
+    assert slow.interference.reference_ms == pytest.approx(quiet.interference.run_quiet_ms)
+    # without the remembered level the same run is wrong by the spell's factor, and cannot know it
+    blind = profile_ops(specs, "cpu-ort", runtime=TwoSpeedRuntime(TwoSpeedMachine(
+        factor=1.7, jitter=0.002, schedule=[(2.0, True), (1e9, False)])), protocol=proto.replace(reference=False),
+        progress=False, overhead=False)
+    key = specs[0].key
+    assert blind.table.lookup(key) == pytest.approx(1.7 * truth[key], rel=0.03)
+    assert blind.interference.slow_pct == 0

@@ -52,8 +52,10 @@ def test_rerun_resumes_without_measuring_again(tmp_path):
     res = profile_ops(SPECS, "cpu-ort", protocol=QUICK, out_dir=tmp_path, progress=False)
     assert res.n_resumed == 3 and res.n_measured == len(SPECS) - 3
     lines = (tmp_path / CHECKPOINT_NAME).read_text().splitlines()
-    keys = [json.loads(ln).get("key") for ln in lines[1:]]
-    assert len(keys) == len(set(keys))  # nothing measured twice
+    before = {json.loads(ln).get("key") for ln in lines_before[1:]}
+    added = [json.loads(ln).get("key") for ln in lines[len(lines_before):]]
+    assert not before & set(added)  # nothing measured in the first run is measured again
+    assert {s.key for s in SPECS[3:]} <= set(added)
     assert lines[: len(lines_before)] == lines_before
     again = profile_ops(SPECS, "cpu-ort", protocol=QUICK, out_dir=tmp_path, progress=False)
     assert again.n_measured == 0 and len(again.table) == len(SPECS)
@@ -191,3 +193,29 @@ def test_unwritable_output_is_an_error(tmp_path):
     ro.chmod(0o500)
     with pytest.raises(InputError, match="not writable|cannot"):
         profile_ops(SPECS[:1], "cpu-ort", protocol=QUICK, out_dir=ro / "x", progress=False)
+
+
+def test_ops_are_also_timed_in_context(tmp_path):
+    """An op whose output has its input's shape is timed as a chain of copies too: inside a
+    network it pays neither the per-call overhead nor, on ONNX Runtime, the layout conversions."""
+    specs = [conv((16, 32, 32), 16, 1), pool((16, 32, 32), 3, 1, pad=1), add((16, 32, 32), 2), pool((16, 32, 32), 2, 2)]
+    res = profile_ops(specs, "cpu-ort", protocol=QUICK, out_dir=tmp_path, progress=False)
+    t = res.table
+    ctx = t.lookup_many(specs, "context_ms")
+    lat = t.lookup_many(specs)
+    assert np.isnan(ctx[3])  # a stride-2 pool changes the shape: no chain
+    assert np.all(ctx[:3] > 0) and np.all(ctx[:3] < lat[:3])
+    assert t.metadata.protocol["context_copies"] == QUICK.context_copies
+    again = profile_ops(specs, "cpu-ort", protocol=QUICK, out_dir=tmp_path, progress=False)
+    assert again.n_measured == 0
+    np.testing.assert_array_equal(again.table.lookup_many(specs, "context_ms"), ctx)
+
+
+def test_build_chain():
+    from hwlat.ops.ir import build_chain, chainable
+
+    g = build_chain(add((8, 4, 4), 3), 4)
+    assert len(g.nodes) == 4 * 2 and len(g.inputs) == 1 and g.output_shapes() == [(8, 4, 4)]  # n=3: two adds each
+    assert chainable(conv((8, 4, 4), 8, 3)) and not chainable(conv((8, 4, 4), 16, 3))
+    with pytest.raises(InputError, match="cannot form a chain"):
+        build_chain(pool((8, 4, 4), 2, 2), 2)

@@ -61,6 +61,16 @@ _DATA_HINT = (
 Arch = tuple[str, ...]
 
 
+def _alias_roots(arch: Arch) -> dict[int, int]:
+    """Each node's representative: a node whose only live input is a skip edge of another node
+    holds the same tensor as that node (and so, recursively, as its root)."""
+    root = {0: 0}
+    for j in (1, 2, 3):
+        inc = [(e, src) for e, (dst, src) in enumerate(EDGES) if dst == j and arch[e] != "none"]
+        root[j] = root[inc[0][1]] if len(inc) == 1 and arch[inc[0][0]] == "skip_connect" else j
+    return root
+
+
 @functools.lru_cache(maxsize=256)
 def _cached_spec(kind: str, shape: tuple[int, ...], **params: Any) -> OpSpec:
     return OpSpec.make(kind, shape, **params)
@@ -252,7 +262,8 @@ class NB201Space(SearchSpace):
             return steps
         # "absent": keep what reaches node 3. Work shared by several edges of one source node is
         # done once, as any optimising runtime does (common subexpression elimination): one ReLU
-        # feeds all of the node's conv edges, one average pool all of its pool edges.
+        # feeds all of the node's conv edges, one average pool all of its pool edges; and a node
+        # whose only input is a skip of another node is that node (its ReLU and pool are shared).
         live = {3}
         for j in (3, 2, 1):
             if j in live:
@@ -261,6 +272,7 @@ class NB201Space(SearchSpace):
                         live.add(src)
         relu_done: set[int] = set()
         pool_done: set[int] = set()
+        root = _alias_roots(arch)
         for j in (1, 2, 3):
             if j not in live:
                 continue
@@ -268,17 +280,18 @@ class NB201Space(SearchSpace):
             for e, (dst, src) in enumerate(EDGES):
                 if dst != j or arch[e] == "none":
                     continue
+                r = root[src]  # a node that is only a skip of another is that node
                 if arch[e] == "skip_connect":
                     srcs.append(("node", src))
                 elif arch[e] == "avg_pool_3x3":
-                    if src not in pool_done:
-                        steps.append(("pool", src))
-                        pool_done.add(src)
-                    srcs.append(("pool", src))
+                    if r not in pool_done:
+                        steps.append(("pool", r))
+                        pool_done.add(r)
+                    srcs.append(("pool", r))
                 else:
-                    if src not in relu_done:
-                        steps.append(("relu", src))
-                        relu_done.add(src)
+                    if r not in relu_done:
+                        steps.append(("relu", r))
+                        relu_done.add(r)
                     steps.append(("edge", e))
                     srcs.append(("edge", e))
             if srcs:
@@ -408,6 +421,7 @@ class NB201Space(SearchSpace):
         relus: dict[int, str] = {}
         pools: dict[int, str] = {}
         shared = self.none_edges == "absent"
+        root = _alias_roots(a)
 
         def zero_of(t: str) -> str:
             z = b.apply(bn(shape, act="none"), t)
@@ -419,7 +433,7 @@ class NB201Space(SearchSpace):
                 src = EDGES[arg][1]
                 spec = self._edge_spec(a[arg], shape, shared)
                 assert spec is not None
-                edges[arg] = b.apply(spec, relus[src] if shared else nodes[src])
+                edges[arg] = b.apply(spec, relus[root[src]] if shared else nodes[src])
             elif kind == "relu":
                 relus[arg] = b.apply(_cached_spec("act", shape, fn="relu"), nodes[arg])
             elif kind == "pool":
