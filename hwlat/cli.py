@@ -625,7 +625,7 @@ class _Fmt(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFo
 #: the columns of a latency table printed by profile and table show
 TABLE_COLS = ["key", "latency_ms", "median_ms", "p90_ms", "stability_pct", "n"]
 #: the calibrations of the lookup predictor (kept here: building the parser imports no numpy)
-CALIBRATIONS = ("type", "kind", "key", "affine", "none")
+CALIBRATIONS = ("auto", "type", "kind", "key", "affine", "none")
 STATISTICS = ("min", "p5", "p10", "quiet", "median", "mean")
 
 
@@ -802,7 +802,8 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
     pv.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     pv.add_argument("--calibration", choices=CALIBRATIONS, default=None,
-                    help="how the K networks correct the table: one multiplier per op type (default), kind or op, "
+                    help="how the K networks correct the table: auto (default: per op type or affine, whichever "
+                         "predicts left-out calibration networks better), one multiplier per op type, kind or op, "
                          "an affine a*S+b, or none")
     pv.add_argument("--no-progress", action="store_true", help="no progress bar")
     pv.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)
@@ -897,7 +898,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write ONNX and TFLite files of the budget picks, of every measured member, or none")
     ps.add_argument("--seed", type=int, default=0)
     ps.add_argument("--calibration", choices=CALIBRATIONS, default=None,
-                    help="how the calibration networks correct the table (default: one multiplier per op type)")
+                    help="how the calibration networks correct the table (default auto: per op type or affine, "
+                         "chosen on the calibration networks themselves)")
     ps.add_argument("--no-progress", action="store_true", help="no progress bars")
     ps.add_argument("--format", choices=("table", "json"), default="table", help=fmt_help)
     ps.set_defaults(func=cmd_search)

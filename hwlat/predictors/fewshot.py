@@ -146,11 +146,16 @@ class FewShotAdapter:
     in_context:
         Use the reference table's in-context costs (``context_ms``) where it has them (see
         :func:`~hwlat.predictors.lookup.op_costs`).
+    shrink_constant:
+        Shrink the constant part's multiplier towards the common scale as well (by default it
+        is free, above the ``min_scale`` guard): with few measurements it then cannot trade
+        places with the slope.
     """
 
     def __init__(self, space: Any, reference_table: Any, *, grouping: str | Callable[[Any], str] = "type",
                  intercept: bool = True, min_per_feature: float = 1.5, alpha: float = 0.1,
-                 min_scale: float = 0.25, overhead_ms: float | None = None, in_context: bool = False) -> None:
+                 min_scale: float = 0.25, overhead_ms: float | None = None, in_context: bool = False,
+                 shrink_constant: bool = False) -> None:
         self.space = space
         self.reference_table = reference_table
         self.grouping = grouping
@@ -160,6 +165,7 @@ class FewShotAdapter:
         self.min_scale = min_scale
         self.overhead_ms = overhead_ms
         self.in_context = in_context
+        self.shrink_constant = shrink_constant
 
     # -- features ------------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -229,6 +235,7 @@ class FewShotAdapter:
         # each group's share of the latency of an average model of the space (uniform genes)
         mean = sum(t.mean(axis=0) for t in self.part_tables_)
         self.group_share_ = np.asarray(mean, dtype=np.float64) / max(float(np.sum(mean)) + self.const_ms_, 1e-300)
+        self.const_share_ = self.const_ms_ / max(float(np.sum(mean)) + self.const_ms_, 1e-300)
         self.n_ops_ = len(keys)
         self._features_for = cache_key
 
@@ -321,9 +328,14 @@ class FewShotAdapter:
                 # an average model of the space; a group none of the K models uses stays at ``a``
                 G = X.shape[1]
                 share = self.group_share_ / a0  # Δc_g · share_g = relative change of an average model
-                pen = np.zeros((G, A.shape[1] + 1))
+                shrink_const = self.shrink_constant and A.shape[1] > G
+                pen = np.zeros((G + int(shrink_const), A.shape[1] + 1))
                 pen[np.arange(G), np.arange(G)] = share
-                pen[:, -1] = -share
+                pen[:G, -1] = -share
+                if shrink_const:  # the constant part's multiplier too (b / const, or the fixed column's)
+                    cs = self.const_share_ / a0
+                    pen[G, G] = cs / self.const_ms_ if self.intercept else cs
+                    pen[G, -1] = -cs
                 c = _relative_lsq(np.column_stack([A, np.zeros(K)]), y, np.sqrt(self.alpha) * pen,
                                   np.append(lower, 0.0))[:-1]
             else:
@@ -386,6 +398,7 @@ class FewShotAdapter:
             "alpha": float(self.alpha),
             "min_scale": float(self.min_scale),
             "in_context": bool(self.in_context),
+            "shrink_constant": bool(self.shrink_constant),
             "overhead_ms": self.overhead_ms,
             "fitted": {"feature_names": list(self.feature_names_), "coef": [float(c) for c in self.coef_],
                        "intercept_ms": self.intercept_, "const_ms": self.const_ms_, "overhead_ms": self.overhead_ms_,
@@ -417,6 +430,7 @@ def load_fewshot(header: dict[str, Any], arrays: dict[str, np.ndarray], table: A
                               min_per_feature=float(header["min_per_feature"]), alpha=float(header["alpha"]),
                               min_scale=float(header.get("min_scale", 0.25)),
                               in_context=bool(header.get("in_context", False)),
+                              shrink_constant=bool(header.get("shrink_constant", False)),
                               overhead_ms=header["overhead_ms"])
         pred.part_genes_, pred.part_dims_, tables = parts_from_arrays(arrays, n)
         pred.part_tables_ = [t.reshape(-1, len(f["feature_names"])) for t in tables]

@@ -122,9 +122,9 @@ def fit_affine(s: np.ndarray, y_ms: Sequence[float] | np.ndarray, overhead_ms: f
 
 
 #: how :meth:`LookupPredictor.calibrate` turns the table into whole-network latencies
-CALIBRATIONS: tuple[str, ...] = ("none", "affine", "kind", "type", "key")
+CALIBRATIONS: tuple[str, ...] = ("auto", "none", "affine", "kind", "type", "key")
 #: the default, chosen by ``benchmarks/bench_fidelity.py`` (see benchmarks/RESULTS.md)
-DEFAULT_CALIBRATION = "type"
+DEFAULT_CALIBRATION = "auto"
 
 
 class LookupPredictor:
@@ -142,7 +142,9 @@ class LookupPredictor:
     calibration:
         How whole-network measurements correct the table (:meth:`calibrate`):
 
-        * ``"type"`` (default): one non-negative multiplier per op *type* (kind and parameters,
+        * ``"auto"`` (default): ``"type"`` or ``"affine"``, whichever predicts the calibration
+          networks better when each is left out of the fit in turn (``calibrated_`` says which).
+        * ``"type"``: one non-negative multiplier per op *type* (kind and parameters,
           any size: every 3x3 convolution of a stage shares one), shrunk towards one common
           scale, plus the constant part. Ops run differently inside a network than alone
           (layouts kept between convolutions, fused adds and activations, warm caches), and
@@ -215,22 +217,22 @@ class LookupPredictor:
         self._check_fitted()
         archs = list(archs)
         y = np.asarray(y_ms, dtype=np.float64).ravel()
-        raw = gather_parts(self.space.to_genes(archs), self.part_genes_, self.part_dims_, self.raw_part_tables_) \
-            if archs else np.zeros(0)
-        if self.calibration == "none":
+        genes = self.space.to_genes(archs) if archs else np.zeros((0, len(self.space.gene_sizes())), dtype=np.int64)
+        raw = gather_parts(genes, self.part_genes_, self.part_dims_, self.raw_part_tables_) if archs else np.zeros(0)
+        if len(archs) != y.size:
+            raise InputError(f"{len(archs)} architectures but {y.size} measured latencies")
+        mode = self.calibration
+        if mode == "none":
             fit_affine(raw, y, self.overhead_ms_, what="architectures")  # checks the measurements
             return self
-        if self.calibration == "affine":
+        if mode == "auto":
+            mode = self._choose(genes, raw, y)
+        if mode == "affine":
             coef = fit_affine(raw, y, self.overhead_ms_, what="architectures")
             if coef is not None:
                 self._set_affine(coef, int(y.size))
             return self
-        from hwlat.predictors.fewshot import FewShotAdapter
-
-        if len(archs) != y.size:
-            raise InputError(f"{len(archs)} architectures but {y.size} measured latencies")
-        ad = FewShotAdapter(self.space, self.table, grouping=self.calibration, alpha=self.alpha,
-                            overhead_ms=self.overhead_ms_, in_context=self.in_context).fit(archs, y)
+        ad = self._adapter(mode).fit_genes(genes, y)
         if ad.mode_ != "groups":  # too few measurements for multipliers: the affine map
             coef = fit_affine(raw, y, self.overhead_ms_, what="architectures")
             if coef is not None:
@@ -242,8 +244,31 @@ class LookupPredictor:
         self.group_coef_ = {str(k): float(v) for k, v in ad.coef_.items()}
         self.const_scale_ = ad.intercept_ / ad.const_ms_ if ad.const_ms_ > 0 else 1.0
         self.n_calibration_ = int(y.size)
-        self.calibrated_ = self.calibration
+        self.calibrated_ = mode
         return self
+
+    def _adapter(self, grouping: str) -> Any:
+        from hwlat.predictors.fewshot import FewShotAdapter
+
+        return FewShotAdapter(self.space, self.table, grouping=grouping, alpha=self.alpha,
+                              overhead_ms=self.overhead_ms_, in_context=self.in_context, shrink_constant=True)
+
+    def _choose(self, genes: np.ndarray, raw: np.ndarray, y: np.ndarray) -> str:
+        """``"affine"`` or ``"type"``, whichever predicts each calibration network best when fitted
+        on the others (leave-one-out squared relative error); affine below 6 networks."""
+        k = y.size
+        if k < 6:
+            return "affine"
+        errors = {"affine": [], "type": []}
+        ad = self._adapter("type")
+        for i in range(k):
+            rest = np.arange(k) != i
+            coef = fit_affine(raw[rest], y[rest], self.overhead_ms_, what="architectures")
+            a, b = (coef if coef is not None else (1.0, self.overhead_ms_))
+            errors["affine"].append(((a * raw[i] + b) / y[i] - 1) ** 2)
+            ad.fit_genes(genes[rest], y[rest])
+            errors["type"].append((float(ad.predict_genes(genes[i:i + 1])[0]) / y[i] - 1) ** 2)
+        return min(errors, key=lambda m: float(np.mean(errors[m])))
 
     def _set_affine(self, coef: np.ndarray, n: int) -> None:
         a = float(coef[0])

@@ -67,9 +67,9 @@ class Protocol:
     stability_tol: float = 0.02
     remeasure: int = 3
     canary: bool = True
-    quiet_tol: float = 0.05
+    quiet_tol: float = 0.10
     min_quiet_rounds: int = 3
-    slow_tol: float = 0.10
+    slow_tol: float = 0.15
     reference: bool = True
     quiet_wait_s: float = 20.0
     context_copies: int = 5

@@ -126,7 +126,7 @@ def test_a_network_with_a_stem_and_a_head_is_never_predicted_at_zero():
         pred = LookupPredictor(space, table, calibration=calibration).fit(archs, y)
         p = pred.predict_genes(space.sample_genes(0, 5000))
         assert (p > 0).all(), calibration
-        assert p.min() >= 0.2 * y.min(), calibration
+        assert p.min() > 0.05 * y.min(), calibration  # the guard keeps a share of the constant part
 
 
 def test_missing_ops_are_an_error_that_names_them():
