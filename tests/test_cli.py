@@ -261,3 +261,22 @@ def test_gradient_search_gallery_on_digits(tmp_path):
     assert (out / "index.html").exists() and (out / "gradient.json").exists()
     assert_clean_error(hwlat("search", "--device", "cpu-ort", "--space", "proxyless", "--strategy", "gradient",
                              "-o", str(tmp_path / "x")), "budget")
+
+
+def test_gallery_members_meet_their_budgets(tmp_path, shared_data):
+    """What `make demo` shows: a search under a budget, its gallery measured on the device, and
+    the measured latencies agree with the predicted ones and stay within the budgets."""
+    out = tmp_path / "g"
+    res = hwlat("search", "--device", "cpu-ort", "--space", "nb201", "--budget", "2", "--accuracy",
+                f"nb201-csv:{shared_data / 'nb201' / 'accuracy.csv'}:cifar10", "--evaluations", "300",
+                "--max-measure", "12", "--no-progress", "-o", str(out), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    front = json.loads((out / "front.json").read_text())
+    measured = [m for m in front["front"] if m["measured_ms"] is not None]
+    within = [abs(m["error_pct"]) <= 10 for m in measured]
+    assert len(measured) >= 6 and sum(within) >= 0.75 * len(within), measured
+    assert "within ±10 %" in summary["agreement"]
+    for b in summary["budgets"]:
+        if b["member"] is not None:
+            assert b["measured_ms"] <= 1.10 * b["budget_ms"], b
