@@ -24,7 +24,7 @@ from hwlat.latency_tables import LatencyTable
 from hwlat.predictors import LookupPredictor
 from hwlat.predictors.fewshot import FewShotAdapter
 from hwlat.predictors.validate import metrics
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 SPACE_KW = {"nb201": {}, "ofa-mbv3": {"resolutions": [224]}, "proxyless": {"resolution": 224}}
 

@@ -32,8 +32,8 @@ from scipy.stats import spearmanr
 from hwlat.latency_tables import LatencyTable
 from hwlat.predictors.fewshot import FewShotAdapter
 from hwlat.profiler import profile_ops
-from hwlat.search.spaces import get_space
-from hwlat.search.spaces.base import unique_ops
+from hwlat.spaces import get_space
+from hwlat.spaces.base import unique_ops
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "nb201" / "latency_ms.csv"

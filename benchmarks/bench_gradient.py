@@ -34,7 +34,7 @@ import numpy as np
 
 from hwlat._io import atomic_write_text, ensure_writable_dir
 from hwlat.search.gradient import gradient_search, layer_latency, load_dataset
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 REPO = Path(__file__).resolve().parents[1]
 FIDELITY = REPO / "benchmarks" / "out" / "fidelity" / "cpu-ort"

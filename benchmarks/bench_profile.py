@@ -28,7 +28,7 @@ import numpy as np
 
 from hwlat.devices import detect, fingerprint_summary
 from hwlat.profiler import Protocol, profile_ops
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 
 def _noise(res) -> dict:

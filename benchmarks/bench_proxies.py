@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from hwlat._io import atomic_write_text, ensure_writable_dir
 from hwlat.search.proxies import ProxyAccuracy
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ACC = REPO.parent / "shared" / "data" / "nb201" / "accuracy.csv"

@@ -52,7 +52,7 @@ def _nb201_kw(space_name: str, none_edges: str | None) -> dict[str, Any]:
 
 
 def _space_ops(space_name: str, resolutions: Sequence[int] | None, none_edges: str | None = None) -> list:
-    from hwlat.search.spaces import get_space
+    from hwlat.spaces import get_space
 
     kw = _nb201_kw(space_name, none_edges)
     if space_name == "ofa-mbv3":
@@ -467,7 +467,7 @@ def cmd_table_export(args: argparse.Namespace) -> int:
 
 
 def _space_from_args(args: argparse.Namespace):
-    from hwlat.search.spaces import get_space
+    from hwlat.spaces import get_space
 
     kw: dict[str, Any] = _nb201_kw(args.space, getattr(args, "none_edges", None))
     if getattr(args, "resolution", None):

@@ -129,7 +129,7 @@ def test_profile_model_cli(tmp_path):
 
 
 def test_validate_then_query_with_the_saved_predictor(tmp_path):
-    from hwlat.search.spaces import get_space
+    from hwlat.spaces import get_space
 
     out = tmp_path / "val"
     res = hwlat("validate", "--device", "cpu-ort", "--space", "nb201", "--n", "4", "--calibrate", "2", "-o", str(out),

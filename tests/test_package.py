@@ -21,7 +21,7 @@ def test_import_never_imports_torch():
     res = _run("""
         import sys
         import hwlat, hwlat.ops, hwlat.devices, hwlat.profiler, hwlat.latency_tables, hwlat.search, hwlat.cli
-        from hwlat.search.spaces import get_space
+        from hwlat.spaces import get_space
         get_space("nb201").all_ops()
         heavy = [m for m in ("torch", "onnxruntime", "ai_edge_litert", "matplotlib") if m in sys.modules]
         print(heavy)

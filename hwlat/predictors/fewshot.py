@@ -27,7 +27,7 @@ with ``none_edges="zero"`` ranks the ~15,600 unseen networks with a mean Spearma
 reaches 0.848.
 
 Queries are vectorised like the lookup predictor's: every part of the space
-(:meth:`~hwlat.search.spaces.base.SearchSpace.parts`) gets a table of its per-group sums for
+(:meth:`~hwlat.spaces.base.SearchSpace.parts`) gets a table of its per-group sums for
 every combination of its genes, and :meth:`FewShotAdapter.predict_genes` is a few gathers.
 """
 
@@ -117,7 +117,7 @@ class FewShotAdapter:
     Parameters
     ----------
     space:
-        A :class:`~hwlat.search.spaces.SearchSpace` (any space with the genes API).
+        A :class:`~hwlat.spaces.SearchSpace` (any space with the genes API).
     reference_table:
         A :class:`~hwlat.latency_tables.LatencyTable` of another device holding every op of the
         space (e.g. the space's table profiled on this machine's CPU).
@@ -420,7 +420,7 @@ def load_fewshot(header: dict[str, Any], arrays: dict[str, np.ndarray], table: A
     ``table`` (the reference table, optional) is only kept for a later refit; predicting needs
     nothing but the saved part tables.
     """
-    from hwlat.search.spaces import get_space
+    from hwlat.spaces import get_space
 
     try:
         space = get_space(header["space"]["name"], **header["space"]["config"])

@@ -131,7 +131,7 @@ def load_predictor(path: str | os.PathLike[str], *, table: Any = None) -> Any:
 
 def _load_lookup(header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any) -> Any:
     from hwlat.predictors.lookup import LookupPredictor, parts_from_arrays
-    from hwlat.search.spaces import get_space
+    from hwlat.spaces import get_space
 
     space = get_space(header["space"]["name"], **header["space"]["config"])
     pred = LookupPredictor(space, table, overhead_ms=header["overhead_ms"], calibration=header["calibration"],

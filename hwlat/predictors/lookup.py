@@ -11,7 +11,7 @@ few whole networks measured end to end: by default one non-negative multiplier p
 ``"affine"`` is the one-factor ``y ≈ a · S + b``.
 
 Queries are vectorised: a space describes an architecture as integer genes and its networks as
-parts that each depend on a few genes (:class:`~hwlat.search.spaces.base.Part`). ``fit``
+parts that each depend on a few genes (:class:`~hwlat.spaces.base.Part`). ``fit``
 precomputes every part's latency for every combination of its genes; ``predict_genes`` is then
 a few gathers and a sum over a ``(n, n_genes)`` integer array.
 """
@@ -133,7 +133,7 @@ class LookupPredictor:
     Parameters
     ----------
     space:
-        A :class:`~hwlat.search.spaces.SearchSpace`.
+        A :class:`~hwlat.spaces.SearchSpace`.
     table:
         A :class:`~hwlat.latency_tables.LatencyTable` holding every op of the space.
     overhead_ms:

@@ -1,7 +1,7 @@
 """Measuring latency: runtimes, the measurement protocol, op profiling and whole-model breakdowns.
 
 >>> from hwlat.profiler import profile_ops, Protocol          # doctest: +SKIP
->>> from hwlat.search.spaces import get_space                 # doctest: +SKIP
+>>> from hwlat.spaces import get_space                 # doctest: +SKIP
 >>> result = profile_ops(get_space("nb201").all_ops(), "cpu-ort", out_dir="tables/cpu-ort")  # doctest: +SKIP
 """
 

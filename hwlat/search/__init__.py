@@ -26,7 +26,7 @@ from hwlat.search.pareto import (
     non_dominated_sort,
 )
 from hwlat.search.proxies import ProxyAccuracy
-from hwlat.search.spaces import (
+from hwlat.spaces import (
     EDGES,
     OPERATIONS,
     SPACES,

@@ -142,7 +142,7 @@ class NB201TableAccuracy(AccuracySource):
     unit = "%"
 
     def __init__(self, path: str | Path, space: Any, dataset: str = "cifar10") -> None:
-        from hwlat.search.spaces.nb201 import NB201Space
+        from hwlat.spaces.nb201 import NB201Space
 
         super().__init__(space)
         if not isinstance(space, NB201Space):
@@ -247,7 +247,7 @@ class OFAPredictorAccuracy(AccuracySource):
 
     def __init__(self, path: str | Path, space: Any, *, backend: str = "numpy",
                  image_sizes: Sequence[int] | None = None) -> None:
-        from hwlat.search.spaces.ofa_mbv3 import OFAMobileNetV3Space
+        from hwlat.spaces.ofa_mbv3 import OFAMobileNetV3Space
 
         super().__init__(space)
         if not isinstance(space, OFAMobileNetV3Space):

@@ -1,6 +1,6 @@
 """Gradient architecture search under a latency budget: ProxylessNAS and FBNet on a supernet.
 
-A **supernet** over the ProxylessNAS MobileNetV2 space (:class:`~hwlat.search.spaces.ProxylessSpace`)
+A **supernet** over the ProxylessNAS MobileNetV2 space (:class:`~hwlat.spaces.ProxylessSpace`)
 holds, at each of the 21 searchable layers, every candidate of the space — MBConv with kernel
 {3, 5, 7} x expand {3, 6}, and ``zero`` (the layer skipped, its identity shortcut kept) where the
 space allows it — and one vector of architecture parameters ``α`` per layer. Architectures come
@@ -357,7 +357,7 @@ def _classes() -> dict[str, type]:
                      last_channel: int, bn: bool = True, shared: bool = False) -> None:
             super().__init__()
             from hwlat.ops.spec import make_divisible
-            from hwlat.search.spaces.proxyless import STRIDES
+            from hwlat.spaces.proxyless import STRIDES
 
             c0, c1 = space.first_width, space.first_block_width
             self.first = nn.Sequential(nn.Conv2d(3, c0, 3, 2, 1, bias=False), norm(c0, bn), nn.ReLU6())
@@ -571,7 +571,7 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
     X, Y = torch.from_numpy(x_all), torch.from_numpy(y_all)
 
     from hwlat.ops.spec import make_divisible
-    from hwlat.search.spaces.proxyless import ProxylessSpace
+    from hwlat.spaces.proxyless import ProxylessSpace
 
     small = ProxylessSpace(width_mult=float(width_mult), num_classes=n_classes, resolution=max(32, input_size))
     cands = [space.choices(i) for i in range(space.n_layers)]

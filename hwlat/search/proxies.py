@@ -6,7 +6,7 @@ the ranking by trained accuracy — never an accuracy itself; hwlat labels it ``
 
 The networks scored are real trainable PyTorch networks in train mode, with batch norm and
 PyTorch's default initialisation (seeded), not the BN-folded inference graphs of
-:meth:`~hwlat.search.spaces.SearchSpace.build`:
+:meth:`~hwlat.spaces.SearchSpace.build`:
 
 * **NAS-Bench-201**: the benchmark's own network (``TinyNetwork`` of Dong & Yang, ICLR 2020):
   stem conv 3x3 + BN; 3 stages of ``cells_per_stage`` cells at C, 2C, 4C channels with a ResNet
@@ -96,7 +96,7 @@ def _nb201_classes() -> dict[str, type]:
 
         def __init__(self, arch: Sequence[str], c: int, bn: bool) -> None:
             super().__init__()
-            from hwlat.search.spaces.nb201 import EDGES
+            from hwlat.spaces.nb201 import EDGES
 
             self.edges = [(dst, src) for dst, src in EDGES]
             ops = []

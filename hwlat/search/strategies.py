@@ -44,7 +44,7 @@ from hwlat._io import atomic_path
 from hwlat.errors import InputError
 from hwlat.search.accuracy import AccuracySource, make_accuracy
 from hwlat.search.pareto import ParetoFront, crowding_distance, non_dominated_sort
-from hwlat.search.spaces.base import SearchSpace, as_rng
+from hwlat.spaces.base import SearchSpace, as_rng
 
 __all__ = [
     "Strategy",
@@ -98,7 +98,7 @@ def _has_canonical(space: SearchSpace | None) -> bool:
         return False
     if callable(getattr(space, "canonical_genes", None)):
         return True
-    from hwlat.search.spaces.ofa_mbv3 import OFAMobileNetV3Space
+    from hwlat.spaces.ofa_mbv3 import OFAMobileNetV3Space
 
     return isinstance(space, OFAMobileNetV3Space)
 
@@ -734,7 +734,7 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
     Parameters
     ----------
     space:
-        A :class:`~hwlat.search.spaces.SearchSpace`.
+        A :class:`~hwlat.spaces.SearchSpace`.
     latency:
         A latency predictor: ``predict_genes(genes) -> ms`` (vectorised, preferred) or
         ``predict(archs) -> ms``.

@@ -8,7 +8,7 @@ import pytest
 from hwlat.ops import build_graph, conv, fc, mbconv, pool, resblock
 from hwlat.ops.onnx_emit import graph_to_onnx
 from hwlat.ops.tflite_emit import graph_to_tflite
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 torch = pytest.importorskip("torch", reason="the torch emitter needs: pip install 'hwlat[torch]'")
 

@@ -19,7 +19,7 @@ from hwlat.latency_tables import LatencyTable, TableMetadata
 from hwlat.predictors import load_predictor, save_predictor
 from hwlat.predictors.fewshot import FewShotAdapter, load_fewshot, op_group
 from hwlat.profiler import Protocol, profile_ops
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 
 @pytest.fixture(scope="module")

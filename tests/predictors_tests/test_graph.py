@@ -26,7 +26,7 @@ from hwlat.profiler.model import measure_model
 from hwlat.profiler.profile import profile_ops
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.runtimes import make_runtime
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

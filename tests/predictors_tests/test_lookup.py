@@ -11,7 +11,7 @@ from hwlat.errors import InputError, MissingEntryError
 from hwlat.latency_tables import LatencyTable, TableMetadata
 from hwlat.predictors import LookupPredictor, load_predictor, save_predictor
 from hwlat.predictors.validate import metrics
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 SPACES = [("nb201", {}), ("ofa-mbv3", {"resolutions": [160, 224]}), ("proxyless", {"resolution": 160})]
 

@@ -13,7 +13,7 @@ import pytest
 from hwlat.errors import InputError
 from hwlat.profiler import Protocol
 from hwlat.search.gallery import build_gallery, default_budgets
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from hwlat.errors import InputError
 from hwlat.predictors.lookup import LookupPredictor
 from hwlat.profiler import Protocol, profile_ops
 from hwlat.search.gradient import GradientResult, build_proxyless_net, gradient_search, layer_latency, load_dataset
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 TINY = dict(epochs=1, warmup_epochs=0, max_batches=2, batch_size=16, width_mult=0.25, input_size=32)
 

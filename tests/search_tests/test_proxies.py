@@ -9,7 +9,7 @@ pytest.importorskip("torch")
 
 from hwlat.errors import InputError
 from hwlat.search.proxies import PROXIES, ProxyAccuracy, build_nb201_net, naswot_score, proxy_inputs
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 CONV = ("nor_conv_3x3",) * 6
 SKIP = ("skip_connect",) * 6

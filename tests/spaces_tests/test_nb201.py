@@ -7,7 +7,7 @@ import pytest
 
 from hwlat.errors import InputError
 from hwlat.ops.spec import act, add, bn, conv, pool
-from hwlat.search.spaces import OPERATIONS, NB201Space, load_benchmark_index
+from hwlat.spaces import OPERATIONS, NB201Space, load_benchmark_index
 
 from ._helpers import DATA_DIR, expected_counts, primitive_counts, run_onnx
 

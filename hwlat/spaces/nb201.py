@@ -43,7 +43,7 @@ import numpy as np
 from hwlat.errors import InputError
 from hwlat.ops.ir import Graph, GraphBuilder
 from hwlat.ops.spec import OpSpec, add, bn, conv, fc, pool, resblock
-from hwlat.search.spaces.base import Part, RngLike, SearchSpace, as_rng, unique_ops
+from hwlat.spaces.base import Part, RngLike, SearchSpace, as_rng, unique_ops
 
 __all__ = ["NB201Space", "OPERATIONS", "EDGES", "load_benchmark_index"]
 

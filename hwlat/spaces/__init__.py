@@ -1,6 +1,7 @@
-"""Search spaces: architectures as op lists and as whole networks.
+"""Search spaces: what a network of a space is — genes, op lists, whole graphs, each space with
+its own quirks (resolutions, default accuracy source, trainable torch network).
 
->>> from hwlat.search.spaces import get_space
+>>> from hwlat.spaces import get_space
 >>> space = get_space("nb201")
 >>> arch = space.sample(0, 1)[0]
 >>> specs = space.ops(arch)          # the OpSpecs a lookup predictor sums
@@ -9,14 +10,14 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from hwlat.errors import InputError
-from hwlat.search.spaces.base import Arch, RngLike, SearchSpace, as_rng, unique_ops
-from hwlat.search.spaces.nb201 import EDGES, OPERATIONS, NB201Space, load_benchmark_index
-from hwlat.search.spaces.ofa_mbv3 import OFAMobileNetV3Space
-from hwlat.search.spaces.proxyless import ProxylessSpace
+from hwlat.registry import SPACES as _REGISTRY
+from hwlat.spaces.base import Arch, RngLike, SearchSpace, as_rng, unique_ops
+from hwlat.spaces.nb201 import EDGES, OPERATIONS, NB201Space, load_benchmark_index
+from hwlat.spaces.ofa_mbv3 import OFAMobileNetV3Space
+from hwlat.spaces.proxyless import ProxylessSpace
 
 __all__ = [
     "SearchSpace",
@@ -34,21 +35,13 @@ __all__ = [
     "get_space",
 ]
 
-#: registry name -> space class
-SPACES: dict[str, type[SearchSpace]] = {
-    NB201Space.name: NB201Space,
-    OFAMobileNetV3Space.name: OFAMobileNetV3Space,
-    ProxylessSpace.name: ProxylessSpace,
-}
+#: space name -> space class; a new space is one file and one ``SPACES.register(name, "module:Class")``
+SPACES = _REGISTRY
 
 
 def get_space(name: str, **kwargs: Any) -> SearchSpace:
     """The search space registered as ``name`` ("nb201", "ofa-mbv3", "proxyless"), built with ``kwargs``."""
     cls = SPACES.get(str(name).strip().lower())
-    if cls is None:
-        close = difflib.get_close_matches(str(name), SPACES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"unknown search space {name!r}{hint}; known spaces: {', '.join(SPACES)}")
     try:
         return cls(**kwargs)
     except TypeError as exc:

@@ -23,7 +23,7 @@ import numpy as np
 
 from hwlat.errors import InputError
 from hwlat.ops.spec import OpSpec, conv, fc, make_divisible, mbconv
-from hwlat.search.spaces.base import Part, RngLike, SearchSpace, as_rng, unique_ops
+from hwlat.spaces.base import Part, RngLike, SearchSpace, as_rng, unique_ops
 
 __all__ = ["ProxylessSpace"]
 

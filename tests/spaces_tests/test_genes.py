@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hwlat.search.spaces import get_space
+from hwlat.spaces import get_space
 
 SPACES = [("nb201", {}), ("ofa-mbv3", {}), ("proxyless", {})]
 

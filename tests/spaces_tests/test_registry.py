@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-import hwlat.search as search
+import hwlat.search as search  # the search part re-exports get_space
 from hwlat.errors import InputError
-from hwlat.search.spaces import SPACES, SearchSpace, get_space
+from hwlat.spaces import SPACES, SearchSpace, get_space
 
 
 def test_registry_names():

@@ -8,7 +8,7 @@ import pytest
 
 from hwlat.errors import InputError
 from hwlat.ops.spec import OpSpec, conv, fc, gap, mbconv
-from hwlat.search.spaces import OFAMobileNetV3Space
+from hwlat.spaces import OFAMobileNetV3Space
 
 from ._helpers import DATA_DIR, expected_counts, primitive_counts, run_onnx
 

@@ -5,7 +5,7 @@ import pytest
 
 from hwlat.errors import InputError
 from hwlat.ops.spec import conv, fc, mbconv
-from hwlat.search.spaces import ProxylessSpace
+from hwlat.spaces import ProxylessSpace
 
 from ._helpers import expected_counts, primitive_counts, run_onnx
 
