@@ -11,9 +11,9 @@ error on the latency, which is what matters across ops from microseconds to tens
 An op whose kind has no model raises :class:`~hwlat.errors.UnsupportedOpError` naming the kind and
 the ops; it is never priced at 0.
 
-Saved predictors stay pickle-free: :meth:`KernelRegressor._state` stores the training features,
-targets and hyperparameters as plain arrays and :func:`load_kernel_regressor` refits the same
-(seeded) estimators on load, which gives identical predictions.
+Saved predictors stay pickle-free: :meth:`KernelRegressor.to_state` stores the training features,
+targets and hyperparameters as plain arrays and :meth:`KernelRegressor.from_state` refits the
+same (seeded) estimators on load, which gives identical predictions.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
-from hwlat.errors import InputError, UnsupportedOpError
+from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
 from hwlat.ops.spec import ACTIVATIONS, OpSpec, make_divisible
+from hwlat.predictors.base import LayerTables, table_hash
 
 __all__ = [
     "BASE_FEATURES",
@@ -36,7 +37,6 @@ __all__ = [
     "KIND_FEATURES",
     "KernelRegressor",
     "featurize",
-    "load_kernel_regressor",
     "params_count",
 ]
 
@@ -333,11 +333,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         feats = featurize(specs)
         kinds = np.array([s.kind for s in specs])
         self._fit_features(feats, kinds, ms)
-        self.table_hash_: str | None = None
-        if hasattr(X, "lookup_many"):
-            from hwlat.predictors.io import table_hash
-
-            self.table_hash_ = table_hash(X)
+        self.table_hash_: str | None = table_hash(X) if hasattr(X, "lookup_many") else None
         return self
 
     def _fit_features(self, feats: pd.DataFrame, kinds: np.ndarray, ms: np.ndarray) -> None:
@@ -375,9 +371,10 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "models_"):
-            from sklearn.exceptions import NotFittedError
-
             raise NotFittedError("this KernelRegressor is not fitted yet; call fit(table) first")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "models_")
 
     # -- predicting -----------------------------------------------------------------------------
     def predict(self, X: Sequence[OpSpec | str]) -> np.ndarray:
@@ -413,6 +410,21 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
             floor = np.array([self.latency_range_ms_[k][0] for k in kinds]) * 0.5
             out = np.maximum(out, floor)  # a regressor in ms can undershoot below 0
         return out
+
+    def predict_genes(self, genes: np.ndarray) -> np.ndarray:
+        """Not applicable: a kernel regressor predicts single ops, not architectures of a space."""
+        raise InputError("a KernelRegressor predicts single ops (predict(specs)), not gene rows of a search space; "
+                         "use a LookupPredictor for architectures")
+
+    def min_latency(self) -> float | None:
+        """None: a kernel regressor has no search space whose least latency it could tell."""
+        self._check_fitted()
+        return None
+
+    def layer_tables(self) -> LayerTables | None:
+        """None: a kernel regressor is not additive over the parts of a space."""
+        self._check_fitted()
+        return None
 
     # -- evaluation -----------------------------------------------------------------------------
     def held_out_report(self, X: Any, y: Sequence[float] | np.ndarray | None = None, *, test_size: float = 0.2,
@@ -464,7 +476,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
                                            "spearman", "rmse_ms"])
 
     # -- saving ---------------------------------------------------------------------------------
-    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(header, arrays) for :func:`hwlat.predictors.save_predictor`: training data + hyperparameters."""
         self._check_fitted()
         if not isinstance(self.estimator, str):
@@ -487,43 +499,39 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
             arrays[f"k{i}_y_ms"] = np.ascontiguousarray(yk, dtype=np.float64)
         return header, arrays
 
-
-def load_kernel_regressor(header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None
-                          ) -> KernelRegressor:
-    """Rebuild a saved :class:`KernelRegressor` by refitting its seeded estimators on the stored data.
-
-    Register with ``hwlat.predictors._LOADERS["kernel"] = load_kernel_regressor``.
-    """
-    try:
-        params = header["params"]
-        kinds = list(header["kinds"])
-        names = header["feature_names"]
-        reg = KernelRegressor(estimator=params["estimator"], target=params["target"],
-                              min_samples=int(params["min_samples"]), random_state=int(params["random_state"]))
-        reg._check_params()
-        models: dict[str, Any] = {}
-        train: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for i, kind in enumerate(kinds):
-            cols = list(names[kind])
-            expected = [*BASE_FEATURES, *KIND_FEATURES.get(kind, ())]
-            if cols != expected:
-                raise InputError(f"the saved model for {kind!r} uses features {cols}, this hwlat computes "
-                                 f"{expected}; refit the kernel regressor with this version")
-            Xk = np.asarray(arrays[f"k{i}_X"], dtype=np.float64)
-            yk = np.asarray(arrays[f"k{i}_y_ms"], dtype=np.float64)
-            if Xk.ndim != 2 or Xk.shape != (yk.size, len(cols)):
-                raise InputError(f"saved training data for {kind!r} has shape {Xk.shape}, expected "
-                                 f"({yk.size}, {len(cols)}); the file is corrupt")
-            models[kind] = _fit_kind(reg.estimator, reg.target, reg.random_state, Xk, yk, cols)
-            train[kind] = (Xk, yk)
-    except KeyError as exc:
-        raise InputError(f"the kernel regressor file lacks {exc}; it is corrupt or from another version") from None
-    reg.models_ = models
-    reg.feature_names_ = {k: list(names[k]) for k in kinds}
-    reg.kinds_ = sorted(models)
-    reg.n_samples_ = {k: int(v[1].size) for k, v in train.items()}
-    reg.latency_range_ms_ = {k: (float(v[1].min()), float(v[1].max())) for k, v in train.items()}
-    reg.skipped_kinds_ = {k: int(v) for k, v in header.get("skipped_kinds", {}).items()}
-    reg.table_hash_ = header.get("table_hash")
-    reg._train = train
-    return reg
+    @classmethod
+    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None) -> KernelRegressor:
+        """Rebuild a saved regressor by refitting its seeded estimators on the stored data."""
+        try:
+            params = header["params"]
+            kinds = list(header["kinds"])
+            names = header["feature_names"]
+            reg = cls(estimator=params["estimator"], target=params["target"],
+                                  min_samples=int(params["min_samples"]), random_state=int(params["random_state"]))
+            reg._check_params()
+            models: dict[str, Any] = {}
+            train: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            for i, kind in enumerate(kinds):
+                cols = list(names[kind])
+                expected = [*BASE_FEATURES, *KIND_FEATURES.get(kind, ())]
+                if cols != expected:
+                    raise InputError(f"the saved model for {kind!r} uses features {cols}, this hwlat computes "
+                                     f"{expected}; refit the kernel regressor with this version")
+                Xk = np.asarray(arrays[f"k{i}_X"], dtype=np.float64)
+                yk = np.asarray(arrays[f"k{i}_y_ms"], dtype=np.float64)
+                if Xk.ndim != 2 or Xk.shape != (yk.size, len(cols)):
+                    raise InputError(f"saved training data for {kind!r} has shape {Xk.shape}, expected "
+                                     f"({yk.size}, {len(cols)}); the file is corrupt")
+                models[kind] = _fit_kind(reg.estimator, reg.target, reg.random_state, Xk, yk, cols)
+                train[kind] = (Xk, yk)
+        except KeyError as exc:
+            raise InputError(f"the kernel regressor file lacks {exc}; it is corrupt or from another version") from None
+        reg.models_ = models
+        reg.feature_names_ = {k: list(names[k]) for k in kinds}
+        reg.kinds_ = sorted(models)
+        reg.n_samples_ = {k: int(v[1].size) for k, v in train.items()}
+        reg.latency_range_ms_ = {k: (float(v[1].min()), float(v[1].max())) for k, v in train.items()}
+        reg.skipped_kinds_ = {k: int(v) for k, v in header.get("skipped_kinds", {}).items()}
+        reg.table_hash_ = header.get("table_hash")
+        reg._train = train
+        return reg
