@@ -23,12 +23,8 @@ from hwlat.ops.spec import (
     resblock,
 )
 from hwlat.predictors import load_predictor, save_predictor
-from hwlat.predictors.kernels import (
-    BASE_FEATURES,
-    KernelRegressor,
-    featurize,
-    params_count,
-)
+from hwlat.predictors.features import BASE_FEATURES, featurize, params_count
+from hwlat.predictors.kernels import KernelRegressor
 from hwlat.predictors.sampling import sample_kernels
 from hwlat.profiler import Protocol, profile_ops
 
