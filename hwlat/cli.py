@@ -583,7 +583,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             archs.append(space.decode(t))
         except InputError as exc:
             raise InputError(f"{p}:{i}: {exc}") from None
-    model = FewShotAdapter(space=space, reference_table=ref, grouping=args.grouping).fit(archs, df["latency_ms"].to_numpy(float))
+    model = FewShotAdapter(space=space, reference_table=ref, grouping=args.grouping)
+    model.fit(archs, df["latency_ms"].to_numpy(float))
     save_predictor(model, args.output)
     print(f"fitted on {len(archs)} measured architectures ({model.mode_}); wrote {args.output}", file=sys.stderr)
     if args.format == "json":
