@@ -63,9 +63,11 @@ def main() -> None:
             test = [space.decode(a) for a in val["arch"]]
             first, second = val["measured_ms"].to_numpy(), val["repeat_ms"].to_numpy()
             both = (first + second) / 2
-            preds = {"affine a·S+b (default)": LookupPredictor(space, table).fit(cal_archs, cal_y).predict(test)}
+            lookup = LookupPredictor(space=space, table=table).fit(cal_archs, cal_y)
+            preds = {"affine a·S+b (default)": lookup.predict(test)}
             for g in ("total", "kind", "type"):
-                preds[f"per-{g} multipliers"] = FewShotAdapter(space, table, grouping=g).fit(cal_archs, cal_y).predict(test)
+                ad = FewShotAdapter(space=space, reference_table=table, grouping=g).fit(cal_archs, cal_y)
+                preds[f"per-{g} multipliers"] = ad.predict(test)
             preds["noise floor (2nd vs 1st)"] = second
             for label, p in preds.items():
                 m1, m2 = metrics(p, first), metrics(p, both)

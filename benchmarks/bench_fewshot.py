@@ -81,7 +81,7 @@ def run(df: pd.DataFrame, table: LatencyTable, ks: list[int], seeds: int) -> pd.
                     flops = np.array([space.flops(a) for a in archs], dtype=np.float64)
                 ad = None
             else:
-                ad = FewShotAdapter(space, table, **kw)
+                ad = FewShotAdapter(space=space, reference_table=table, **kw)
             for dev in devices:
                 y = df[dev].to_numpy(dtype=np.float64)
                 for K in ks:

@@ -70,7 +70,7 @@ def run_one(dev_name: str, space_name: str, n: int, ks: list[int], out: Path, pr
     floor = metrics(rep, y)
     for k in ks:
         for cmode in CALIBRATIONS:
-            pred = LookupPredictor(space, prof.table, calibration=cmode).fit()
+            pred = LookupPredictor(space=space, table=prof.table, calibration=cmode).fit()
             pred.calibrate(cal[:k], y_cal[:k])
             rows.append({"k": k, "calibration": cmode, "fitted": pred.calibrated_,
                          **metrics(pred.predict(test), y)})
@@ -85,7 +85,7 @@ def run_one(dev_name: str, space_name: str, n: int, ks: list[int], out: Path, pr
 
 def query_speed(space_name: str, table) -> float:
     space = get_space(space_name, **SPACE_KW[space_name])
-    pred = LookupPredictor(space, table).fit()
+    pred = LookupPredictor(space=space, table=table).fit()
     g = space.sample_genes(0, 1_000_000)
     pred.predict_genes(g[:1000])
     times = []

@@ -53,7 +53,7 @@ def latency_model(space: Any, out: Path) -> tuple[Any, str]:
     if table is None:
         table = profile_ops(space.all_ops(), "cpu-ort", out_dir=out / "table").table
         table_path = out / "table" / "table.parquet"
-    return LookupPredictor(space, table).fit(), f"LookupPredictor over {table_path}"
+    return LookupPredictor(space=space, table=table).fit(), f"LookupPredictor over {table_path}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,8 +29,10 @@ from torch import nn
 
 from hwlat.devices import load_device
 from hwlat.ops import spec as S
-from hwlat.predictors import graph as G
-from hwlat.predictors.graph import GraphPredictor, kernel_specs_of, torch_to_onnx
+from hwlat.ops.onnx_emit import torch_to_onnx
+from hwlat.predictors import onnx_kernels
+from hwlat.predictors.graph import GraphPredictor
+from hwlat.predictors.onnx_kernels import kernel_specs_of
 from hwlat.profiler.model import measure_model
 from hwlat.profiler.profile import profile_ops
 from hwlat.profiler.protocol import Protocol
@@ -330,10 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     measured = {n: measure_model(rt, paths[n], protocol).median_ms for n in names}
     t_measure = time.perf_counter() - t2
 
-    pred = GraphPredictor(table, allow_fallback=True).fit()
+    pred = GraphPredictor(table=table, allow_fallback=True).fit()
     rows = []
     for n in names:
-        G.clear_cache()
+        onnx_kernels.clear_cache()
         t = time.perf_counter()
         p = float(pred.predict([paths[n]])[0])
         first_ms = (time.perf_counter() - t) * 1e3
@@ -356,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(names) >= 3:
         for n in names:
             others = [m for m in names if m != n]
-            cal = GraphPredictor(table, allow_fallback=True).fit([paths[m] for m in others],
+            cal = GraphPredictor(table=table, allow_fallback=True).fit([paths[m] for m in others],
                                                                  [measured[m] for m in others])
             loo[n] = float(cal.predict([paths[n]])[0])
 

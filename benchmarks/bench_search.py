@@ -60,7 +60,7 @@ def run(strategy: str, space: Any, pred: Any, acc: Any, n: int, seed: int, **kw:
 
 def bench_nb201(data: Path, table: LatencyTable, seeds: int) -> dict[str, Any]:
     space = get_space("nb201")
-    pred = LookupPredictor(space, table).fit()
+    pred = LookupPredictor(space=space, table=table).fit()
     genes = np.stack(np.unravel_index(np.arange(space.size()), space.gene_sizes()), axis=1)
     lat = pred.predict_genes(genes)
     out: dict[str, Any] = {"min_latency": min_latency(space, pred)}
@@ -114,7 +114,7 @@ def bench_ofa(data: Path, seeds: int, n_evals: int) -> dict[str, Any]:
     for r in OFA_RES:
         t = import_ofa_yaml(data / "ofa" / f"note10_lut_{r}.yaml")
         table = t if table is None else merge(table, t)
-    pred = LookupPredictor(space, table, overhead_ms=0.0, calibration="none").fit()
+    pred = LookupPredictor(space=space, table=table, overhead_ms=0.0, calibration="none").fit()
     acc = make_accuracy(f"ofa-predictor:{data / 'ofa' / 'acc_predictor.pth'}", space)
     res_out: dict[str, Any] = {"accuracy_name": acc.name, "min_latency": min_latency(space, pred), "rows": []}
     for s in STRATEGIES:

@@ -83,7 +83,7 @@ def run_one(dev_name: str, space_name: str, n: int, k: int, protocol: Protocol, 
         dab, dac = np.abs(b / a - 1), np.abs(c / a - 1)
         md = TableMetadata(device={"name": dev.name}, runtime=dev.runtime, overhead_ms=ovh.estimate_ms(st))
         table = LatencyTable.from_rows(md, [(s, {"latency_ms": m.estimate_ms(st)}) for s, m in zip(ops, op_ms)])
-        pred = LookupPredictor(space, table, calibration="type").fit(archs[:k], a[:k])
+        pred = LookupPredictor(space=space, table=table, calibration="type").fit(archs[:k], a[:k])
         fid = metrics(pred.predict(archs[k:]), a[k:])
         rows[st] = {"ab_within_5": 100 * float(np.mean(dab <= 0.05)), "ab_within_10": 100 * float(np.mean(dab <= 0.10)),
                     "ac_within_5": 100 * float(np.mean(dac <= 0.05)), "ac_within_10": 100 * float(np.mean(dac <= 0.10)),

@@ -218,7 +218,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     elif args.ops:
         specs = _read_ops_file(args.ops)
     elif args.model:
-        from hwlat.predictors.graph import kernel_specs_of
+        from hwlat.predictors.onnx_kernels import kernel_specs_of
 
         specs = kernel_specs_of(args.model, device=device)
     else:
@@ -543,7 +543,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     else:
         if table is None:
             raise InputError("give a latency table (--table T.parquet) or a saved predictor (--predictor P.npz)")
-        pred = LookupPredictor(space, table).fit()
+        pred = LookupPredictor(space=space, table=table).fit()
     ms = pred.predict(archs)
     if args.explain:
         for text, arch, m in zip(texts, archs, ms):
@@ -583,7 +583,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             archs.append(space.decode(t))
         except InputError as exc:
             raise InputError(f"{p}:{i}: {exc}") from None
-    model = FewShotAdapter(space, ref, grouping=args.grouping).fit(archs, df["latency_ms"].to_numpy(float))
+    model = FewShotAdapter(space=space, reference_table=ref, grouping=args.grouping)
+    model.fit(archs, df["latency_ms"].to_numpy(float))
     save_predictor(model, args.output)
     print(f"fitted on {len(archs)} measured architectures ({model.mode_}); wrote {args.output}", file=sys.stderr)
     if args.format == "json":
@@ -611,9 +612,49 @@ def cmd_kernels_fit(args: argparse.Namespace) -> int:
 
 
 def _query_onnx(args: argparse.Namespace, files: list[str]) -> int:
-    from hwlat.predictors.graph import GraphPredictor
+    """``hwlat query model.onnx ...``: latency (ms) per model, and the per-kernel breakdown."""
+    import numpy as np
+    import pandas as pd
 
-    return GraphPredictor.cli_query(args, files)
+    from hwlat.predictors import save_predictor
+    from hwlat.predictors.graph import query_models
+
+    res = query_models(files, table=getattr(args, "table", None), predictor=getattr(args, "predictor", None),
+                       regressor=getattr(args, "regressor", None), device=args.device,
+                       devices_dir=getattr(args, "devices_dir", None),
+                       allow_fallback=bool(getattr(args, "allow_fallback", False)), explain=bool(args.explain))
+    if getattr(args, "save_predictor", None):
+        save_predictor(res.predictor, args.save_predictor)
+        print(f"wrote {args.save_predictor} (table, calibration and regressor in one file)", file=sys.stderr)
+    for r in res.rows:
+        for _, k in r.get("fallback_kernels", pd.DataFrame()).iterrows():
+            print(f"{r['model']}: fallback estimate for {k['node']} ({k['op_type']}, {k['shapes']}): "
+                  f"{k['predicted_ms']:.4f} ms; {k['note']}", file=sys.stderr)
+    fmt = getattr(args, "format", "table") or "table"
+    if fmt == "json":
+        out = [{**{k: v for k, v in r.items() if k not in ("explain", "fallback_kernels")},
+                **({"explain": r["explain"].replace({np.nan: None}).to_dict(orient="records")}
+                   if "explain" in r else {})} for r in res.rows]
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    summary = res.summary()
+    if fmt == "csv" and not args.explain:
+        summary.to_csv(sys.stdout, index=False)
+        return 0
+    with pd.option_context("display.max_rows", 2000, "display.max_columns", 50, "display.width", 220,
+                           "display.max_colwidth", 70, "display.float_format", "{:.4f}".format):
+        if args.explain:
+            for r in res.rows:
+                print(f"{r['model']}: {r['latency_ms']:.4f} ms")
+                cols = ["node", "op_type", "key", "source", "predicted_ms", "share_pct"]
+                if fmt == "csv":
+                    r["explain"].to_csv(sys.stdout, index=False)
+                else:
+                    print(r["explain"][cols].to_string(index=False))
+                print()
+        else:
+            print(summary.to_string(index=False))
+    return 0
 
 
 # -- parser -----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ __all__ = [
     "MissingEntryError",
     "UnsupportedOpError",
     "DeviceError",
+    "NotFittedError",
 ]
 
 
@@ -37,3 +38,11 @@ class UnsupportedOpError(HwlatError):
 
 class DeviceError(HwlatError):
     """A device cannot be reached or lacks what was asked of it."""
+
+
+class NotFittedError(HwlatError, ValueError, AttributeError):
+    """A predictor was used before ``fit`` (or loading); the message says what to call.
+
+    Its bases besides :class:`HwlatError` are those of scikit-learn's ``NotFittedError``
+    (which it does not subclass: that would make ``import hwlat`` import scikit-learn).
+    """

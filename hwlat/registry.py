@@ -143,7 +143,7 @@ SPACES: Registry[Any] = Registry("search space", "search spaces")
 STRATEGIES: Registry[Any] = Registry("strategy", "strategies")
 #: accuracy-source prefix ("nb201-csv", "proxy"...) -> a factory ``(rest, space, **kw) -> AccuracySource``
 ACCURACY: Registry[Any] = Registry("accuracy source")
-#: predictor kind (in saved files) -> a loader ``(header, arrays, table) -> predictor``
+#: predictor kind (in saved files) -> a predictor class with ``from_state(header, arrays, table)``
 PREDICTORS: Registry[Any] = Registry("predictor kind")
 
 # the built-in entries; each is imported only when asked for
@@ -153,3 +153,7 @@ RUNTIMES.register("torch", "hwlat.profiler.runtimes.torch_rt:TorchRuntime")
 SPACES.register("nb201", "hwlat.spaces.nb201:NB201Space")
 SPACES.register("ofa-mbv3", "hwlat.spaces.ofa_mbv3:OFAMobileNetV3Space")
 SPACES.register("proxyless", "hwlat.spaces.proxyless:ProxylessSpace")
+PREDICTORS.register("lookup", "hwlat.predictors.lookup:LookupPredictor")
+PREDICTORS.register("fewshot", "hwlat.predictors.fewshot:FewShotAdapter")
+PREDICTORS.register("kernel", "hwlat.predictors.kernels:KernelRegressor")
+PREDICTORS.register("graph", "hwlat.predictors.graph:GraphPredictor")

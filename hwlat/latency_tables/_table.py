@@ -495,6 +495,25 @@ class LatencyTable:
             raise self._missing_error([key])
         return float(median[pos])
 
+    def get_many(self, keys: Iterable[SpecOrKey], column: str = "latency_ms") -> tuple[np.ndarray, np.ndarray]:
+        """``(ms, found)``: the latencies (ms, ``latency_ms`` or another float column) of many ops,
+        float64 in the order given with NaN where the table has no row, and a boolean array that
+        says which were found. Unlike :meth:`lookup_many` a missing op is not an error."""
+        index, median = self._ensure_index()
+        if column != "latency_ms":
+            if column not in FLOAT_STATS:
+                raise InputError(f"unknown column {column!r}; choose one of {', '.join(FLOAT_STATS)}")
+            median = self._df[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        items = list(keys)
+        pos = np.fromiter((index.get(k.key if isinstance(k, OpSpec) else k, -1) for k in items),
+                          dtype=np.int64, count=len(items))
+        for i in np.flatnonzero(pos < 0):  # slow path: canonicalise non-canonical key strings
+            pos[i] = index.get(self._resolve(items[i]), -1)
+        found = pos >= 0
+        ms = np.full(len(items), np.nan)
+        ms[found] = median[pos[found]]
+        return ms, found
+
     def lookup_many(self, keys: Iterable[SpecOrKey], column: str = "latency_ms") -> np.ndarray:
         """Latencies (ms, ``latency_ms``, or another float column such as ``context_ms``) of many
         ops, float64 in the order given; one error lists all missing."""

@@ -1,16 +1,23 @@
-"""Emit a primitive :class:`~hwlat.ops.ir.Graph` (or op specs) as an ONNX model with ``onnx.helper``."""
+"""Emit a primitive :class:`~hwlat.ops.ir.Graph` (or op specs) as an ONNX model with ``onnx.helper``;
+export a ``torch.nn.Module`` to an ONNX file (:func:`torch_to_onnx`)."""
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from hwlat.errors import UnsupportedOpError
+from hwlat._io import atomic_path
+from hwlat._optional import import_optional
+from hwlat.errors import InputError, UnsupportedOpError
 from hwlat.ops.ir import Graph, build_graph
 from hwlat.ops.spec import OpSpec
 
-__all__ = ["to_onnx", "graph_to_onnx", "OPSET"]
+__all__ = ["to_onnx", "graph_to_onnx", "torch_to_onnx", "OPSET"]
 
 OPSET = 17
 IR_VERSION = 8  # readable by every onnxruntime release of the last years
@@ -98,3 +105,29 @@ def graph_to_onnx(graph: Graph):
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     return model
+
+
+def torch_to_onnx(module: Any, input_shape: Sequence[int], path: str | os.PathLike[str], *,
+                  opset: int = 17) -> Path:
+    """Export a ``torch.nn.Module`` (in eval mode, batch 1) to an ONNX file, atomically.
+
+    ``input_shape`` is ``(C, H, W)`` (or ``(1, C, H, W)``). The module's training flag is
+    restored afterwards. Returns the path.
+    """
+    torch = import_optional("torch", "exporting a torch module to ONNX")
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == 3:
+        shape = (1, *shape)
+    if len(shape) != 4 or shape[0] != 1 or min(shape) < 1:
+        raise InputError(f"input_shape must be (C, H, W) or (1, C, H, W) with positive sizes, got {tuple(input_shape)}")
+    was_training = bool(getattr(module, "training", False))
+    module.eval()
+    try:
+        with atomic_path(path) as tmp, torch.no_grad():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(module, (torch.zeros(shape),), str(tmp), dynamo=False, opset_version=opset,
+                                  input_names=["input"], output_names=["output"])
+    finally:
+        module.train(was_training)
+    return Path(path)

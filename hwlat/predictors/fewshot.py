@@ -39,11 +39,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
-from hwlat.errors import InputError
-from hwlat.predictors.lookup import enumerate_part_ops, gather_parts, op_costs, parts_from_arrays, parts_to_arrays
+from hwlat.errors import InputError, NotFittedError
+from hwlat.predictors.base import LayerTables, table_hash
+from hwlat.predictors.parts import (
+    enumerate_part_ops,
+    gather_parts,
+    op_costs,
+    parts_from_arrays,
+    parts_to_arrays,
+)
+from hwlat.spaces import get_space
 
-__all__ = ["GROUPINGS", "FewShotAdapter", "load_fewshot", "op_group"]
+__all__ = ["GROUPINGS", "FewShotAdapter", "op_group"]
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +120,11 @@ def _relative_lsq(X: np.ndarray, y: np.ndarray, penalty: np.ndarray | None = Non
     return np.maximum(res.x / scale, lo)
 
 
-class FewShotAdapter:
+class FewShotAdapter(BaseEstimator):
     """Latency (ms) on a target device from ``K`` whole-model measurements and a reference table.
+
+    A scikit-learn estimator: every parameter is keyword-only and stored unchanged;
+    ``FewShotAdapter(space=space, reference_table=table).fit(archs, y_ms)``.
 
     Parameters
     ----------
@@ -152,7 +164,7 @@ class FewShotAdapter:
         places with the slope.
     """
 
-    def __init__(self, space: Any, reference_table: Any, *, grouping: str | Callable[[Any], str] = "type",
+    def __init__(self, *, space: Any = None, reference_table: Any = None, grouping: str | Callable[[Any], str] = "type",
                  intercept: bool = True, min_per_feature: float = 1.5, alpha: float = 0.1,
                  min_scale: float = 0.25, overhead_ms: float | None = None, in_context: bool = False,
                  shrink_constant: bool = False) -> None:
@@ -169,6 +181,8 @@ class FewShotAdapter:
 
     # -- features ------------------------------------------------------------------------------
     def _check_params(self) -> None:
+        if self.space is None:
+            raise InputError("FewShotAdapter needs space= (a SearchSpace)")
         if not callable(self.grouping) and self.grouping not in GROUPINGS:
             raise InputError(f"grouping must be one of {', '.join(GROUPINGS)} or a callable spec -> str, "
                              f"got {self.grouping!r}")
@@ -258,7 +272,7 @@ class FewShotAdapter:
 
     def _features(self, genes: np.ndarray) -> np.ndarray:
         if not hasattr(self, "part_tables_"):
-            raise InputError("this FewShotAdapter is not fitted yet; call fit(archs, y_ms) first")
+            raise NotFittedError("this FewShotAdapter is not fitted yet; call fit(archs, y_ms) first")
         g = np.asarray(genes)
         n_genes = len(self.space.gene_sizes()) if self.space is not None else None
         if g.ndim != 2 or (n_genes is not None and g.shape[1] != n_genes) or not np.issubdtype(g.dtype, np.integer):
@@ -270,12 +284,13 @@ class FewShotAdapter:
         return gather_parts(g, self.part_genes_, self.part_dims_, self.part_tables_)
 
     # -- fitting --------------------------------------------------------------------------------
-    def fit(self, archs: Sequence[Any], y_ms: Sequence[float] | np.ndarray) -> FewShotAdapter:
-        """Fit the multipliers on measured whole-model latencies (ms) of ``archs`` on the target."""
+    def fit(self, X: Sequence[Any], y: Sequence[float] | np.ndarray) -> FewShotAdapter:
+        """Fit the multipliers on measured whole-model latencies ``y`` (ms) of architectures ``X``
+        on the target."""
         self._check_params()
-        archs = list(archs)
+        archs = list(X)
         return self.fit_genes(self.space.to_genes(archs) if archs else np.zeros((0, len(self.space.gene_sizes())),
-                                                                               dtype=np.int64), y_ms)
+                                                                               dtype=np.int64), y)
 
     def fit_genes(self, genes: np.ndarray, y_ms: Sequence[float] | np.ndarray) -> FewShotAdapter:
         """:meth:`fit` on gene rows (``space.to_genes``) instead of architectures."""
@@ -363,27 +378,43 @@ class FewShotAdapter:
         return self
 
     # -- predicting -----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("this FewShotAdapter is not fitted yet; call fit(archs, y_ms) first")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "coef_")
+
     def predict_genes(self, genes: np.ndarray) -> np.ndarray:
         """Latency (ms) of each gene row on the target device."""
-        if not hasattr(self, "coef_"):
-            raise InputError("this FewShotAdapter is not fitted yet; call fit(archs, y_ms) first")
+        self._check_fitted()
         return self._features(genes) @ self.coef_.to_numpy() + self.intercept_
 
-    def predict(self, archs: Sequence[Any]) -> np.ndarray:
-        """Latency (ms) of each architecture on the target device."""
-        return self.predict_genes(self.space.to_genes(list(archs)))
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        """Latency (ms) of each architecture of ``X`` on the target device."""
+        return self.predict_genes(self.space.to_genes(list(X)))
 
     def reference_genes(self, genes: np.ndarray) -> np.ndarray:
         """The reference device's own predicted latency (ms) of each gene row (uncalibrated sum)."""
         return self._features(genes).sum(axis=1) + self.const_ms_
 
-    # -- saving ---------------------------------------------------------------------------------
-    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Header and arrays for :func:`hwlat.predictors.save_predictor` (npz + JSON, no pickle)."""
-        from hwlat.predictors.io import table_hash
+    def layer_tables(self) -> LayerTables:
+        """The per-part target latencies (ms, the multipliers applied) and the fitted intercept."""
+        self._check_fitted()
+        c = self.coef_.to_numpy()
+        tables = [t.reshape(len(t), c.size) @ c for t in self.part_tables_]
+        return LayerTables.of(self.part_genes_, self.part_dims_, tables, self.intercept_)
 
+    def min_latency(self) -> float | None:
+        """The least latency (ms) of any architecture of the space on the target, exact (None if the
+        genes shared by several parts span too large a grid to enumerate)."""
+        return self.layer_tables().min_ms()
+
+    # -- saving ---------------------------------------------------------------------------------
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Header and arrays for :func:`hwlat.predictors.save_predictor` (npz + JSON, no pickle)."""
         if not hasattr(self, "coef_"):
-            raise InputError("this FewShotAdapter is not fitted yet; call fit(archs, y_ms) before saving it")
+            raise NotFittedError("this FewShotAdapter is not fitted yet; call fit(archs, y_ms) before saving it")
         if callable(self.grouping):
             raise InputError("a FewShotAdapter with a callable grouping cannot be saved; use one of "
                              f"{', '.join(GROUPINGS)}")
@@ -406,44 +437,39 @@ class FewShotAdapter:
         }
         return header, parts_to_arrays(self.part_genes_, self.part_dims_, self.part_tables_)
 
-    def __repr__(self) -> str:
+    @classmethod
+    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None) -> FewShotAdapter:
+        """Rebuild a saved adapter. ``table`` (the reference table, optional) is only kept for a
+        later refit; predicting needs nothing but the saved part tables."""
+        try:
+            space = get_space(header["space"]["name"], **header["space"]["config"])
+            f = header["fitted"]
+            n = sum(1 for k in arrays if k.endswith("_table"))
+            pred = cls(space=space, reference_table=table, grouping=header["grouping"],
+                       intercept=bool(header["intercept"]), min_per_feature=float(header["min_per_feature"]),
+                       alpha=float(header["alpha"]), min_scale=float(header.get("min_scale", 0.25)),
+                       in_context=bool(header.get("in_context", False)),
+                       shrink_constant=bool(header.get("shrink_constant", False)), overhead_ms=header["overhead_ms"])
+            pred.part_genes_, pred.part_dims_, tables = parts_from_arrays(arrays, n)
+            pred.part_tables_ = [t.reshape(-1, len(f["feature_names"])) for t in tables]
+            pred.feature_names_ = list(f["feature_names"])
+            pred.coef_ = pd.Series(np.asarray(f["coef"], dtype=np.float64),
+                                   index=pd.Index(pred.feature_names_, name="group"), name="multiplier")
+            pred.intercept_ = float(f["intercept_ms"])
+            pred.const_ms_ = float(f["const_ms"])
+            pred.overhead_ms_ = float(f["overhead_ms"])
+            pred.mode_ = str(f["mode"])
+            pred.n_fit_ = int(f["n_fit"])
+            pred.n_ops_ = int(f["n_ops"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"malformed few-shot predictor file: {exc!r}; save it again with save_predictor") from None
+        pred.table_hash_ = header.get("table_hash")
+        return pred
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:  # noqa: N803 - BaseEstimator's signature
         state = "unfitted"
         if hasattr(self, "coef_"):
             state = f"{self.mode_} fit on {self.n_fit_} models, {len(self.feature_names_)} groups"
         return (f"FewShotAdapter(space={getattr(self.space, 'name', self.space)!r}, grouping={self.grouping!r}, "
                 f"{state})")
 
-
-def load_fewshot(header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any) -> FewShotAdapter:
-    """Rebuild a saved :class:`FewShotAdapter` (registered as ``_LOADERS["fewshot"]``).
-
-    ``table`` (the reference table, optional) is only kept for a later refit; predicting needs
-    nothing but the saved part tables.
-    """
-    from hwlat.spaces import get_space
-
-    try:
-        space = get_space(header["space"]["name"], **header["space"]["config"])
-        f = header["fitted"]
-        n = sum(1 for k in arrays if k.endswith("_table"))
-        pred = FewShotAdapter(space, table, grouping=header["grouping"], intercept=bool(header["intercept"]),
-                              min_per_feature=float(header["min_per_feature"]), alpha=float(header["alpha"]),
-                              min_scale=float(header.get("min_scale", 0.25)),
-                              in_context=bool(header.get("in_context", False)),
-                              shrink_constant=bool(header.get("shrink_constant", False)),
-                              overhead_ms=header["overhead_ms"])
-        pred.part_genes_, pred.part_dims_, tables = parts_from_arrays(arrays, n)
-        pred.part_tables_ = [t.reshape(-1, len(f["feature_names"])) for t in tables]
-        pred.feature_names_ = list(f["feature_names"])
-        pred.coef_ = pd.Series(np.asarray(f["coef"], dtype=np.float64),
-                               index=pd.Index(pred.feature_names_, name="group"), name="multiplier")
-        pred.intercept_ = float(f["intercept_ms"])
-        pred.const_ms_ = float(f["const_ms"])
-        pred.overhead_ms_ = float(f["overhead_ms"])
-        pred.mode_ = str(f["mode"])
-        pred.n_fit_ = int(f["n_fit"])
-        pred.n_ops_ = int(f["n_ops"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"malformed few-shot predictor file: {exc!r}; save it again with save_predictor") from None
-    pred.table_hash_ = header.get("table_hash")
-    return pred

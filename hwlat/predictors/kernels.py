@@ -2,8 +2,8 @@
 
 A latency table answers only for the op keys it holds. To price a configuration it lacks (a
 channel count, a resolution, a kernel size no one profiled), hwlat fits one scikit-learn
-regressor per op kind on named features of the op (shapes, FLOPs, weights, bytes moved,
-arithmetic intensity and the kind's own parameters), trained on sampled kernels profiled on the
+regressor per op kind on named features of the op (:mod:`hwlat.predictors.features`: shapes,
+FLOPs, weights, bytes moved, arithmetic intensity and the kind's own parameters), trained on sampled kernels profiled on the
 device (see :mod:`hwlat.predictors.sampling`), as nn-Meter does with its kernel predictors.
 
 By default the regressor is fitted on ``log(latency)``: a squared error on the log is a relative
@@ -11,15 +11,14 @@ error on the latency, which is what matters across ops from microseconds to tens
 An op whose kind has no model raises :class:`~hwlat.errors.UnsupportedOpError` naming the kind and
 the ops; it is never priced at 0.
 
-Saved predictors stay pickle-free: :meth:`KernelRegressor._state` stores the training features,
-targets and hyperparameters as plain arrays and :func:`load_kernel_regressor` refits the same
-(seeded) estimators on load, which gives identical predictions.
+Saved predictors stay pickle-free: :meth:`KernelRegressor.to_state` stores the training features,
+targets and hyperparameters as plain arrays and :meth:`KernelRegressor.from_state` refits the
+same (seeded) estimators on load, which gives identical predictions.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,148 +26,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
-from hwlat.errors import InputError, UnsupportedOpError
-from hwlat.ops.spec import ACTIVATIONS, OpSpec, make_divisible
+from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
+from hwlat.ops.spec import OpSpec
+from hwlat.predictors.base import LayerTables, table_hash
+from hwlat.predictors.features import BASE_FEATURES, KIND_FEATURES, as_spec, featurize
 
-__all__ = [
-    "BASE_FEATURES",
-    "ESTIMATORS",
-    "KIND_FEATURES",
-    "KernelRegressor",
-    "featurize",
-    "load_kernel_regressor",
-    "params_count",
-]
+__all__ = ["ESTIMATORS", "KernelRegressor"]
 
 log = logging.getLogger(__name__)
-
-#: bytes per element (float32)
-_BYTES = 4
-
-#: features every op has
-BASE_FEATURES: tuple[str, ...] = (
-    "c_in", "h_in", "w_in", "c_out", "h_out", "w_out", "flops", "params",
-    "input_bytes", "output_bytes", "weight_bytes", "intensity",
-)
-_ACT_COLS: tuple[str, ...] = tuple(f"act_{a}" for a in ACTIVATIONS)
-
-#: kind -> the kind-specific features its model uses (besides :data:`BASE_FEATURES`)
-KIND_FEATURES: dict[str, tuple[str, ...]] = {
-    "conv": ("k", "s", "groups", "dil", "depthwise", "pointwise", "bn", "pre_act", *_ACT_COLS),
-    "mbconv": ("k", "s", "mid", "expand", "se", "res", "mid_bytes", *_ACT_COLS),
-    "pool": ("k", "s", "pad", "mode_max"),
-    "gap": (),
-    "fc": ("bias", "pooled"),
-    "add": ("n_inputs",),
-    "concat": ("n_inputs",),
-    "act": _ACT_COLS,
-    "bn": _ACT_COLS,
-    "resblock": ("k", "s", "shortcut_conv"),
-    "identity": (),
-}
-_ALL_FEATURES: tuple[str, ...] = tuple(dict.fromkeys(
-    [*BASE_FEATURES, *(f for fs in KIND_FEATURES.values() for f in fs)]))
-
-
-def params_count(spec: OpSpec) -> int:
-    """Number of weights (float32 values) of ``spec`` as hwlat lowers it (folded batch norm = a bias)."""
-    p = spec.param_dict
-    c = spec.input_shape[0]
-    kind = spec.kind
-    if kind == "conv":
-        cout, k, g = int(p["cout"]), int(p["k"]), int(p["groups"])
-        return cout * (c // g) * k * k + (cout if int(p["bn"]) else 0)
-    if kind == "mbconv":
-        mid, k, cout = int(p["mid"]), int(p["k"]), int(p["cout"])
-        n = 0
-        if mid != c:
-            n += c * mid + mid
-        n += mid * k * k + mid
-        if int(p["se"]):
-            r = make_divisible(mid // 4, 8)
-            n += mid * r + r + r * mid + mid
-        n += mid * cout + cout
-        return n
-    if kind == "fc":
-        cout = int(p["cout"])
-        return c * cout + (cout if int(p["bias"]) else 0)
-    if kind == "bn":
-        return 2 * c  # folded to a per-channel scale and shift
-    if kind == "resblock":
-        cout, k, s = int(p["cout"]), int(p["k"]), int(p["s"])
-        n = c * cout * k * k + cout + cout * cout * k * k + cout
-        if s != 1 or c != cout:
-            n += c * cout
-        return n
-    return 0
-
-
-def _features_of(spec: OpSpec) -> dict[str, float]:
-    p = spec.param_dict
-    kind = spec.kind
-    shape = spec.input_shape
-    c_in = shape[0]
-    h_in, w_in = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
-    out = spec.output_shape
-    c_out = out[0]
-    h_out, w_out = (out[1], out[2]) if len(out) == 3 else (1, 1)
-    flops = float(spec.flops)
-    n_params = params_count(spec)
-    in_bytes = float(math.prod(shape) * spec.n_inputs * _BYTES)
-    out_bytes = float(math.prod(out) * _BYTES)
-    w_bytes = float(n_params * _BYTES)
-    f: dict[str, float] = dict.fromkeys(_ALL_FEATURES, 0.0)
-    f.update(c_in=c_in, h_in=h_in, w_in=w_in, c_out=c_out, h_out=h_out, w_out=w_out, flops=flops,
-             params=float(n_params), input_bytes=in_bytes, output_bytes=out_bytes, weight_bytes=w_bytes,
-             intensity=flops / (in_bytes + out_bytes + w_bytes))
-    if kind in ("conv", "mbconv", "pool", "resblock"):
-        f["k"], f["s"] = float(p["k"]), float(p["s"])
-    if kind == "conv":
-        g = int(p["groups"])
-        f.update(groups=g, dil=float(p["dil"]), depthwise=float(g == c_in and g > 1 and int(p["cout"]) == c_in),
-                 pointwise=float(int(p["k"]) == 1), bn=float(p["bn"]), pre_act=float(p["pre_act"] != "none"))
-        f[f"act_{p['act']}"] = 1.0
-    elif kind == "mbconv":
-        mid = int(p["mid"])
-        f.update(mid=mid, expand=mid / c_in, se=float(p["se"]), res=float(p["res"]),
-                 mid_bytes=float(mid * h_in * w_in * _BYTES))
-        f[f"act_{p['act']}"] = 1.0
-    elif kind == "pool":
-        f.update(pad=float(p["pad"]), mode_max=float(p["mode"] == "max"))
-    elif kind == "fc":
-        f.update(bias=float(p["bias"]), pooled=float(len(shape) == 3))
-    elif kind in ("add", "concat"):
-        f["n_inputs"] = float(spec.n_inputs)
-    elif kind == "act":
-        f[f"act_{p['fn']}"] = 1.0
-    elif kind == "bn":
-        f[f"act_{p['act']}"] = 1.0
-    elif kind == "resblock":
-        f["shortcut_conv"] = float(int(p["s"]) != 1 or c_in != int(p["cout"]))
-    return f
-
-
-def featurize(specs: Sequence[OpSpec]) -> pd.DataFrame:
-    """Named numeric features of each op, one row per spec (index = op key).
-
-    Columns: :data:`BASE_FEATURES` for every op (channels, sizes, ``flops``, ``params`` (weights
-    count), ``input_bytes``/``output_bytes``/``weight_bytes`` (float32), ``intensity`` = FLOPs per
-    byte moved) and every kind-specific feature of :data:`KIND_FEATURES` (0 where it does not apply).
-    """
-    specs = [_as_spec(s) for s in specs]
-    rows = [_features_of(s) for s in specs]
-    df = pd.DataFrame(rows, columns=list(_ALL_FEATURES), dtype=np.float64)
-    df.index = pd.Index([s.key for s in specs], name="key")
-    return df
-
-
-def _as_spec(s: Any) -> OpSpec:
-    if isinstance(s, OpSpec):
-        return s
-    if isinstance(s, str):
-        return OpSpec.from_key(s)
-    raise InputError(f"expected an OpSpec or an op key string, got {type(s).__name__}")
-
 
 # -- estimators ------------------------------------------------------------------------------------
 
@@ -266,7 +131,7 @@ def _xy(X: Any, y: Any) -> tuple[list[OpSpec], np.ndarray]:
     else:
         if y is None:
             raise InputError("fit needs latencies: pass a LatencyTable, or a list of OpSpecs and y (ms)")
-        specs = [_as_spec(s) for s in X]
+        specs = [as_spec(s) for s in X]
         ms = np.asarray(y, dtype=np.float64).reshape(-1)
         if len(specs) != ms.size:
             raise InputError(f"got {len(specs)} ops but {ms.size} latencies; pass one latency (ms) per op")
@@ -333,11 +198,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         feats = featurize(specs)
         kinds = np.array([s.kind for s in specs])
         self._fit_features(feats, kinds, ms)
-        self.table_hash_: str | None = None
-        if hasattr(X, "lookup_many"):
-            from hwlat.predictors.io import table_hash
-
-            self.table_hash_ = table_hash(X)
+        self.table_hash_: str | None = table_hash(X) if hasattr(X, "lookup_many") else None
         return self
 
     def _fit_features(self, feats: pd.DataFrame, kinds: np.ndarray, ms: np.ndarray) -> None:
@@ -375,15 +236,16 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "models_"):
-            from sklearn.exceptions import NotFittedError
-
             raise NotFittedError("this KernelRegressor is not fitted yet; call fit(table) first")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "models_")
 
     # -- predicting -----------------------------------------------------------------------------
     def predict(self, X: Sequence[OpSpec | str]) -> np.ndarray:
         """Latency (ms) of each op; raises UnsupportedOpError if an op's kind has no model."""
         self._check_fitted()
-        specs = [_as_spec(s) for s in X]
+        specs = [as_spec(s) for s in X]
         out = np.empty(len(specs), dtype=np.float64)
         if not specs:
             return out
@@ -413,6 +275,21 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
             floor = np.array([self.latency_range_ms_[k][0] for k in kinds]) * 0.5
             out = np.maximum(out, floor)  # a regressor in ms can undershoot below 0
         return out
+
+    def predict_genes(self, genes: np.ndarray) -> np.ndarray:
+        """Not applicable: a kernel regressor predicts single ops, not architectures of a space."""
+        raise InputError("a KernelRegressor predicts single ops (predict(specs)), not gene rows of a search space; "
+                         "use a LookupPredictor for architectures")
+
+    def min_latency(self) -> float | None:
+        """None: a kernel regressor has no search space whose least latency it could tell."""
+        self._check_fitted()
+        return None
+
+    def layer_tables(self) -> LayerTables | None:
+        """None: a kernel regressor is not additive over the parts of a space."""
+        self._check_fitted()
+        return None
 
     # -- evaluation -----------------------------------------------------------------------------
     def held_out_report(self, X: Any, y: Sequence[float] | np.ndarray | None = None, *, test_size: float = 0.2,
@@ -464,7 +341,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
                                            "spearman", "rmse_ms"])
 
     # -- saving ---------------------------------------------------------------------------------
-    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(header, arrays) for :func:`hwlat.predictors.save_predictor`: training data + hyperparameters."""
         self._check_fitted()
         if not isinstance(self.estimator, str):
@@ -487,43 +364,39 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
             arrays[f"k{i}_y_ms"] = np.ascontiguousarray(yk, dtype=np.float64)
         return header, arrays
 
-
-def load_kernel_regressor(header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None
-                          ) -> KernelRegressor:
-    """Rebuild a saved :class:`KernelRegressor` by refitting its seeded estimators on the stored data.
-
-    Register with ``hwlat.predictors._LOADERS["kernel"] = load_kernel_regressor``.
-    """
-    try:
-        params = header["params"]
-        kinds = list(header["kinds"])
-        names = header["feature_names"]
-        reg = KernelRegressor(estimator=params["estimator"], target=params["target"],
-                              min_samples=int(params["min_samples"]), random_state=int(params["random_state"]))
-        reg._check_params()
-        models: dict[str, Any] = {}
-        train: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for i, kind in enumerate(kinds):
-            cols = list(names[kind])
-            expected = [*BASE_FEATURES, *KIND_FEATURES.get(kind, ())]
-            if cols != expected:
-                raise InputError(f"the saved model for {kind!r} uses features {cols}, this hwlat computes "
-                                 f"{expected}; refit the kernel regressor with this version")
-            Xk = np.asarray(arrays[f"k{i}_X"], dtype=np.float64)
-            yk = np.asarray(arrays[f"k{i}_y_ms"], dtype=np.float64)
-            if Xk.ndim != 2 or Xk.shape != (yk.size, len(cols)):
-                raise InputError(f"saved training data for {kind!r} has shape {Xk.shape}, expected "
-                                 f"({yk.size}, {len(cols)}); the file is corrupt")
-            models[kind] = _fit_kind(reg.estimator, reg.target, reg.random_state, Xk, yk, cols)
-            train[kind] = (Xk, yk)
-    except KeyError as exc:
-        raise InputError(f"the kernel regressor file lacks {exc}; it is corrupt or from another version") from None
-    reg.models_ = models
-    reg.feature_names_ = {k: list(names[k]) for k in kinds}
-    reg.kinds_ = sorted(models)
-    reg.n_samples_ = {k: int(v[1].size) for k, v in train.items()}
-    reg.latency_range_ms_ = {k: (float(v[1].min()), float(v[1].max())) for k, v in train.items()}
-    reg.skipped_kinds_ = {k: int(v) for k, v in header.get("skipped_kinds", {}).items()}
-    reg.table_hash_ = header.get("table_hash")
-    reg._train = train
-    return reg
+    @classmethod
+    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None) -> KernelRegressor:
+        """Rebuild a saved regressor by refitting its seeded estimators on the stored data."""
+        try:
+            params = header["params"]
+            kinds = list(header["kinds"])
+            names = header["feature_names"]
+            reg = cls(estimator=params["estimator"], target=params["target"],
+                                  min_samples=int(params["min_samples"]), random_state=int(params["random_state"]))
+            reg._check_params()
+            models: dict[str, Any] = {}
+            train: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            for i, kind in enumerate(kinds):
+                cols = list(names[kind])
+                expected = [*BASE_FEATURES, *KIND_FEATURES.get(kind, ())]
+                if cols != expected:
+                    raise InputError(f"the saved model for {kind!r} uses features {cols}, this hwlat computes "
+                                     f"{expected}; refit the kernel regressor with this version")
+                Xk = np.asarray(arrays[f"k{i}_X"], dtype=np.float64)
+                yk = np.asarray(arrays[f"k{i}_y_ms"], dtype=np.float64)
+                if Xk.ndim != 2 or Xk.shape != (yk.size, len(cols)):
+                    raise InputError(f"saved training data for {kind!r} has shape {Xk.shape}, expected "
+                                     f"({yk.size}, {len(cols)}); the file is corrupt")
+                models[kind] = _fit_kind(reg.estimator, reg.target, reg.random_state, Xk, yk, cols)
+                train[kind] = (Xk, yk)
+        except KeyError as exc:
+            raise InputError(f"the kernel regressor file lacks {exc}; it is corrupt or from another version") from None
+        reg.models_ = models
+        reg.feature_names_ = {k: list(names[k]) for k in kinds}
+        reg.kinds_ = sorted(models)
+        reg.n_samples_ = {k: int(v[1].size) for k, v in train.items()}
+        reg.latency_range_ms_ = {k: (float(v[1].min()), float(v[1].max())) for k, v in train.items()}
+        reg.skipped_kinds_ = {k: int(v) for k, v in header.get("skipped_kinds", {}).items()}
+        reg.table_hash_ = header.get("table_hash")
+        reg._train = train
+        return reg

@@ -24,101 +24,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
-from hwlat.errors import InputError
+from hwlat.errors import InputError, NotFittedError
+from hwlat.predictors.base import LayerTables, table_hash
+from hwlat.predictors.fewshot import FewShotAdapter, op_group
+from hwlat.predictors.parts import (
+    enumerate_part_ops,
+    fit_affine,
+    gather_parts,
+    op_costs,
+    parts_from_arrays,
+    parts_to_arrays,
+)
+from hwlat.spaces import get_space
 
-__all__ = ["LookupPredictor", "CALIBRATIONS", "DEFAULT_CALIBRATION", "op_costs", "fit_affine", "enumerate_part_ops", "gather_parts", "parts_to_arrays",
-           "parts_from_arrays"]
+__all__ = ["LookupPredictor", "CALIBRATIONS", "DEFAULT_CALIBRATION"]
 
 log = logging.getLogger(__name__)
-
-
-def op_costs(table: Any, keys: Sequence[str], overhead_ms: float, *, in_context: bool = True) -> np.ndarray:
-    """What each op costs inside a network (ms), from ``table``: its ``context_ms`` (the marginal
-    cost in a chain of its own copies) where measured and ``in_context``, else its ``latency_ms``
-    less the runtime's per-call overhead. One error lists every missing op."""
-    ms = table.lookup_many(keys) - float(overhead_ms)
-    if in_context:
-        ctx = table.lookup_many(keys, "context_ms")
-        ms = np.where(np.isfinite(ctx), ctx, ms)
-    return ms
-
-
-def enumerate_part_ops(space: Any) -> tuple[list[Any], list[tuple[int, ...]], list[list[list[str]]], dict[str, Any]]:
-    """Every part of ``space``, its gene dimensions, the op keys of each gene combination, and
-    every distinct op (key -> OpSpec) in first-seen order: what part tables are built from."""
-    sizes = np.asarray(space.gene_sizes())
-    parts = space.parts()
-    dims_per_part = [tuple(int(sizes[g]) for g in p.genes) for p in parts]
-    combos: list[list[list[str]]] = []
-    needed: dict[str, Any] = {}
-    for pi, dims in enumerate(dims_per_part):
-        rows = []
-        for flat in range(int(np.prod(dims)) if dims else 1):
-            values = np.unravel_index(flat, dims) if dims else ()
-            specs = space.part_ops(pi, [int(v) for v in values])
-            for spec in specs:
-                needed.setdefault(spec.key, spec)
-            rows.append([spec.key for spec in specs])
-        combos.append(rows)
-    return parts, dims_per_part, combos, needed
-
-
-def gather_parts(genes: np.ndarray, part_genes: Sequence[np.ndarray], part_dims: Sequence[tuple[int, ...]],
-                 part_tables: Sequence[np.ndarray]) -> np.ndarray:
-    """Sum over parts of each gene row's entry in the part's table (tables of rows or of vectors)."""
-    total = np.zeros((genes.shape[0], *part_tables[0].shape[1:]), dtype=np.float64)
-    for idx, dims, tab in zip(part_genes, part_dims, part_tables):
-        total += tab[np.ravel_multi_index(tuple(genes[:, idx].T), dims)] if dims else tab[0]
-    return total
-
-
-def parts_to_arrays(part_genes: Sequence[np.ndarray], part_dims: Sequence[tuple[int, ...]],
-                    part_tables: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """Part tables as named plain arrays for a predictor file."""
-    arrays: dict[str, np.ndarray] = {}
-    for i, (g, d, t) in enumerate(zip(part_genes, part_dims, part_tables)):
-        arrays[f"part{i}_genes"] = np.asarray(g, dtype=np.int64)
-        arrays[f"part{i}_dims"] = np.asarray(d, dtype=np.int64)
-        arrays[f"part{i}_table"] = np.asarray(t, dtype=np.float64)
-    return arrays
-
-
-def parts_from_arrays(arrays: dict[str, np.ndarray], n: int
-                      ) -> tuple[list[np.ndarray], list[tuple[int, ...]], list[np.ndarray]]:
-    """The inverse of :func:`parts_to_arrays` for ``n`` parts."""
-    genes = [np.asarray(arrays[f"part{i}_genes"], dtype=np.int64) for i in range(n)]
-    dims = [tuple(int(x) for x in arrays[f"part{i}_dims"]) for i in range(n)]
-    tables = [np.asarray(arrays[f"part{i}_table"], dtype=np.float64) for i in range(n)]
-    return genes, dims, tables
-
-
-def fit_affine(s: np.ndarray, y_ms: Sequence[float] | np.ndarray, overhead_ms: float, *,
-               what: str = "models") -> np.ndarray | None:
-    """``(a, b)`` of ``y ≈ a·s + b`` with ``a, b ≥ 0`` minimising the squared relative error.
-
-    ``s`` are overhead-free sums (ms). With one point (or identical sums) only ``a`` is fitted
-    and ``b`` stays ``overhead_ms``. Returns None when there is nothing to fit or the fit
-    degenerates (zero slope); raises InputError on malformed measurements.
-    """
-    from scipy.optimize import nnls
-
-    y = np.asarray(y_ms, dtype=np.float64)
-    s = np.asarray(s, dtype=np.float64)
-    if y.shape != s.shape:
-        raise InputError(f"{len(s)} {what} but {y.size} measured latencies")
-    if not np.all(np.isfinite(y)) or np.any(y <= 0):
-        raise InputError("measured latencies must be positive numbers (ms)")
-    if y.size == 0:
-        return None
-    if y.size == 1 or np.ptp(s) <= 1e-9 * max(abs(s).max(), 1e-12):
-        return np.array([float((y.mean() - overhead_ms) / max(s.mean(), 1e-12)), overhead_ms])
-    # rows divided by y: least squares on the relative error; a latency is never negative
-    coef, _ = nnls(np.column_stack([s / y, 1.0 / y]), np.ones_like(y))
-    if coef[0] <= 0:
-        log.warning("calibration gave a zero slope; keeping the uncalibrated sum")
-        return None
-    return np.asarray(coef, dtype=np.float64)
 
 
 #: how :meth:`LookupPredictor.calibrate` turns the table into whole-network latencies
@@ -127,8 +50,11 @@ CALIBRATIONS: tuple[str, ...] = ("auto", "none", "affine", "kind", "type", "key"
 DEFAULT_CALIBRATION = "auto"
 
 
-class LookupPredictor:
+class LookupPredictor(BaseEstimator):
     """Latency (ms) of architectures of ``space`` from ``table``.
+
+    A scikit-learn estimator: every parameter is keyword-only and stored unchanged;
+    ``LookupPredictor(space=space, table=table).fit()`` precomputes the part tables.
 
     Parameters
     ----------
@@ -165,7 +91,7 @@ class LookupPredictor:
         overhead elsewhere (see :func:`op_costs`).
     """
 
-    def __init__(self, space: Any, table: Any, *, overhead_ms: float | None = None,
+    def __init__(self, *, space: Any = None, table: Any = None, overhead_ms: float | None = None,
                  calibration: str = DEFAULT_CALIBRATION, alpha: float = 10.0, in_context: bool = True) -> None:
         self.space = space
         self.table = table
@@ -175,9 +101,12 @@ class LookupPredictor:
         self.in_context = in_context
 
     # -- fitting --------------------------------------------------------------------------------
-    def fit(self, archs: Sequence[Any] | None = None, y_ms: Sequence[float] | np.ndarray | None = None
+    def fit(self, X: Sequence[Any] | None = None, y: Sequence[float] | np.ndarray | None = None
             ) -> LookupPredictor:
-        """Precompute the part tables; calibrate on measured whole-model latencies if given."""
+        """Precompute the part tables; calibrate on measured whole-model latencies ``y`` (ms) of
+        architectures ``X`` if given."""
+        if self.space is None or self.table is None:
+            raise InputError("LookupPredictor needs space= (a SearchSpace) and table= (a LatencyTable holding its ops)")
         if self.calibration not in CALIBRATIONS:
             raise InputError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
         overhead = self.overhead_ms
@@ -190,10 +119,10 @@ class LookupPredictor:
         self.calibrated_ = "none"
         self.group_coef_: dict[str, float] = {}
         self.const_scale_ = 1.0
-        if archs is not None or y_ms is not None:
-            if archs is None or y_ms is None:
+        if X is not None or y is not None:
+            if X is None or y is None:
                 raise InputError("calibration needs both architectures and their measured latencies")
-            self.calibrate(archs, y_ms)
+            self.calibrate(X, y)
         return self
 
     def _build_parts(self) -> None:
@@ -247,10 +176,8 @@ class LookupPredictor:
         self.calibrated_ = mode
         return self
 
-    def _adapter(self, grouping: str) -> Any:
-        from hwlat.predictors.fewshot import FewShotAdapter
-
-        return FewShotAdapter(self.space, self.table, grouping=grouping, alpha=self.alpha,
+    def _adapter(self, grouping: str) -> FewShotAdapter:
+        return FewShotAdapter(space=self.space, reference_table=self.table, grouping=grouping, alpha=self.alpha,
                               overhead_ms=self.overhead_ms_, in_context=self.in_context, shrink_constant=True)
 
     def _choose(self, genes: np.ndarray, raw: np.ndarray, y: np.ndarray) -> str:
@@ -282,7 +209,10 @@ class LookupPredictor:
     # -- predicting -----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "part_tables_"):
-            raise InputError("this LookupPredictor is not fitted yet; call fit() first")
+            raise NotFittedError("this LookupPredictor is not fitted yet; call fit() first")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "part_tables_")
 
     def _genes(self, genes: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -303,9 +233,21 @@ class LookupPredictor:
     def raw_sum(self, archs: Sequence[Any]) -> np.ndarray:
         return self.raw_sum_genes(self.space.to_genes(list(archs)))
 
-    def predict(self, archs: Sequence[Any]) -> np.ndarray:
-        """Latency (ms) of each architecture."""
-        return self.predict_genes(self.space.to_genes(list(archs)))
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        """Latency (ms) of each architecture of ``X``."""
+        return self.predict_genes(self.space.to_genes(list(X)))
+
+    def layer_tables(self) -> LayerTables:
+        """The part tables with the calibration baked in, and the constant part (ms)."""
+        self._check_fitted()
+        a, b = (float(v) for v in self.coef_)
+        tables = self.part_tables_ if a == 1.0 else [a * t for t in self.part_tables_]
+        return LayerTables.of(self.part_genes_, self.part_dims_, tables, b, self.part_names_)
+
+    def min_latency(self) -> float | None:
+        """The least latency (ms) of any architecture of the space, exact (None if the genes shared
+        by several parts span too large a grid to enumerate)."""
+        return self.layer_tables().min_ms()
 
     def _scale_of(self, spec: Any, constant: bool) -> float:
         """The calibrated multiplier of one op (``constant``: it belongs to a part without genes)."""
@@ -313,8 +255,6 @@ class LookupPredictor:
             return 1.0
         if self.calibrated_ == "affine":
             return self.const_scale_
-        from hwlat.predictors.fewshot import op_group
-
         g = op_group(spec, self.calibrated_)
         return self.const_scale_ if constant or g not in self.group_coef_ else self.group_coef_[g]
 
@@ -339,7 +279,58 @@ class LookupPredictor:
         df["share_pct"] = 100 * df["contribution_ms"] / total
         return df
 
-    def __repr__(self) -> str:
+    # -- saving ---------------------------------------------------------------------------------
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(header, arrays) for :func:`hwlat.predictors.save_predictor` (npz + JSON, no pickle)."""
+        self._check_fitted()
+        header = {
+            "kind": "lookup",
+            "space": {"name": self.space.name, "config": self.space.config()},
+            "table_hash": table_hash(self.table),
+            "table": self.table.summary() if hasattr(self.table, "summary") else {},
+            "coef": [float(c) for c in self.coef_],
+            "overhead_ms": self.overhead_ms_,
+            "calibration": self.calibration,
+            "alpha": float(self.alpha),
+            "in_context": bool(self.in_context),
+            "calibrated": self.calibrated_,
+            "group_coef": self.group_coef_,
+            "const_scale": self.const_scale_,
+            "n_calibration": self.n_calibration_,
+            "n_ops": self.n_ops_,
+            "part_names": self.part_names_,
+        }
+        arrays = parts_to_arrays(self.part_genes_, self.part_dims_, self.part_tables_)
+        arrays.update({f"raw{k}": v for k, v in parts_to_arrays(self.part_genes_, self.part_dims_,
+                                                                self.raw_part_tables_).items()
+                       if k.endswith("_table")})
+        return header, arrays
+
+    @classmethod
+    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None
+                   ) -> LookupPredictor:
+        """Rebuild a predictor saved by :meth:`to_state`; ``table`` is kept for :meth:`explain` and refits."""
+        space = get_space(header["space"]["name"], **header["space"]["config"])
+        pred = cls(space=space, table=table, overhead_ms=header["overhead_ms"], calibration=header["calibration"],
+                   alpha=float(header.get("alpha", 10.0)), in_context=bool(header.get("in_context", False)))
+        n = len(header["part_names"])
+        pred.part_genes_, pred.part_dims_, pred.part_tables_ = parts_from_arrays(arrays, n)
+        raw = {k[3:]: v for k, v in arrays.items() if k.startswith("raw")}
+        pred.raw_part_tables_ = (parts_from_arrays({**arrays, **raw}, n)[2] if raw
+                                 else [t.copy() for t in pred.part_tables_])
+        pred.part_names_ = list(header["part_names"])
+        pred.coef_ = np.asarray(header["coef"], dtype=np.float64)
+        pred.overhead_ms_ = float(header["overhead_ms"])
+        pred.n_calibration_ = int(header["n_calibration"])
+        # files before group calibrations held (a, b) over the raw sums
+        pred.calibrated_ = str(header.get("calibrated", "affine" if pred.n_calibration_ else "none"))
+        pred.group_coef_ = {str(k): float(v) for k, v in header.get("group_coef", {}).items()}
+        pred.const_scale_ = float(header.get("const_scale", pred.coef_[0]))
+        pred.n_ops_ = int(header["n_ops"])
+        pred.table_hash_ = header.get("table_hash")
+        return pred
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:  # noqa: N803 - BaseEstimator's signature
         state = "unfitted"
         if hasattr(self, "coef_"):
             state = (f"{self.calibrated_} calibration on {self.n_calibration_} model(s), b={self.coef_[1]:.4f} ms, "

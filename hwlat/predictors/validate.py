@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwlat._io import atomic_path, atomic_write_text
+from hwlat.devices import DeviceSpec, load_device
 from hwlat.errors import InputError
+from hwlat.predictors.io import save_predictor
+from hwlat.predictors.lookup import DEFAULT_CALIBRATION, LookupPredictor
+from hwlat.profiler import Protocol
+from hwlat.profiler.networks import measure_archs
+from hwlat.profiler.remote import runtime_for_device
 
 __all__ = ["metrics", "ValidationResult", "validate_space"]
 
@@ -97,8 +104,6 @@ class ValidationResult:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from hwlat._io import atomic_path
-
         df = self.rows
         fig, ax = plt.subplots(figsize=(5.5, 5.2), dpi=120)
         lo = float(min(df["measured_ms"].min(), df["predicted_ms"].min())) * 0.9
@@ -132,12 +137,6 @@ def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibra
     """Measure ``n`` random architectures and ``calibrate`` others, all mixed in the same chunks
     (two interleaved copies each: the second is the noise floor); compare with the :class:`~hwlat.predictors.lookup.LookupPredictor` of ``table`` calibrated
     on the latter (``calibration``: see :data:`~hwlat.predictors.lookup.CALIBRATIONS`)."""
-    from hwlat.devices import DeviceSpec, load_device
-    from hwlat.predictors.lookup import DEFAULT_CALIBRATION, LookupPredictor
-    from hwlat.profiler import Protocol
-    from hwlat.profiler.networks import measure_archs
-    from hwlat.profiler.remote import runtime_for_device
-
     if n < 3:
         raise InputError(f"validate needs at least 3 test architectures, got n={n}")
     if calibrate < 0:
@@ -147,7 +146,7 @@ def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibra
     _check_table_device(table, dev)
     archs = _distinct_sample(space, n + calibrate, seed)
     test, cal = archs[:n], archs[n:]
-    predictor = LookupPredictor(space, table, calibration=calibration or DEFAULT_CALIBRATION).fit()
+    predictor = LookupPredictor(space=space, table=table, calibration=calibration or DEFAULT_CALIBRATION).fit()
     rt = runtime if runtime is not None else runtime_for_device(dev)
     # calibration and test networks are measured mixed in the same chunks: the machine's level at
     # that time is the same for both, and the repeat copy of each test network sits beside it
@@ -169,9 +168,6 @@ def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibra
                             "overhead_ms": predictor.overhead_ms_, "multipliers": predictor.group_coef_},
                            predictor=predictor, interference=got.interference, statistic=got.statistic)
     if out_dir is not None:
-        from hwlat._io import atomic_write_text
-        from hwlat.predictors.io import save_predictor
-
         d = Path(out_dir)
         csv, png, js = d / "validation.csv", d / "validation.png", d / "validation.json"
         atomic_write_text(csv, rows.to_csv(index=False))

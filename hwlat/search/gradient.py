@@ -126,22 +126,23 @@ def _check_proxyless(space: Any) -> None:
 
 
 def layer_latency(space: Any, table_or_predictor: Any) -> LayerLatency:
-    """The :class:`LayerLatency` of ``space`` from a latency table, a fitted LookupPredictor, or any
-    predictor with ``predict_genes(genes)`` / ``predict(archs)`` returning ms."""
+    """The :class:`LayerLatency` of ``space`` from a latency table, a predictor with
+    ``layer_tables()`` (exact), or any predictor with ``predict_genes(genes)`` / ``predict(archs)``
+    returning ms (linearised)."""
     _check_proxyless(space)
     obj = table_or_predictor
     if hasattr(obj, "lookup_many") and hasattr(obj, "metadata"):  # a LatencyTable
         from hwlat.predictors.lookup import LookupPredictor
 
-        obj = LookupPredictor(space, obj).fit()
+        obj = LookupPredictor(space=space, table=obj).fit()
     n = space.n_layers
     parts = space.parts()
-    tabs = getattr(obj, "part_tables_", None)
-    if tabs is not None and len(tabs) == len(parts) and all(len(t) == len(space.choices(i))
-                                                           for i, t in enumerate(tabs[1:])):
-        a, b = (float(v) for v in obj.coef_)
-        return LayerLatency(float(tabs[0][0]), tuple(np.asarray(t, dtype=np.float64) for t in tabs[1:]),
-                            a, b, f"{type(obj).__name__} part tables", obj)
+    lt = obj.layer_tables() if callable(getattr(obj, "layer_tables", None)) else None
+    if lt is not None and len(lt.tables) == len(parts) and lt.dims[0] == () and all(
+            tuple(int(g) for g in lt.genes[i + 1]) == (i,) and len(t) == len(space.choices(i))
+            for i, t in enumerate(lt.tables[1:])):
+        return LayerLatency(float(lt.tables[0][0]), tuple(np.asarray(t, dtype=np.float64) for t in lt.tables[1:]),
+                            1.0, lt.constant_ms, f"{type(obj).__name__} part tables", obj)
     if hasattr(obj, "predict_genes"):
         def predict(g: np.ndarray) -> np.ndarray:
             return np.asarray(obj.predict_genes(g), dtype=np.float64)
@@ -695,7 +696,8 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
     acc, history[-1]["val_accuracy"] = _subnet_accuracy(torch, net, fixed, X[tr], [(X[te], Y[te]), (X[ar], Y[ar])],
                                                         batch_size)
     predicted = lat.latency(derived)
-    if lat.predictor is not None and not hasattr(lat.predictor, "part_tables_"):
+    if lat.predictor is not None and not (callable(getattr(lat.predictor, "layer_tables", None))
+                                          and lat.predictor.layer_tables() is not None):
         predicted = float(np.asarray(lat.predictor.predict([arch]))[0])
     return GradientResult(
         arch=arch, arch_text=space.encode(arch), budget_ms=float(budget_ms),

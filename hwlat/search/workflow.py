@@ -140,7 +140,8 @@ def _search_gallery(space: Any, dev: Any, out: Path, rt: Any, acc: Any, table: A
         if tdev and tdev != dev.name:
             raise InputError(f"the table was measured on {tdev!r}, not on {dev.name!r}; give a table of {dev.name} "
                              "(or leave --table out to profile one)")
-        predictor = LookupPredictor(space, tab, calibration=calibration_mode or DEFAULT_CALIBRATION).fit()
+        predictor = LookupPredictor(space=space, table=tab,
+                                    calibration=calibration_mode or DEFAULT_CALIBRATION).fit()
         if calibrate and measure:
             from hwlat.profiler.networks import measure_archs
 

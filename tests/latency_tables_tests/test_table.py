@@ -142,6 +142,19 @@ def test_lookup_many(table):
     assert table.lookup_many([]).shape == (0,)
 
 
+def test_get_many_marks_what_is_missing(table):
+    specs = example_specs()
+    absent = S.gap((100, 4, 4))
+    ms, found = table.get_many([specs[1], absent.key, specs[0].key])
+    assert ms.dtype == np.float64 and found.dtype == bool
+    np.testing.assert_array_equal(found, [True, False, True])
+    np.testing.assert_allclose(ms[found], [0.2, 0.1])
+    assert np.isnan(ms[1])
+    assert table.get_many([])[0].shape == (0,)
+    with pytest.raises(InputError, match="unknown column"):
+        table.get_many([specs[0]], "nope_ms")
+
+
 def test_lookup_many_lists_all_missing(table):
     missing = [S.gap((c, 4, 4)).key for c in range(100, 113)]
     with pytest.raises(MissingEntryError) as info:

@@ -13,11 +13,10 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-import hwlat.predictors
-from hwlat.errors import InputError, MissingEntryError
+from hwlat.errors import InputError, MissingEntryError, NotFittedError
 from hwlat.latency_tables import LatencyTable, TableMetadata
 from hwlat.predictors import load_predictor, save_predictor
-from hwlat.predictors.fewshot import FewShotAdapter, load_fewshot, op_group
+from hwlat.predictors.fewshot import FewShotAdapter, op_group
 from hwlat.profiler import Protocol, profile_ops
 from hwlat.spaces import get_space
 
@@ -53,7 +52,7 @@ def test_recovers_an_exact_nonnegative_combination_of_groups(space, table):
         return offset_ms + sum(weights.get(g, 1.0) * v for g, v in per_type_sums(space, table, arch).items())
 
     y = np.array([target(a) for a in archs])
-    ad = FewShotAdapter(space, table, grouping="type", alpha=0.0).fit(archs[:30], y[:30])
+    ad = FewShotAdapter(space=space, reference_table=table, grouping="type", alpha=0.0).fit(archs[:30], y[:30])
     assert ad.mode_ == "groups"
     assert set(ad.coef_.index) == set(weights)  # the constant groups (stem, adds, head) are the intercept
     for g, w in weights.items():
@@ -62,10 +61,10 @@ def test_recovers_an_exact_nonnegative_combination_of_groups(space, table):
     # vectorised over genes: the same numbers
     np.testing.assert_allclose(ad.predict_genes(space.to_genes(archs[30:])), y[30:], rtol=1e-7)
     # the default (shrunk) model is biased towards one scale, but close with this many models
-    ad2 = FewShotAdapter(space, table).fit(archs[:100], y[:100])
+    ad2 = FewShotAdapter(space=space, reference_table=table).fit(archs[:100], y[:100])
     assert np.median(np.abs(ad2.predict(archs[100:]) / y[100:] - 1)) < 0.03
     # one multiplier for everything (grouping="total") cannot express these weights
-    ad3 = FewShotAdapter(space, table, grouping="total").fit(archs[:30], y[:30])
+    ad3 = FewShotAdapter(space=space, reference_table=table, grouping="total").fit(archs[:30], y[:30])
     assert ad3.mode_ == "affine"
     assert np.median(np.abs(ad3.predict(archs[30:]) / y[30:] - 1)) > 10 * np.median(
         np.abs(ad.predict(archs[30:]) / y[30:] - 1)) + 1e-9
@@ -73,15 +72,16 @@ def test_recovers_an_exact_nonnegative_combination_of_groups(space, table):
 
 def test_falls_back_to_fewer_parameters_when_measurements_are_few(space, table):
     archs = space.sample(1, 40)
-    ref = FewShotAdapter(space, table).fit(archs[:5], np.ones(5))  # any fit builds the features
+    ref = FewShotAdapter(space=space, reference_table=table).fit(archs[:5], np.ones(5))  # any fit builds the features
     y = 2.0 * ref.reference_genes(space.to_genes(archs))  # the target is the reference, twice slower
-    ad = FewShotAdapter(space, table).fit(archs[:2], y[:2])
+    ad = FewShotAdapter(space=space, reference_table=table).fit(archs[:2], y[:2])
     assert ad.mode_ == "scale"
     np.testing.assert_allclose(ad.coef_.to_numpy(), 2.0, rtol=1e-9)
     np.testing.assert_allclose(ad.predict(archs[2:]), y[2:], rtol=1e-9)
-    assert FewShotAdapter(space, table).fit(archs[:3], y[:3]).mode_ == "groups"
-    assert FewShotAdapter(space, table, alpha=0.0).fit(archs[:3], y[:3]).mode_ == "affine"
-    assert FewShotAdapter(space, table, alpha=0.0, min_per_feature=1.0).fit(archs[:5], y[:5]).mode_ == "groups"
+    assert FewShotAdapter(space=space, reference_table=table).fit(archs[:3], y[:3]).mode_ == "groups"
+    assert FewShotAdapter(space=space, reference_table=table, alpha=0.0).fit(archs[:3], y[:3]).mode_ == "affine"
+    loose = FewShotAdapter(space=space, reference_table=table, alpha=0.0, min_per_feature=1.0)
+    assert loose.fit(archs[:5], y[:5]).mode_ == "groups"
     assert isinstance(ad.coef_, pd.Series) and ad.coef_.index.name == "group"
     feats = ad.features(archs[:3])
     assert list(feats.columns) == list(ad.feature_names_)
@@ -94,7 +94,7 @@ def test_groups_no_measured_model_uses_keep_the_common_scale():
     md = TableMetadata(device={"name": "flops-table"}, runtime="onnxruntime", threads=1, overhead_ms=0.01)
     table = LatencyTable.from_rows(md, [(s, {"median_ms": 0.01 + s.flops * 1e-8}) for s in space.all_ops()])
     G = space.sample_genes(0, 500)
-    ad = FewShotAdapter(space, table, grouping="key").fit_genes(G[:5], np.ones(5))
+    ad = FewShotAdapter(space=space, reference_table=table, grouping="key").fit_genes(G[:5], np.ones(5))
     y = 3.0 * ad.reference_genes(G) + 0.5
     ad.fit_genes(G[:5], y[:5])
     assert ad.mode_ == "groups" and len(ad.coef_) > 50
@@ -107,7 +107,7 @@ def test_help_latencies_rank_well_from_ten_models(space, table, shared_data):
         pytest.skip(f"{path} is absent (NAS-Bench-201 whole-model latencies of 15 devices)")
     df = pd.read_csv(path, usecols=["arch_str", "gold_6240", "1080ti_1"])
     G = space.to_genes([space.decode(s) for s in df["arch_str"]])
-    ad = FewShotAdapter(space, table)
+    ad = FewShotAdapter(space=space, reference_table=table)
     for dev in ("gold_6240", "1080ti_1"):  # a server CPU and a GPU at batch 1
         y = df[dev].to_numpy(dtype=float)
         rhos, plain = [], []
@@ -125,7 +125,7 @@ def test_help_latencies_rank_well_from_ten_models(space, table, shared_data):
 
 def test_input_errors(space, table):
     archs = space.sample(2, 6)
-    ad = FewShotAdapter(space, table)
+    ad = FewShotAdapter(space=space, reference_table=table)
     with pytest.raises(InputError, match="at least 2"):
         ad.fit(archs[:1], [1.0])
     with pytest.raises(InputError, match="at least 2"):
@@ -135,30 +135,29 @@ def test_input_errors(space, table):
     for bad in ([1.0, 2.0, 0.0, 1.0, 1.0, 1.0], [1.0, -2.0, 1.0, 1.0, 1.0, 1.0], [1.0, np.nan, 1, 1, 1, 1]):
         with pytest.raises(InputError, match="positive"):
             ad.fit(archs, bad)
-    with pytest.raises(InputError, match="not fitted"):
-        FewShotAdapter(space, table).predict(archs)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        FewShotAdapter(space=space, reference_table=table).predict(archs)
     with pytest.raises(InputError, match="grouping"):
-        FewShotAdapter(space, table, grouping="stage").fit(archs, np.ones(6))
+        FewShotAdapter(space=space, reference_table=table, grouping="stage").fit(archs, np.ones(6))
     with pytest.raises(InputError, match="min_per_feature"):
-        FewShotAdapter(space, table, min_per_feature=0).fit(archs, np.ones(6))
+        FewShotAdapter(space=space, reference_table=table, min_per_feature=0).fit(archs, np.ones(6))
     with pytest.raises(InputError, match="alpha"):
-        FewShotAdapter(space, table, alpha=-1.0).fit(archs, np.ones(6))
+        FewShotAdapter(space=space, reference_table=table, alpha=-1.0).fit(archs, np.ones(6))
     with pytest.raises(InputError, match="reference"):
-        FewShotAdapter(space, None).fit(archs, np.ones(6))
+        FewShotAdapter(space=space, reference_table=None).fit(archs, np.ones(6))
     ad.fit(archs, np.arange(1.0, 7.0))
     with pytest.raises(InputError, match="shape"):
         ad.predict_genes(np.zeros((3, 4), dtype=np.int64))
     # a reference table without the space's ops: one error naming what is missing
     small = LatencyTable.from_rows(table.metadata, [(s, {"median_ms": 0.01}) for s in space.all_ops()[:3]])
     with pytest.raises(MissingEntryError, match="keys have no latency"):
-        FewShotAdapter(space, small).fit(archs, np.ones(6))
+        FewShotAdapter(space=space, reference_table=small).fit(archs, np.ones(6))
 
 
-def test_save_load_round_trip(space, table, tmp_path, monkeypatch):
-    monkeypatch.setitem(hwlat.predictors._LOADERS, "fewshot", load_fewshot)
+def test_save_load_round_trip(space, table, tmp_path):
     archs = space.sample(3, 30)
     y = 1.5 + np.array([sum(per_type_sums(space, table, a).values()) for a in archs]) * 3.0
-    ad = FewShotAdapter(space, table, grouping="kind").fit(archs[:12], y[:12])
+    ad = FewShotAdapter(space=space, reference_table=table, grouping="kind").fit(archs[:12], y[:12])
     path = save_predictor(ad, tmp_path / "fewshot.npz")
     with np.load(path, allow_pickle=False) as z:  # plain arrays and a JSON header, no pickle
         assert "header" in z.files
@@ -173,4 +172,5 @@ def test_save_load_round_trip(space, table, tmp_path, monkeypatch):
     back.fit(archs, y)
     assert back.n_fit_ == 30
     with pytest.raises(InputError, match="callable"):
-        save_predictor(FewShotAdapter(space, table, grouping=lambda s: s.kind).fit(archs, y), tmp_path / "c.npz")
+        ad = FewShotAdapter(space=space, reference_table=table, grouping=lambda s: s.kind).fit(archs, y)
+        save_predictor(ad, tmp_path / "c.npz")

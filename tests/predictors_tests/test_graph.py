@@ -13,15 +13,11 @@ import onnx
 import pytest
 
 from hwlat.devices import load_device
-from hwlat.errors import InputError, UnsupportedOpError
+from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
 from hwlat.ops import spec as S
-from hwlat.ops.onnx_emit import graph_to_onnx, to_onnx
-from hwlat.predictors.graph import (
-    GraphPredictor,
-    analyse_model,
-    kernel_specs_of,
-    torch_to_onnx,
-)
+from hwlat.ops.onnx_emit import graph_to_onnx, to_onnx, torch_to_onnx
+from hwlat.predictors.graph import GraphPredictor
+from hwlat.predictors.onnx_kernels import analyse_model, kernel_specs_of
 from hwlat.profiler.model import measure_model
 from hwlat.profiler.profile import profile_ops
 from hwlat.profiler.protocol import Protocol
@@ -204,7 +200,7 @@ def test_flatten_is_zero_cost_and_proxyless_network_maps_fully(models):
 # -- predictions against real measurements -----------------------------------------------------------
 
 def test_predictions_are_within_a_sane_factor_of_measurements(models, table, measured):
-    pred = GraphPredictor(table).fit()
+    pred = GraphPredictor(table=table).fit()
     for name, meas in measured.items():
         got = float(pred.predict([models[name]])[0])
         assert 0.4 * meas < got < 2.5 * meas, (name, got, meas)
@@ -219,7 +215,7 @@ def test_predictions_are_within_a_sane_factor_of_measurements(models, table, mea
 
 
 def test_inputs_paths_bytes_and_protos_agree_and_are_cached(models, table):
-    pred = GraphPredictor(table).fit()
+    pred = GraphPredictor(table=table).fit()
     path = models["mbv2"]
     proto = onnx.load(str(path))
     ms = [pred.predict([path])[0], pred.predict([proto])[0], pred.predict([proto.SerializeToString()])[0],
@@ -234,8 +230,8 @@ def test_inputs_paths_bytes_and_protos_agree_and_are_cached(models, table):
 
 def test_calibration_moves_predictions_toward_measurements(models, table, measured):
     names = list(measured)
-    raw = GraphPredictor(table).fit()
-    cal = GraphPredictor(table).fit([models[n] for n in names], [measured[n] for n in names])
+    raw = GraphPredictor(table=table).fit()
+    cal = GraphPredictor(table=table).fit([models[n] for n in names], [measured[n] for n in names])
     assert cal.n_calibration_ == 3
     y = np.array([measured[n] for n in names])
     # calibration minimises the squared relative error over a set that contains the uncalibrated
@@ -246,7 +242,7 @@ def test_calibration_moves_predictions_toward_measurements(models, table, measur
 
 
 def test_unpredictable_nodes_raise_listing_each_of_them(models, table):
-    pred = GraphPredictor(table).fit()
+    pred = GraphPredictor(table=table).fit()
     with pytest.raises(UnsupportedOpError) as ei:
         pred.predict([models["shuffle"]])
     msg = str(ei.value)
@@ -256,7 +252,7 @@ def test_unpredictable_nodes_raise_listing_each_of_them(models, table):
 
 
 def test_allow_fallback_estimates_and_reports_each_fallback_node(models, table):
-    pred = GraphPredictor(table, allow_fallback=True).fit()
+    pred = GraphPredictor(table=table, allow_fallback=True).fit()
     ms = float(pred.predict([models["shuffle"]])[0])
     assert np.isfinite(ms) and ms > 0
     df = pred.kernels(models["shuffle"])
@@ -277,7 +273,7 @@ def test_missing_table_entry_is_an_error_not_a_zero(models, table):
     partial = LatencyTable.from_rows(table.metadata, [(s, {"median_ms": r["median_ms"]}) for s, r in rows])
     assert len(partial) == len(keys) - 1
     with pytest.raises(UnsupportedOpError, match="not in the table"):
-        GraphPredictor(partial).fit().predict([models["mbv2"]])
+        GraphPredictor(table=partial).fit().predict([models["mbv2"]])
 
 
 class FlopsRegressor:
@@ -302,7 +298,7 @@ def test_regressor_answers_what_the_table_lacks(models, table):
     partial = LatencyTable.from_rows(table.metadata, [(s, {"median_ms": table.lookup(s)})
                                                       for s in table.specs() if s.key not in drop])
     reg = FlopsRegressor(1e-8, table.metadata.overhead_ms)
-    pred = GraphPredictor(partial, regressor=reg).fit()
+    pred = GraphPredictor(table=partial, regressor=reg).fit()
     df = pred.kernels(models["mbv2"])
     row = df[df["key"] == convs[1].key]
     assert (row["source"] == "regressor").all()
@@ -317,7 +313,8 @@ def test_saved_predictor_is_self_contained_and_predicts_the_same(models, table, 
     from hwlat.predictors import load_predictor, save_predictor
 
     names = list(measured)
-    pred = GraphPredictor(table, allow_fallback=True).fit([models[n] for n in names], [measured[n] for n in names])
+    pred = GraphPredictor(table=table, allow_fallback=True)
+    pred.fit([models[n] for n in names], [measured[n] for n in names])
     path = save_predictor(pred, tmp_path / "graph.npz")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # same table: no warning
@@ -338,21 +335,21 @@ def test_saved_predictor_is_self_contained_and_predicts_the_same(models, table, 
         load_predictor(path, table=other)
     # a regressor without a saved form cannot be written pickle-free
     with pytest.raises(InputError, match="no saved form"):
-        save_predictor(GraphPredictor(table, regressor=FlopsRegressor(1e-8, 0.0)).fit(), tmp_path / "r.npz")
+        save_predictor(GraphPredictor(table=table, regressor=FlopsRegressor(1e-8, 0.0)).fit(), tmp_path / "r.npz")
 
 
 def test_bad_inputs_say_what_is_wrong(tmp_path, table):
-    pred = GraphPredictor(table).fit()
+    pred = GraphPredictor(table=table).fit()
     with pytest.raises(InputError, match="does not exist"):
         pred.predict([tmp_path / "nope.onnx"])
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"this is not an onnx file")
     with pytest.raises(InputError, match="bad.onnx"):
         pred.predict([bad])
-    with pytest.raises(InputError, match="not fitted"):
-        GraphPredictor(table).predict([bad])
+    with pytest.raises(NotFittedError, match="not fitted"):
+        GraphPredictor(table=table).predict([bad])
     with pytest.raises(UnsupportedOpError, match="onnxruntime device"):
-        GraphPredictor(table, device="cpu-litert").fit()
+        GraphPredictor(table=table, device="cpu-litert").fit()
 
 
 def test_torch_to_onnx_restores_the_training_flag(tmp_path):
@@ -413,4 +410,4 @@ def _lookup_predictor():
 
     nb = get_space("nb201")
     tab = LatencyTable.from_rows(TableMetadata(), [(s, {"median_ms": 0.01}) for s in nb.all_ops()])
-    return LookupPredictor(nb, tab).fit()
+    return LookupPredictor(space=nb, table=tab).fit()

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
 
-from hwlat.errors import InputError, UnsupportedOpError
+from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
 from hwlat.ops.ir import build_graph
 from hwlat.ops.spec import (
     add,
@@ -23,14 +22,9 @@ from hwlat.ops.spec import (
     pwconv,
     resblock,
 )
-from hwlat.predictors import _LOADERS, load_predictor, save_predictor
-from hwlat.predictors.kernels import (
-    BASE_FEATURES,
-    KernelRegressor,
-    featurize,
-    load_kernel_regressor,
-    params_count,
-)
+from hwlat.predictors import load_predictor, save_predictor
+from hwlat.predictors.features import BASE_FEATURES, featurize, params_count
+from hwlat.predictors.kernels import KernelRegressor
 from hwlat.predictors.sampling import sample_kernels
 from hwlat.profiler import Protocol, profile_ops
 
@@ -208,8 +202,7 @@ def test_same_seed_same_predictions(table):
 # -- saving ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("estimator,target", [("gbrt", "log"), ("rf", "residual")])
-def test_save_load_round_trip_predicts_identically(table, tmp_path, monkeypatch, estimator, target):
-    monkeypatch.setitem(_LOADERS, "kernel", load_kernel_regressor)
+def test_save_load_round_trip_predicts_identically(table, tmp_path, estimator, target):
     reg = KernelRegressor(estimator=estimator, target=target, random_state=2).fit(table)
     path = save_predictor(reg, tmp_path / "kernels.npz")
     with np.load(path, allow_pickle=False) as z:  # plain arrays only
@@ -224,8 +217,7 @@ def test_save_load_round_trip_predicts_identically(table, tmp_path, monkeypatch,
         back.predict([add((16, 14, 14))])
 
 
-def test_loading_with_another_table_warns(table, tmp_path, monkeypatch):
-    monkeypatch.setitem(_LOADERS, "kernel", load_kernel_regressor)
+def test_loading_with_another_table_warns(table, tmp_path):
     reg = KernelRegressor(estimator="et").fit(table)
     path = save_predictor(reg, tmp_path / "k.npz")
     other = table.copy()

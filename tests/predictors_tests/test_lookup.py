@@ -32,7 +32,7 @@ def space(request):
 
 def test_predict_is_the_overhead_corrected_sum(space):
     table = synthetic_table(space)
-    pred = LookupPredictor(space, table).fit()
+    pred = LookupPredictor(space=space, table=table).fit()
     archs = space.sample(0, 30)
     want = [sum(table.lookup(s) - 0.01 for s in space.ops(a)) + 0.01 for a in archs]
     np.testing.assert_allclose(pred.predict(archs), want, rtol=1e-9)
@@ -46,7 +46,7 @@ def test_predict_is_the_overhead_corrected_sum(space):
 
 def test_calibration_recovers_affine_gap(space):
     table = synthetic_table(space)
-    pred = LookupPredictor(space, table, calibration="affine").fit()
+    pred = LookupPredictor(space=space, table=table, calibration="affine").fit()
     archs = space.sample(2, 12)
     s = pred.raw_sum(archs)
     y = 1.25 * s + 0.3  # an exact non-negative affine gap is recovered exactly
@@ -85,8 +85,8 @@ def test_type_calibration_recovers_a_gap_per_op_type():
     truth = _type_truth(space, table, scales, const=0.05)
     archs, test = space.sample(4, 30), space.sample(5, 40)
     y, y_test = np.array([truth(a) for a in archs]), np.array([truth(a) for a in test])
-    typed = LookupPredictor(space, table, calibration="type", alpha=0.0).fit(archs, y)
-    affine = LookupPredictor(space, table, calibration="affine").fit(archs, y)
+    typed = LookupPredictor(space=space, table=table, calibration="type", alpha=0.0).fit(archs, y)
+    affine = LookupPredictor(space=space, table=table, calibration="affine").fit(archs, y)
     assert typed.calibrated_ == "type"
     np.testing.assert_allclose(typed.predict(test), y_test, rtol=1e-3)
     assert metrics(affine.predict(test), y_test)["mape_pct"] > 10 * metrics(typed.predict(test), y_test)["mape_pct"]
@@ -104,8 +104,8 @@ def test_group_calibration_is_saved_and_loaded(tmp_path):
     space = get_space("proxyless", resolution=160)
     table = synthetic_table(space)
     archs = space.sample(0, 20)
-    y = LookupPredictor(space, table).fit().raw_sum(archs) * np.linspace(0.7, 0.9, 20) + 0.2
-    pred = LookupPredictor(space, table).fit(archs, y)
+    y = LookupPredictor(space=space, table=table).fit().raw_sum(archs) * np.linspace(0.7, 0.9, 20) + 0.2
+    pred = LookupPredictor(space=space, table=table).fit(archs, y)
     back = load_predictor(save_predictor(pred, tmp_path / "p.npz"), table=table)
     g = space.sample_genes(1, 300)
     np.testing.assert_array_equal(back.predict_genes(g), pred.predict_genes(g))
@@ -120,10 +120,10 @@ def test_a_network_with_a_stem_and_a_head_is_never_predicted_at_zero():
     space = get_space("nb201")
     table = synthetic_table(space)
     archs = space.sample(7, 12)
-    raw = LookupPredictor(space, table).fit().raw_sum(archs)
+    raw = LookupPredictor(space=space, table=table).fit().raw_sum(archs)
     y = np.full(12, 1e-6) + 1e-9 * raw  # absurdly fast, the same for every network
     for calibration in ("type", "kind", "key", "affine"):
-        pred = LookupPredictor(space, table, calibration=calibration).fit(archs, y)
+        pred = LookupPredictor(space=space, table=table, calibration=calibration).fit(archs, y)
         p = pred.predict_genes(space.sample_genes(0, 5000))
         assert (p > 0).all(), calibration
         assert p.min() > 0.05 * y.min(), calibration  # the guard keeps a share of the constant part
@@ -136,12 +136,12 @@ def test_missing_ops_are_an_error_that_names_them():
     part = LatencyTable.from_rows(full.metadata, [(full.specs()[i], {"median_ms": full.lookup(k)})
                                                   for i, k in enumerate(full.keys()) if k in keys])
     with pytest.raises(MissingEntryError, match="pool:16x32x32"):
-        LookupPredictor(space, part).fit()
+        LookupPredictor(space=space, table=part).fit()
 
 
 def test_explain_adds_up():
     space = get_space("proxyless", resolution=160)
-    pred = LookupPredictor(space, synthetic_table(space)).fit()
+    pred = LookupPredictor(space=space, table=synthetic_table(space)).fit()
     arch = space.sample(5, 1)[0]
     df = pred.explain(arch)
     assert df["contribution_ms"].sum() == pytest.approx(float(pred.predict([arch])[0]))
@@ -151,7 +151,7 @@ def test_explain_adds_up():
 def test_save_load_round_trip_and_table_mismatch_warns(tmp_path):
     space = get_space("ofa-mbv3", resolutions=[160, 224])
     table = synthetic_table(space)
-    pred = LookupPredictor(space, table).fit(space.sample(0, 5), np.linspace(5, 9, 5))
+    pred = LookupPredictor(space=space, table=table).fit(space.sample(0, 5), np.linspace(5, 9, 5))
     path = save_predictor(pred, tmp_path / "p.npz")
     back = load_predictor(path, table=table)
     g = space.sample_genes(4, 500)
@@ -166,7 +166,7 @@ def test_save_load_round_trip_and_table_mismatch_warns(tmp_path):
 
 def test_predictor_file_holds_no_pickle(tmp_path):
     space = get_space("nb201")
-    path = save_predictor(LookupPredictor(space, synthetic_table(space)).fit(), tmp_path / "p.npz")
+    path = save_predictor(LookupPredictor(space=space, table=synthetic_table(space)).fit(), tmp_path / "p.npz")
     with np.load(path, allow_pickle=False) as z:  # would raise if any entry needed unpickling
         header = json.loads(str(z["header"]))
     assert header["format"] == "hwlat-predictor" and header["space"]["name"] == "nb201"
@@ -225,7 +225,7 @@ def test_validate_refuses_a_table_of_another_device(tmp_path):
 def test_calibration_never_predicts_negative_latency():
     """Noisy calibration points that a free affine fit would turn into a negative intercept."""
     space = get_space("nb201")
-    pred = LookupPredictor(space, synthetic_table(space)).fit()
+    pred = LookupPredictor(space=space, table=synthetic_table(space)).fit()
     archs = space.sample(9, 3)
     s = pred.raw_sum(archs)
     order = np.argsort(s)

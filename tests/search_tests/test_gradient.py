@@ -35,7 +35,7 @@ def table(space):
 
 @pytest.fixture(scope="module")
 def predictor(space, table):
-    return LookupPredictor(space, table).fit()
+    return LookupPredictor(space=space, table=table).fit()
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,7 @@ def nb201():
 
 @pytest.fixture(scope="module")
 def nb201_pred(nb201):
-    return LookupPredictor(nb201, flops_table(nb201)).fit()
+    return LookupPredictor(space=nb201, table=flops_table(nb201)).fit()
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_small_space_is_exhausted_not_hung(nb201, nb201_pred, nb201_acc):
 
 def test_protocol_accuracy_and_predict_only_latency():
     space = get_space("proxyless", resolution=128)
-    pred = LookupPredictor(space, flops_table(space)).fit()
+    pred = LookupPredictor(space=space, table=flops_table(space)).fit()
 
     class PredictOnly:  # a predictor without predict_genes
         name = "predict-only"
@@ -152,7 +152,7 @@ def test_min_latency_is_exact_for_lookup_and_enumeration(nb201, nb201_pred, all_
     assert ms2 == pytest.approx(true_min) and "enumerated" in how2
     # OFA: depth genes are shared by two parts and the resolution by all; still exact
     ofa = get_space("ofa-mbv3", resolutions=[160, 192, 224])
-    p = LookupPredictor(ofa, flops_table(ofa)).fit()
+    p = LookupPredictor(space=ofa, table=flops_table(ofa)).fit()
     smallest = {"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": 160}  # time follows FLOPs here
     ms3, how3 = min_latency(ofa, p)
     assert ms3 == pytest.approx(p.predict([smallest])[0]) and "exact" in how3
