@@ -139,9 +139,10 @@ RUNTIMES: Registry[Any] = Registry("runtime")
 TRANSPORTS: Registry[Any] = Registry("transport")
 #: space name -> a :class:`hwlat.spaces.SearchSpace` class
 SPACES: Registry[Any] = Registry("search space", "search spaces")
-#: strategy name -> a :class:`hwlat.search.strategies.Strategy` class
+#: strategy name -> a :class:`hwlat.search.strategies.Strategy` class (meta ``alias_of``: another name of one)
 STRATEGIES: Registry[Any] = Registry("strategy", "strategies")
 #: accuracy-source prefix ("nb201-csv", "proxy"...) -> a factory ``(rest, space, **kw) -> AccuracySource``
+#: (meta ``syntax``: the line help texts show)
 ACCURACY: Registry[Any] = Registry("accuracy source")
 #: predictor kind (in saved files) -> a loader ``(header, arrays, table) -> predictor``
 PREDICTORS: Registry[Any] = Registry("predictor kind")
@@ -153,3 +154,14 @@ RUNTIMES.register("torch", "hwlat.profiler.runtimes.torch_rt:TorchRuntime")
 SPACES.register("nb201", "hwlat.spaces.nb201:NB201Space")
 SPACES.register("ofa-mbv3", "hwlat.spaces.ofa_mbv3:OFAMobileNetV3Space")
 SPACES.register("proxyless", "hwlat.spaces.proxyless:ProxylessSpace")
+STRATEGIES.register("random", "hwlat.search.strategies.random_search:RandomSearch")
+STRATEGIES.register("evolution", "hwlat.search.strategies.evolution:AgingEvolution")
+STRATEGIES.register("aging-evolution", "hwlat.search.strategies.evolution:AgingEvolution", alias_of="evolution")
+STRATEGIES.register("rea", "hwlat.search.strategies.evolution:AgingEvolution", alias_of="evolution")
+STRATEGIES.register("nsga2", "hwlat.search.strategies.nsga2:NSGA2")
+STRATEGIES.register("nsga-ii", "hwlat.search.strategies.nsga2:NSGA2", alias_of="nsga2")
+STRATEGIES.register("gradient", "hwlat.search.strategies.gradient:GradientSearch")
+ACCURACY.register("nb201-csv", "hwlat.search.accuracy.nb201:from_text",
+                  syntax="nb201-csv:PATH[:cifar10|cifar100|imagenet16-120]")
+ACCURACY.register("ofa-predictor", "hwlat.search.accuracy.ofa:from_text", syntax="ofa-predictor:PATH")
+ACCURACY.register("proxy", "hwlat.search.proxies:from_text", syntax="proxy:NAME (e.g. proxy:naswot, proxy:synflow)")
