@@ -5,8 +5,8 @@
 ...                  strategy="nsga2", n_evals=500, seed=0)
 >>> res.front.best_under([1.0, 2.0])                                         # doctest: +SKIP
 
-Strategies (:mod:`hwlat.search.strategies`) work on the integer encoding of a space (genes, :meth:`SearchSpace.gene_sizes`), in
-an ask/tell loop: a strategy proposes a batch of gene rows, :func:`run_search` drops those
+Strategies (:mod:`hwlat.search.strategies`) work on the integer encoding of a space (genes,
+:meth:`SearchSpace.gene_sizes`), in an ask/tell loop: a strategy proposes a batch of gene rows, :func:`run_search` drops those
 already evaluated (every architecture is evaluated once), evaluates the rest in one vectorised
 call of the latency predictor (``predict_genes(genes) -> ms`` or ``predict(archs) -> ms``) and of
 the accuracy source, stores them in the archive and tells the strategy. Everything random
