@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from hwlat._io import atomic_write_text, ensure_writable_dir
-from hwlat.search.gradient import gradient_search, layer_latency, load_dataset
+from hwlat.search.data import load_dataset
+from hwlat.search.gradient import gradient_search, layer_latency
 from hwlat.spaces import get_space
 
 REPO = Path(__file__).resolve().parents[1]

@@ -54,23 +54,7 @@ def _nb201_kw(space_name: str, none_edges: str | None) -> dict[str, Any]:
 def _space_ops(space_name: str, resolutions: Sequence[int] | None, none_edges: str | None = None) -> list:
     from hwlat.spaces import get_space
 
-    kw = _nb201_kw(space_name, none_edges)
-    if space_name == "ofa-mbv3":
-        space = get_space(space_name)
-        if not resolutions:
-            return list(space.all_ops())
-        ops: list = []
-        for r in resolutions:
-            ops.extend(space.all_ops(resolution=r))
-        return ops
-    if resolutions:
-        if space_name == "nb201":
-            raise InputError("--resolution applies to the ofa-mbv3 and proxyless spaces; nb201 is 32x32")
-        ops = []
-        for r in resolutions:
-            ops.extend(get_space(space_name, resolution=r).all_ops())
-        return ops
-    return list(get_space(space_name, **kw).all_ops())
+    return get_space(space_name, **_nb201_kw(space_name, none_edges)).table_ops(resolutions)
 
 
 def _read_ops_file(path: str) -> list:
@@ -469,17 +453,8 @@ def cmd_table_export(args: argparse.Namespace) -> int:
 def _space_from_args(args: argparse.Namespace):
     from hwlat.spaces import get_space
 
-    kw: dict[str, Any] = _nb201_kw(args.space, getattr(args, "none_edges", None))
-    if getattr(args, "resolution", None):
-        if args.space == "ofa-mbv3":
-            kw["resolutions"] = args.resolution
-        elif args.space == "proxyless":
-            if len(args.resolution) != 1:
-                raise InputError("the proxyless space takes one --resolution")
-            kw["resolution"] = args.resolution[0]
-        else:
-            raise InputError("--resolution applies to the ofa-mbv3 and proxyless spaces; nb201 is 32x32")
-    return get_space(args.space, **kw)
+    space = get_space(args.space, **_nb201_kw(args.space, getattr(args, "none_edges", None)))
+    return space.with_resolutions(args.resolution) if getattr(args, "resolution", None) else space
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -691,9 +666,6 @@ def _examples(text: str) -> str:
     return "examples:\n" + textwrap.indent(textwrap.dedent(text).strip(), "  ")
 
 
-SPACES = ("nb201", "ofa-mbv3", "proxyless")
-
-
 class _Parser(argparse.ArgumentParser):
     """Usage errors (unknown choice, missing option) exit 1 with one line, like any bad input."""
 
@@ -702,6 +674,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hwlat.registry import SPACES
+
+    spaces = SPACES.names()  # the choices of --space: every registered space, plugins included
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks and debug logs")
@@ -756,7 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
     osub = po.add_subparsers(dest="action", metavar="ACTION")
     osub.required = True
     x = osub.add_parser("list", help="the distinct op specs of a space", parents=[common], formatter_class=_Fmt)
-    x.add_argument("--space", choices=SPACES, required=True, help="search space")
+    x.add_argument("--space", choices=spaces, required=True, help="search space")
     x.add_argument("--resolution", type=int, nargs="+", help="input resolution(s) (ofa-mbv3, proxyless)")
     x.add_argument("--none-edges", choices=("absent", "zero"), default=None,
                       help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
@@ -779,7 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
             hwlat profile --device cpu-ort --model resnet18.onnx -o tables/resnet18
         """))
     pp.add_argument("--device", required=True, help="device name (see 'hwlat devices list') or YAML file")
-    pp.add_argument("--space", choices=SPACES, help="profile every op this search space needs")
+    pp.add_argument("--space", choices=spaces, help="profile every op this search space needs")
     pp.add_argument("--resolution", type=int, nargs="+", help="input resolution(s) for ofa-mbv3/proxyless")
     pp.add_argument("--none-edges", choices=("absent", "zero"), default=None,
                       help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
@@ -833,7 +808,7 @@ def build_parser() -> argparse.ArgumentParser:
             hwlat validate --device cpu-litert --space ofa-mbv3 --resolution 224 --n 50 -o val-litert/  # profiles first
         """))
     pv.add_argument("--device", required=True, help="device name or YAML file")
-    pv.add_argument("--space", choices=SPACES, required=True, help="search space")
+    pv.add_argument("--space", choices=spaces, required=True, help="search space")
     pv.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
     pv.add_argument("--none-edges", choices=("absent", "zero"), default=None,
                       help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
@@ -863,7 +838,7 @@ def build_parser() -> argparse.ArgumentParser:
             hwlat query other.onnx --predictor graph.npz
         """))
     pq.add_argument("archs", nargs="*", help="architectures in the space's text form, or .onnx files")
-    pq.add_argument("--space", choices=SPACES, help="search space of the architectures")
+    pq.add_argument("--space", choices=spaces, help="search space of the architectures")
     pq.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
     pq.add_argument("--none-edges", choices=("absent", "zero"), default=None,
                       help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
@@ -884,7 +859,10 @@ def build_parser() -> argparse.ArgumentParser:
     pq.set_defaults(func=cmd_query)
 
     # search
-    from hwlat.search.accuracy import ACCURACY_SYNTAX
+    from hwlat.search.accuracy import accuracy_syntax
+    from hwlat.search.strategies import strategy_names
+
+    accuracy_lines = accuracy_syntax()
 
     ps = sub.add_parser(
         "search", help="search a space under a latency budget; write a gallery measured on the device",
@@ -893,7 +871,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "measured end to end, search with NSGA-II, aging evolution (MnasNet reward) or random search, and "
                     "write a gallery: front.csv/front.json (predicted and measured latency, accuracy and its source), "
                     "budgets.csv, pareto.png and index.html (one row per budget). Every step resumes when the same "
-                    "command is run again. Accuracy sources: " + "; ".join(ACCURACY_SYNTAX) + ". Without --accuracy, "
+                    "command is run again. Accuracy sources: " + "; ".join(accuracy_lines) + ". Without --accuracy, "
                     "NB201 is ranked by a zero-cost proxy computed live, labelled as such.",
         epilog=_examples("""
             hwlat search --device cpu-ort --space nb201 --budget 5 -o gallery/
@@ -903,15 +881,15 @@ def build_parser() -> argparse.ArgumentParser:
                 --strategy evolution --reward hard --budget 30 --evaluations 5000 -o ofa-gallery/
         """))
     ps.add_argument("--device", required=True, help="device to measure on (and whose table to use)")
-    ps.add_argument("--space", choices=SPACES, required=True)
+    ps.add_argument("--space", choices=spaces, required=True)
     ps.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
     ps.add_argument("--none-edges", choices=("absent", "zero"), default=None,
                     help="nb201: how none edges become ops; default absent")
     ps.add_argument("-o", "--output", required=True, help="gallery folder (resumable)")
-    ps.add_argument("--accuracy", help="accuracy source: " + " | ".join(ACCURACY_SYNTAX))
+    ps.add_argument("--accuracy", help="accuracy source: " + " | ".join(accuracy_lines))
     ps.add_argument("--table", help="the device's latency table of the space (default: profile it into OUTPUT/table)")
     ps.add_argument("--predictor", help="a saved latency predictor (.npz) instead of a table")
-    ps.add_argument("--strategy", choices=("nsga2", "evolution", "random", "gradient"), default="nsga2",
+    ps.add_argument("--strategy", choices=strategy_names(), default="nsga2",
                     help="gradient: ProxylessNAS/FBNet supernet search (proxyless space), one per budget")
     ps.add_argument("--reward", choices=("hard", "soft"),
                     help="evolution: hard budget constraint, or MnasNet's soft ACC*(LAT/T)^-0.07 (an exchange rate "
@@ -995,7 +973,7 @@ def build_parser() -> argparse.ArgumentParser:
             hwlat adapt --space nb201 --reference tables/cpu-ort/table.parquet --measurements phone.csv -o phone.npz
             hwlat query --space nb201 --predictor phone.npz --archs-file archs.txt
         """))
-    pa.add_argument("--space", choices=SPACES, required=True)
+    pa.add_argument("--space", choices=spaces, required=True)
     pa.add_argument("--resolution", type=int, nargs="+", help="resolution(s) for ofa-mbv3/proxyless")
     pa.add_argument("--none-edges", choices=("absent", "zero"), default=None,
                       help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")
@@ -1042,7 +1020,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(func=cmd_table_merge)
     x = tsub.add_parser("coverage", help="which ops of a space a table lacks", parents=[common], formatter_class=_Fmt)
     x.add_argument("table")
-    x.add_argument("--space", choices=SPACES, required=True)
+    x.add_argument("--space", choices=spaces, required=True)
     x.add_argument("--resolution", type=int, nargs="+")
     x.add_argument("--none-edges", choices=("absent", "zero"), default=None,
                       help="nb201: how none edges become ops (absent: a node's shared ReLU/pool; zero: the benchmark's own forward pass); default absent")

@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 from hwlat.search.accuracy import (
-    ACCURACY_SYNTAX,
     AccuracySource,
     CallableAccuracy,
     NB201TableAccuracy,
     OFAPredictorAccuracy,
+    accuracy_syntax,
     make_accuracy,
 )
 from hwlat.search.gradient import GradientResult, gradient_search, sweep
@@ -45,6 +45,7 @@ from hwlat.search.strategies import (
     NSGA2,
     STRATEGIES,
     AgingEvolution,
+    GradientSearch,
     RandomSearch,
     SearchResult,
     Strategy,
@@ -55,6 +56,7 @@ from hwlat.search.strategies import (
     mnasnet_reward,
     mutate_genes,
     run_search,
+    strategy_names,
 )
 
 __all__ = [
@@ -78,14 +80,16 @@ __all__ = [
     "CallableAccuracy",
     "make_accuracy",
     "ProxyAccuracy",
-    "ACCURACY_SYNTAX",
+    "accuracy_syntax",
     # strategies
     "Strategy",
     "RandomSearch",
     "AgingEvolution",
     "NSGA2",
+    "GradientSearch",
     "STRATEGIES",
     "make_strategy",
+    "strategy_names",
     "run_search",
     "gradient_search",
     "sweep",

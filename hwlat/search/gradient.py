@@ -5,6 +5,9 @@ holds, at each of the 21 searchable layers, every candidate of the space — MBC
 {3, 5, 7} x expand {3, 6}, and ``zero`` (the layer skipped, its identity shortcut kept) where the
 space allows it — and one vector of architecture parameters ``α`` per layer. Architectures come
 out in the space's own representation (a tuple of 21 choices such as ``"k5_e6"`` / ``"zero"``).
+The supernet is the space's own (:meth:`~hwlat.spaces.SearchSpace.supernet`, here
+:mod:`hwlat.spaces.proxyless_net`); as a strategy of ``hwlat search`` this is
+:class:`hwlat.search.strategies.GradientSearch`.
 
 **Latency is differentiable**: a :class:`LayerLatency` holds, for every layer and candidate, the
 latency (ms) a :class:`~hwlat.predictors.LookupPredictor` assigns to it (its per-part tables:
@@ -45,8 +48,8 @@ With both samplings the first ``warmup_epochs`` train the weights alone (paths d
 
 Training runs for real on a small dataset: by default scikit-learn's bundled handwritten digits
 (1,797 8x8 images, upsampled to ``input_size``, 3 channels), or a folder / array file the user
-gives (see :func:`load_dataset`). The data is split (seeded) 70 % for weights, 15 % for ``α``,
-15 % held out for the reported accuracy. The supernet is narrow (``width_mult``, default 0.35)
+gives (see :func:`hwlat.search.data.load_dataset`). The data is split (seeded) 70 % for weights,
+15 % for ``α``, 15 % held out for the reported accuracy. The supernet is narrow (``width_mult``, default 0.35)
 and fed small images so that a search runs on a laptop CPU in a minute or two; by default the
 candidates of a layer share weights (``shared_weights``), without which a few CPU epochs of
 one-path-at-a-time training teach it nothing.
@@ -66,17 +69,16 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hwlat._optional import import_optional
+from hwlat._torch import single_threaded
 from hwlat.errors import InputError
-from hwlat.search._torch import seeded, single_threaded
+from hwlat.search.data import load_dataset
 
-__all__ = ["LOSSES", "SAMPLINGS", "GradientResult", "LayerLatency", "layer_latency", "load_dataset",
-           "build_proxyless_net", "gradient_search", "sweep"]
+__all__ = ["LOSSES", "SAMPLINGS", "GradientResult", "LayerLatency", "layer_latency", "gradient_search", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,6 @@ LOSSES = ("mul-log", "add-linear", "fbnet")
 SAMPLINGS = ("binary", "gumbel")
 _LOSS_DEFAULTS = {"mul-log": {"alpha": 1.0, "beta": 0.6}, "add-linear": {"lambda": 0.2},
                   "fbnet": {"alpha": 0.2, "beta": 0.6}}
-_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def _torch() -> Any:
@@ -120,9 +121,11 @@ class LayerLatency:
 
 
 def _check_proxyless(space: Any) -> None:
-    if getattr(space, "name", None) != "proxyless":
-        raise InputError(f"gradient search runs on the 'proxyless' space, got {getattr(space, 'name', space)!r}; "
-                         "use get_space('proxyless') (evolution strategies handle the other spaces)")
+    """Gradient search needs the space's supernet (built in: proxyless; see SearchSpace.supernet)."""
+    if not getattr(space, "has_supernet", False):
+        raise InputError(f"gradient search needs a space with a supernet (the built-in one is 'proxyless'), got "
+                         f"{getattr(space, 'name', space)!r}; use get_space('proxyless') (evolution strategies "
+                         "handle the other spaces)")
 
 
 def layer_latency(space: Any, table_or_predictor: Any) -> LayerLatency:
@@ -170,261 +173,6 @@ def layer_latency(space: Any, table_or_predictor: Any) -> LayerLatency:
         tables[layer][c] = v - y[0]
     base = float(y[0]) - sum(float(t[0]) for t in tables)  # = y0: every table's first entry is 0
     return LayerLatency(base, tuple(tables), 1.0, 0.0, f"{type(obj).__name__} linearised per layer", obj)
-
-
-# -- data -------------------------------------------------------------------------------------------
-def _to_nchw(x: np.ndarray, where: str) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[:, None]
-    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-        x = x.transpose(0, 3, 1, 2)
-    if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise InputError(f"{where}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C = 1 or 3, "
-                         f"got shape {x.shape}")
-    return x.astype(np.float32)
-
-
-def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            xk = next((k for k in ("x", "X", "images", "data") if k in z.files), None)
-            yk = next((k for k in ("y", "Y", "labels", "targets") if k in z.files), None)
-            if xk is None or yk is None:
-                raise InputError(f"{path} must hold an image array 'x' and a label array 'y' (found {z.files})")
-            return z[xk], z[yk]
-    xs, ys = path / "x.npy", path / "y.npy"
-    return np.load(xs, allow_pickle=False), np.load(ys, allow_pickle=False)
-
-
-def _read_image_folder(path: Path) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
-    pil = import_optional("PIL.Image", "reading an image-folder dataset")
-    classes = sorted(d.name for d in path.iterdir() if d.is_dir())
-    if len(classes) < 2:
-        raise InputError(f"{path}: an image-folder dataset needs one sub-folder per class (at least 2), "
-                         f"found {len(classes)}")
-    images, labels = [], []
-    for ci, c in enumerate(classes):
-        files = sorted(f for f in (path / c).iterdir() if f.suffix.lower() in _IMAGE_EXT)
-        for f in files:
-            with pil.open(f) as im:
-                images.append(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0)
-            labels.append(ci)
-    if not images:
-        raise InputError(f"{path}: no images ({', '.join(_IMAGE_EXT)}) in the class sub-folders")
-    return images, np.asarray(labels), classes
-
-
-def load_dataset(dataset: Any = "digits", *, input_size: int = 32) -> tuple[np.ndarray, np.ndarray, str]:
-    """Images ``(N, 3, input_size, input_size)`` float32 (standardised), integer labels, and a name.
-
-    ``dataset``: ``"digits"`` (scikit-learn's bundled 8x8 digits, no download), a ``.npz`` file with
-    arrays ``x`` (images) and ``y`` (labels), a folder with ``x.npy`` and ``y.npy``, a folder of
-    class sub-folders of images (needs Pillow), or a tuple ``(x, y)`` of arrays. Images are
-    resized (bilinear) to ``input_size``; grey images are repeated to 3 channels.
-    """
-    torch = _torch()
-    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 8:
-        raise InputError(f"input_size must be an integer >= 8, got {input_size!r}")
-    if isinstance(dataset, tuple) and len(dataset) == 2:
-        x, y, name = _to_nchw(dataset[0], "dataset"), np.asarray(dataset[1]), "arrays"
-        images = None
-    elif dataset == "digits":
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        x, y, name, images = d.images.astype(np.float32)[:, None] / 16.0, d.target, "digits", None
-    else:
-        p = Path(str(dataset)).expanduser()
-        hint = ("give 'digits', a .npz file with arrays x and y, a folder with x.npy and y.npy, "
-                "or a folder of class sub-folders of images")
-        if not p.exists():
-            raise InputError(f"dataset {p} not found; {hint}")
-        name = p.name
-        images = None
-        if p.suffix == ".npz" or (p.is_dir() and (p / "x.npy").is_file()):
-            raw_x, y = _read_arrays(p)
-            x = _to_nchw(raw_x, str(p))
-            if x.max() > 2.0:  # 0..255 images
-                x = x / 255.0
-        elif p.is_dir():
-            images, y, _classes = _read_image_folder(p)
-            x = None
-        else:
-            raise InputError(f"cannot read dataset {p}; {hint}")
-    y = np.asarray(y)
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise InputError(f"labels must be a 1-D integer array, got shape {y.shape} of {y.dtype}")
-    _, y = np.unique(y, return_inverse=True)
-    size = (input_size, input_size)
-    f = torch.nn.functional
-    if images is not None:  # a list of (H, W, 3) arrays of different sizes
-        out = [f.interpolate(torch.from_numpy(im.transpose(2, 0, 1).copy())[None], size=size, mode="bilinear",
-                             align_corners=False) for im in images]
-        t = torch.cat(out)
-    else:
-        t = f.interpolate(torch.from_numpy(np.ascontiguousarray(x)), size=size, mode="bilinear", align_corners=False)
-    if t.shape[0] != y.shape[0]:
-        raise InputError(f"dataset {name}: {t.shape[0]} images but {y.shape[0]} labels")
-    if t.shape[0] < 20:
-        raise InputError(f"dataset {name} has {t.shape[0]} images; a search needs at least 20")
-    if t.shape[1] == 1:
-        t = t.repeat(1, 3, 1, 1)
-    t = (t - t.mean(dim=(0, 2, 3), keepdim=True)) / t.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    return t.numpy().astype(np.float32), y.astype(np.int64), name
-
-
-# -- the networks -----------------------------------------------------------------------------------
-_CLASSES: dict[str, type] = {}
-
-
-def _classes() -> dict[str, type]:
-    if _CLASSES:
-        return _CLASSES
-    torch = _torch()
-    nn = torch.nn
-
-    def norm(c: int, bn: bool) -> nn.Module:
-        return nn.BatchNorm2d(c) if bn else nn.Identity()
-
-    class MBConv(nn.Module):
-        """Inverted bottleneck: 1x1 expand + BN + ReLU6 (when ``mid != cin``), kxk depthwise + BN + ReLU6,
-        1x1 project + BN. The residual is added by the caller."""
-
-        def __init__(self, cin: int, cout: int, k: int, stride: int, mid: int, bn: bool = True) -> None:
-            super().__init__()
-            self.expand = None
-            if mid != cin:
-                self.expand = nn.Sequential(nn.Conv2d(cin, mid, 1, bias=False), norm(mid, bn), nn.ReLU6())
-            self.depthwise = nn.Sequential(nn.Conv2d(mid, mid, k, stride, k // 2, groups=mid, bias=False),
-                                           norm(mid, bn), nn.ReLU6())
-            self.project = nn.Sequential(nn.Conv2d(mid, cout, 1, bias=False), norm(cout, bn))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            if self.expand is not None:
-                x = self.expand(x)
-            return self.project(self.depthwise(x))
-
-    F = torch.nn.functional
-
-    def sliced_bn(h: torch.Tensor, bn: nn.BatchNorm2d, c: int) -> torch.Tensor:
-        """Batch norm over the first ``c`` channels of ``bn`` (its running statistics updated in place)."""
-        mom = 0.0
-        if bn.training:
-            bn.num_batches_tracked.add_(1)
-            mom = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-        return F.batch_norm(h, bn.running_mean[:c], bn.running_var[:c], bn.weight[:c], bn.bias[:c],
-                            bn.training, mom, bn.eps)
-
-    class SharedMBConv(nn.Module):
-        """Every MBConv candidate of a layer on one set of weights (Single-Path NAS / Once-for-All
-        style): kernel k uses the centre k x k of a 7 x 7 depthwise kernel, expand ratio e the first
-        ``make_divisible(round(cin*e), 8)`` channels; batch norm is sliced likewise."""
-
-        def __init__(self, cin: int, cout: int, stride: int, kes: Sequence[tuple[int, int]]) -> None:
-            super().__init__()
-            from hwlat.ops.spec import make_divisible
-
-            self.cin, self.stride = cin, stride
-            self.kmax = max(k for k, _ in kes)
-            self.mids = {e: make_divisible(round(cin * e), 8) for _, e in kes}
-            mid = max(self.mids.values())
-            self.expand = nn.Conv2d(cin, mid, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(mid)
-            self.depthwise = nn.Conv2d(mid, mid, self.kmax, groups=mid, bias=False)
-            self.bn2 = nn.BatchNorm2d(mid)
-            self.project = nn.Conv2d(mid, cout, 1, bias=False)
-            self.bn3 = nn.BatchNorm2d(cout)
-
-        def forward(self, x: torch.Tensor, k: int, e: int) -> torch.Tensor:
-            mid = self.mids[e]
-            h = F.relu6(sliced_bn(F.conv2d(x, self.expand.weight[:mid]), self.bn1, mid))
-            off = (self.kmax - k) // 2
-            w = self.depthwise.weight[:mid, :, off:off + k, off:off + k]
-            h = F.relu6(sliced_bn(F.conv2d(h, w, None, self.stride, k // 2, 1, mid), self.bn2, mid))
-            return sliced_bn(F.conv2d(h, self.project.weight[:, :mid]), self.bn3, self.project.out_channels)
-
-    class ProxylessSupernet(nn.Module):
-        """The ProxylessNAS network with a list of candidates per searchable layer.
-
-        ``forward(x, plan)``: ``plan[l]`` lists ``(candidate index, weight or None)`` of layer
-        ``l``; the layer outputs the weighted sum of those candidates (``zero`` adds nothing), plus
-        its input when the layer has a residual. Without a plan every layer runs its first candidate.
-        ``shared=True`` puts the MBConv candidates of a layer on one set of weights (:class:`SharedMBConv`);
-        ``shared=False`` gives each its own (ProxylessNAS).
-        """
-
-        def __init__(self, space: Any, candidates: Sequence[Sequence[str]], num_classes: int,
-                     last_channel: int, bn: bool = True, shared: bool = False) -> None:
-            super().__init__()
-            from hwlat.ops.spec import make_divisible
-            from hwlat.spaces.proxyless import STRIDES
-
-            c0, c1 = space.first_width, space.first_block_width
-            self.first = nn.Sequential(nn.Conv2d(3, c0, 3, 2, 1, bias=False), norm(c0, bn), nn.ReLU6())
-            self.first_block = MBConv(c0, c1, 3, 1, c0, bn)
-            self.candidates = [tuple(c) for c in candidates]
-            self.shared = bool(shared)
-            self.layers = nn.ModuleList()
-            self.residual: list[bool] = []
-            self.kes: list[list[tuple[int, int] | None]] = []
-            cin = c1
-            for (i, j), choices in zip(space.layers, self.candidates):
-                cout = space.stage_widths[i]
-                stride = STRIDES[i] if j == 0 else 1
-                kes = [None if ch == "zero" else tuple(int(v) for v in ch[1:].split("_e")) for ch in choices]
-                if self.shared:
-                    ops = nn.ModuleList([SharedMBConv(cin, cout, stride, [ke for ke in kes if ke is not None])])
-                else:
-                    ops = nn.ModuleList(nn.Identity() if ke is None else
-                                        MBConv(cin, cout, ke[0], stride, make_divisible(round(cin * ke[1]), 8), bn)
-                                        for ke in kes)
-                self.layers.append(ops)
-                self.kes.append(kes)
-                self.residual.append(j > 0)
-                cin = cout
-            self.mix = nn.Sequential(nn.Conv2d(cin, last_channel, 1, bias=False), norm(last_channel, bn), nn.ReLU6())
-            self.pool = nn.AdaptiveAvgPool2d(1)
-            self.classifier = nn.Linear(last_channel, num_classes)
-
-        def forward(self, x: torch.Tensor, plan: Sequence[Sequence[tuple[int, Any]]] | None = None) -> torch.Tensor:
-            x = self.first_block(self.first(x))
-            for layer, ops in enumerate(self.layers):
-                steps = plan[layer] if plan is not None else ((0, None),)
-                y = None
-                for idx, w in steps:
-                    ke = self.kes[layer][idx]
-                    if ke is None:  # zero
-                        continue
-                    o = ops[0](x, *ke) if self.shared else ops[idx](x)
-                    if w is not None:
-                        o = o * w
-                    y = o if y is None else y + o
-                if self.residual[layer]:
-                    x = x if y is None else x + y
-                else:
-                    assert y is not None, "the first layer of a stage cannot be zero"
-                    x = y
-            x = self.mix(x)
-            return self.classifier(torch.flatten(self.pool(x), 1))
-
-    for cls in (MBConv, SharedMBConv, ProxylessSupernet):
-        cls.__module__ = __name__
-        cls.__qualname__ = cls.__name__
-        _CLASSES[cls.__name__] = cls
-    return _CLASSES
-
-
-def build_proxyless_net(space: Any, arch: Sequence[str], *, bn: bool = True, seed: int = 0,
-                        num_classes: int | None = None) -> Any:
-    """The trainable torch network of one ProxylessNAS ``arch`` at ``space``'s width (PyTorch default
-    init from ``seed``; ``bn=False`` drops batch norm, same weights)."""
-    _check_proxyless(space)
-    a = space.decode(arch) if isinstance(arch, str) else tuple(arch)
-    space.validate(a)
-    cls = _classes()["ProxylessSupernet"]
-    nc = space.num_classes if num_classes is None else int(num_classes)
-    return seeded(seed, lambda: cls(space, [(c,) for c in a], nc, space.last_channel, bn))
 
 
 # -- results ----------------------------------------------------------------------------------------
@@ -527,7 +275,7 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
     loss, sampling:
         See the module doc (``"mul-log"`` / ``"add-linear"`` / ``"fbnet"``; ``"binary"`` / ``"gumbel"``).
     dataset:
-        ``"digits"`` or a dataset path (see :func:`load_dataset`).
+        ``"digits"`` or a dataset path (see :func:`hwlat.search.data.load_dataset`).
     epochs, warmup_epochs:
         Passes over the weight split; the first ``warmup_epochs`` (default ``epochs // 4``) train
         weights only, on paths drawn uniformly.
@@ -547,7 +295,7 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
         Seeds the data split, the weights, ``α`` and every path sample: same seed, same result.
 
     The search runs on one torch thread (the supernet is small; see
-    :func:`hwlat.search._torch.single_threaded`).
+    :func:`hwlat._torch.single_threaded`).
     """
     torch = _torch()
     _check_proxyless(space)
@@ -571,16 +319,9 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
     tr, ar, te = perm[:n_tr], perm[n_tr:n_tr + n_ar], perm[n_tr + n_ar:]
     X, Y = torch.from_numpy(x_all), torch.from_numpy(y_all)
 
-    from hwlat.ops.spec import make_divisible
-    from hwlat.spaces.proxyless import ProxylessSpace
-
-    small = ProxylessSpace(width_mult=float(width_mult), num_classes=n_classes, resolution=max(32, input_size))
     cands = [space.choices(i) for i in range(space.n_layers)]
-    if any(tuple(small.choices(i)) != tuple(c) for i, c in enumerate(cands)):
-        raise InputError("the space's layer choices differ from the ProxylessNAS supernet's")
-    cls = _classes()["ProxylessSupernet"]
-    net = seeded(seed, lambda: cls(small, cands, n_classes, make_divisible(1280 * width_mult, 8), True,
-                                    bool(shared_weights)))
+    net = space.supernet(num_classes=n_classes, input_size=input_size, width_mult=float(width_mult),
+                         shared_weights=bool(shared_weights), seed=seed)
     gen = torch.Generator().manual_seed(int(seed))
     alphas = [torch.zeros(len(c), dtype=torch.float32, requires_grad=True) for c in cands]
     tables = [torch.from_numpy(t.astype(np.float32)) for t in lat.tables]

@@ -6,16 +6,11 @@ the ranking by trained accuracy — never an accuracy itself; hwlat labels it ``
 
 The networks scored are real trainable PyTorch networks in train mode, with batch norm and
 PyTorch's default initialisation (seeded), not the BN-folded inference graphs of
-:meth:`~hwlat.spaces.SearchSpace.build`:
-
-* **NAS-Bench-201**: the benchmark's own network (``TinyNetwork`` of Dong & Yang, ICLR 2020):
-  stem conv 3x3 + BN; 3 stages of ``cells_per_stage`` cells at C, 2C, 4C channels with a ResNet
-  basic block (stride 2, AvgPool+1x1 shortcut) between stages; BN + ReLU; global average pooling;
-  linear classifier. Cell edges: ReLU-Conv-BN (1x1, 3x3), avg-pool 3x3 (``count_include_pad=False``),
-  identity, and ``none`` = ``x * 0`` as in the benchmark's code. The space's ``channels``,
-  ``cells_per_stage``, ``num_classes`` and ``input_size`` are followed.
-* **ProxylessNAS**: the MobileNetV2 network of the arch (see
-  :func:`hwlat.search.gradient.build_proxyless_net`) at the space's width and resolution.
+:meth:`~hwlat.spaces.SearchSpace.build`: each space's own
+:meth:`~hwlat.spaces.SearchSpace.torch_net` (NAS-Bench-201: the benchmark's ``TinyNetwork``, see
+:mod:`hwlat.spaces.nb201_net`; ProxylessNAS: the MobileNetV2 network of the arch at the space's
+width and resolution, see :mod:`hwlat.spaces.proxyless_net`). Any space with a torch network
+can be scored.
 
 Proxies:
 
@@ -50,10 +45,9 @@ import numpy as np
 
 from hwlat._optional import import_optional
 from hwlat.errors import InputError
-from hwlat.search._torch import seeded, single_threaded
+from hwlat._torch import single_threaded
 
-__all__ = ["PROXIES", "ProxyAccuracy", "build_nb201_net", "naswot_score", "synflow_score", "proxy_inputs",
-           "proxy_net"]
+__all__ = ["PROXIES", "ProxyAccuracy", "naswot_score", "synflow_score", "proxy_inputs", "from_text"]
 
 log = logging.getLogger(__name__)
 
@@ -64,133 +58,6 @@ _DATA = ("gaussian", "digits")
 
 def _torch() -> Any:
     return import_optional("torch", "zero-cost proxies")
-
-
-# -- NAS-Bench-201 network --------------------------------------------------------------------------
-def _nb201_classes() -> dict[str, type]:
-    """The NB201 torch modules (built on first use: torch is imported lazily)."""
-    if _NB201_CLASSES:
-        return _NB201_CLASSES
-    torch = _torch()
-    nn = torch.nn
-
-    def norm(c: int, bn: bool) -> nn.Module:
-        return nn.BatchNorm2d(c) if bn else nn.Identity()
-
-    class ReLUConvBN(nn.Sequential):
-        """ReLU, conv (no bias), BN: NB201's ``nor_conv`` edges and the reduction block's convs."""
-
-        def __init__(self, cin: int, cout: int, k: int, stride: int, bn: bool) -> None:
-            super().__init__(nn.ReLU(inplace=False),
-                             nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False),
-                             norm(cout, bn))
-
-    class Zero(nn.Module):
-        """NB201's ``none`` edge: ``x * 0`` (kept in the autograd graph, as in the benchmark code)."""
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x.mul(0.0)
-
-    class Cell(nn.Module):
-        """The 4-node cell; node j is the sum of the edges from every earlier node."""
-
-        def __init__(self, arch: Sequence[str], c: int, bn: bool) -> None:
-            super().__init__()
-            from hwlat.spaces.nb201 import EDGES
-
-            self.edges = [(dst, src) for dst, src in EDGES]
-            ops = []
-            for op in arch:
-                if op == "nor_conv_1x1":
-                    ops.append(ReLUConvBN(c, c, 1, 1, bn))
-                elif op == "nor_conv_3x3":
-                    ops.append(ReLUConvBN(c, c, 3, 1, bn))
-                elif op == "avg_pool_3x3":
-                    ops.append(nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False))
-                elif op == "skip_connect":
-                    ops.append(nn.Identity())
-                else:
-                    ops.append(Zero())
-            self.ops = nn.ModuleList(ops)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            nodes = [x]
-            for j in (1, 2, 3):
-                s = None
-                for e, (dst, src) in enumerate(self.edges):
-                    if dst == j:
-                        y = self.ops[e](nodes[src])
-                        s = y if s is None else s + y
-                nodes.append(s)
-            return nodes[3]
-
-    class ResBlock(nn.Module):
-        """NB201's reduction: ReLUConvBN 3x3 s2, ReLUConvBN 3x3, shortcut AvgPool 2x2 + conv 1x1."""
-
-        def __init__(self, cin: int, cout: int, bn: bool) -> None:
-            super().__init__()
-            self.conv_a = ReLUConvBN(cin, cout, 3, 2, bn)
-            self.conv_b = ReLUConvBN(cout, cout, 3, 1, bn)
-            self.downsample = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(cin, cout, 1, bias=False))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.downsample(x) + self.conv_b(self.conv_a(x))
-
-    class NB201Net(nn.Module):
-        """NAS-Bench-201's network of one cell architecture (train mode, BN optional)."""
-
-        def __init__(self, arch: Sequence[str], c: int = 16, n: int = 5, num_classes: int = 10,
-                     bn: bool = True) -> None:
-            super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), norm(c, bn))
-            layers: list[nn.Module] = []
-            cin = c
-            for i, width in enumerate((c, 2 * c, 4 * c)):
-                if i > 0:
-                    layers.append(ResBlock(cin, width, bn))
-                layers += [Cell(arch, width, bn) for _ in range(n)]
-                cin = width
-            self.cells = nn.Sequential(*layers)
-            self.lastact = nn.Sequential(norm(cin, bn), nn.ReLU(inplace=False))
-            self.pool = nn.AdaptiveAvgPool2d(1)
-            self.classifier = nn.Linear(cin, num_classes)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = self.lastact(self.cells(self.stem(x)))
-            return self.classifier(torch.flatten(self.pool(x), 1))
-
-    for cls in (ReLUConvBN, Zero, Cell, ResBlock, NB201Net):
-        cls.__module__ = __name__
-        cls.__qualname__ = cls.__name__
-        _NB201_CLASSES[cls.__name__] = cls
-    return _NB201_CLASSES
-
-
-_NB201_CLASSES: dict[str, type] = {}
-
-
-def build_nb201_net(arch: Sequence[str], *, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
-                    bn: bool = True, seed: int = 0) -> Any:
-    """The trainable NAS-Bench-201 network of ``arch`` (6 op names), PyTorch default init from ``seed``.
-
-    ``bn=False`` builds the same network without batch norm (same weights for the same seed).
-    """
-    cls = _nb201_classes()["NB201Net"]
-    return seeded(seed, lambda: cls(tuple(arch), channels, cells_per_stage, num_classes, bn)).train()
-
-
-def proxy_net(space: Any, arch: Any, *, bn: bool = True, seed: int = 0) -> Any:
-    """The trainable network of ``arch`` in ``space`` that proxies score (train mode)."""
-    space.validate(arch)
-    if space.name == "nb201":
-        return build_nb201_net(arch, channels=space.channels, cells_per_stage=space.cells_per_stage,
-                               num_classes=space.num_classes, bn=bn, seed=seed)
-    if space.name == "proxyless":
-        from hwlat.search.gradient import build_proxyless_net
-
-        return build_proxyless_net(space, arch, bn=bn, seed=seed).train()
-    raise InputError(f"zero-cost proxies support the 'nb201' and 'proxyless' spaces, not {space.name!r}; "
-                     "score other spaces with an accuracy predictor or a user callable")
 
 
 # -- inputs -------------------------------------------------------------------------------------------
@@ -271,7 +138,8 @@ class ProxyAccuracy:
     Parameters
     ----------
     space:
-        A search space (``nb201`` or ``proxyless``).
+        A search space with a trainable torch network (:attr:`~hwlat.spaces.SearchSpace.has_torch_net`:
+        ``nb201``, ``proxyless``).
     name:
         ``"naswot"`` or ``"synflow"``.
     batch_size:
@@ -298,9 +166,10 @@ class ProxyAccuracy:
             raise InputError(f"seed must be a non-negative integer, got {seed!r}")
         if data not in _DATA:
             raise InputError(f"data must be one of {', '.join(_DATA)}, got {data!r}")
-        if getattr(space, "name", None) not in ("nb201", "proxyless"):
-            raise InputError(f"zero-cost proxies support the 'nb201' and 'proxyless' spaces, "
-                             f"not {getattr(space, 'name', space)!r}")
+        if not getattr(space, "has_torch_net", False):
+            raise InputError(f"zero-cost proxies score a space's trainable torch network (nb201 and proxyless have "
+                             f"one), and the {getattr(space, 'name', space)!r} space has none; score it with an "
+                             "accuracy predictor or a user callable")
         self.space = space
         self.proxy = name
         self.batch_size = batch_size
@@ -324,6 +193,10 @@ class ProxyAccuracy:
             self._x = proxy_inputs(self.data, self.batch_size, self.space.input_shape(arch), seed=self.seed)
         return self._x
 
+    def _net(self, arch: Any, *, bn: bool) -> Any:
+        self.space.validate(arch)
+        return self.space.torch_net(arch, bn=bn, seed=self.seed).train()
+
     def score(self, arch: Any) -> float:
         """The proxy value of one architecture (cached)."""
         key = self.space.encode(arch)
@@ -331,9 +204,9 @@ class ProxyAccuracy:
         if hit is not None:
             return hit
         if self.proxy == "naswot":
-            v = naswot_score(proxy_net(self.space, arch, seed=self.seed), self._inputs(arch))
+            v = naswot_score(self._net(arch, bn=True), self._inputs(arch))
         else:
-            v = synflow_score(proxy_net(self.space, arch, bn=False, seed=self.seed), self.space.input_shape(arch))
+            v = synflow_score(self._net(arch, bn=False), self.space.input_shape(arch))
         if not math.isfinite(v):
             log.debug("%s of %s is %s", self.proxy, key, v)
         self._cache[key] = v
@@ -354,3 +227,11 @@ class ProxyAccuracy:
     def __repr__(self) -> str:
         return (f"ProxyAccuracy(space={self.space.name!r}, name={self.proxy!r}, batch_size={self.batch_size}, "
                 f"seed={self.seed}, data={self.data!r}, cached={len(self._cache)})")
+
+
+def from_text(rest: str, space: Any, **kw: Any) -> ProxyAccuracy:
+    """The source of ``proxy:NAME`` (``rest`` is the proxy's name); ``kw`` go to :class:`ProxyAccuracy`."""
+    name = rest.strip()
+    if not name:
+        raise InputError("proxy: needs a proxy name, e.g. proxy:naswot")
+    return ProxyAccuracy(space, name=name.lower(), **kw)

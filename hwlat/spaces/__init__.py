@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwlat.errors import InputError
 from hwlat.registry import SPACES as _REGISTRY
 from hwlat.spaces.base import Arch, RngLike, SearchSpace, as_rng, unique_ops
 from hwlat.spaces.nb201 import EDGES, OPERATIONS, NB201Space, load_benchmark_index
@@ -40,9 +39,6 @@ SPACES = _REGISTRY
 
 
 def get_space(name: str, **kwargs: Any) -> SearchSpace:
-    """The search space registered as ``name`` ("nb201", "ofa-mbv3", "proxyless"), built with ``kwargs``."""
-    cls = SPACES.get(str(name).strip().lower())
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise InputError(f"search space {name!r}: {exc}") from None
+    """The search space registered as ``name`` ("nb201", "ofa-mbv3", "proxyless"), built with ``kwargs``
+    (through the space's :meth:`~SearchSpace.from_config`)."""
+    return SPACES.get(str(name).strip().lower()).from_config(kwargs)

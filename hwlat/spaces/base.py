@@ -12,13 +12,22 @@ into what the rest of hwlat understands:
 
 Architectures have a canonical text form (:meth:`SearchSpace.encode` / :meth:`SearchSpace.decode`)
 used in files, galleries and on the command line.
+
+A space also owns its quirks, so that no other part of hwlat needs to know which space it has:
+which gene rows describe the same network (:meth:`SearchSpace.canonical_genes`), the input
+resolutions it can be built at (:meth:`SearchSpace.with_resolutions`,
+:meth:`SearchSpace.table_ops`), the accuracy source used when the user gives none
+(:meth:`SearchSpace.default_accuracy`), its trainable torch network (:meth:`SearchSpace.torch_net`)
+and supernet (:meth:`SearchSpace.supernet`), and how it is rebuilt from a saved description
+(:meth:`SearchSpace.from_config`). Every one of them has a default here, so a new space
+overrides only what it has.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
@@ -185,9 +194,82 @@ class SearchSpace(ABC):
         sizes = np.asarray(self.gene_sizes())
         return (rng.random((_check_n(n), sizes.size)) * sizes).astype(np.int64)
 
+    def canonical_genes(self, genes: np.ndarray) -> np.ndarray:
+        """``genes`` (``(n, n_genes)``) with the values that do not change the network set to 0 (a copy).
+
+        Two gene rows describe the same network exactly when their canonical rows are equal. The
+        default (every gene matters) returns a copy; a space whose genes can be inactive overrides
+        it (:attr:`has_redundant_genes` then says so).
+        """
+        return np.array(genes, dtype=np.int64, copy=True)
+
+    @property
+    def has_redundant_genes(self) -> bool:
+        """Whether distinct gene rows can describe the same network (the space overrides
+        :meth:`canonical_genes`)."""
+        return type(self).canonical_genes is not SearchSpace.canonical_genes
+
+    # -- resolutions -----------------------------------------------------------------------------
+    def with_resolutions(self, resolutions: Sequence[int]) -> SearchSpace:
+        """This space with networks at input ``resolutions`` (px). A space of one fixed input size
+        raises :class:`~hwlat.errors.InputError` (the default)."""
+        raise InputError(f"the {self.name} space has a fixed input size; it takes no resolution")
+
+    def table_ops(self, resolutions: Sequence[int] | None = None) -> list[OpSpec]:
+        """The ops a latency table of the space needs: :meth:`all_ops`, or, with ``resolutions``
+        (px), the ops of the space at each of them, concatenated in that order."""
+        if not resolutions:
+            return list(self.all_ops())
+        return [s for r in resolutions for s in self.with_resolutions([int(r)]).all_ops()]
+
+    # -- what search needs from a space ------------------------------------------------------------
+    def default_accuracy(self) -> str:
+        """The accuracy source (text for :func:`hwlat.search.make_accuracy`) used when the user gives
+        none; the default raises an :class:`~hwlat.errors.InputError` that says what to give."""
+        raise InputError(f"the {self.name} space has no built-in accuracy; give --accuracy module:function "
+                         "(your own accuracy for its architectures)")
+
+    def torch_net(self, arch: Arch, *, bn: bool = True, seed: int = 0, num_classes: int | None = None) -> Any:
+        """The trainable ``torch.nn.Module`` of ``arch`` (train mode, PyTorch's default initialisation
+        drawn from ``seed``; ``bn=False``: the same weights without batch norm), what zero-cost
+        proxies score. The default raises: the space has none."""
+        raise InputError(f"the {self.name} space has no trainable torch network; score it with an accuracy "
+                         "predictor or a user callable")
+
+    @property
+    def has_torch_net(self) -> bool:
+        """Whether :meth:`torch_net` is implemented."""
+        return type(self).torch_net is not SearchSpace.torch_net
+
+    def supernet(self, *, num_classes: int, input_size: int, width_mult: float, shared_weights: bool = True,
+                 seed: int = 0) -> Any:
+        """A torch supernet for gradient search: every choice of every gene in one network.
+
+        ``forward(x, plan)`` where ``plan[g]`` lists ``(choice index, weight or None)`` of gene
+        ``g``; the network is narrow (``width_mult``) and takes ``input_size`` px images. Spaces
+        with a supernet have one gene per searchable layer, and parts ``[fixed] + [one per gene]``.
+        The default raises: the space has none.
+        """
+        raise InputError(f"gradient search needs a space with a supernet (the built-in one is 'proxyless'), got "
+                         f"{self.name!r}; evolution strategies handle the other spaces")
+
+    @property
+    def has_supernet(self) -> bool:
+        """Whether :meth:`supernet` is implemented (gradient search can run on the space)."""
+        return type(self).supernet is not SearchSpace.supernet
+
+    # -- description -------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
-        """The constructor arguments that rebuild this space: ``get_space(name, **config())``."""
+        """The constructor arguments that rebuild this space: ``from_config(config())``."""
         return {}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SearchSpace:
+        """The space :meth:`config` describes (what saved predictors and checkpoints record)."""
+        try:
+            return cls(**dict(config))
+        except TypeError as exc:
+            raise InputError(f"search space {cls.name!r}: {exc}") from None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, size~1e{int(math.log10(max(self.size(), 1)))})"

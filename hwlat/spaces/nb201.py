@@ -361,6 +361,21 @@ class NB201Space(SearchSpace):
         return {"num_classes": self.num_classes, "input_size": self.input_size, "channels": self.channels,
                 "cells_per_stage": self.cells_per_stage, "none_edges": self.none_edges}
 
+    # -- what search needs -------------------------------------------------------------------------
+    def default_accuracy(self) -> str:
+        """A zero-cost proxy computed live (labelled as a proxy): synflow."""
+        return "proxy:synflow"
+
+    def torch_net(self, arch: Arch, *, bn: bool = True, seed: int = 0, num_classes: int | None = None) -> Any:
+        """The benchmark's trainable network of ``arch`` (see :mod:`hwlat.spaces.nb201_net`), following
+        the space's ``channels``, ``cells_per_stage`` and ``num_classes``."""
+        from hwlat.spaces.nb201_net import build_nb201_net  # it imports this module (EDGES)
+
+        a = self._check(arch)
+        return build_nb201_net(a, channels=self.channels, cells_per_stage=self.cells_per_stage,
+                               num_classes=self.num_classes if num_classes is None else int(num_classes), bn=bn,
+                               seed=seed)
+
     # -- integer encoding ---------------------------------------------------------------------------
     def gene_sizes(self) -> tuple[int, ...]:
         """Six genes, one per edge, each an index into :data:`OPERATIONS`."""

@@ -199,9 +199,45 @@ class OFAMobileNetV3Space(SearchSpace):
     def config(self) -> dict[str, Any]:
         return {"width_mult": self.width_mult, "num_classes": self.num_classes, "resolutions": list(self.resolutions)}
 
+    def with_resolutions(self, resolutions: Sequence[int]) -> OFAMobileNetV3Space:
+        """This space with networks at input ``resolutions`` (px)."""
+        config = {**self.config(), "resolutions": [int(r) for r in resolutions]}
+        return self.from_config(config)  # type: ignore[return-value]
+
+    def default_accuracy(self) -> str:
+        raise InputError("the ofa-mbv3 space has no built-in accuracy; give --accuracy ofa-predictor:PATH/"
+                         "acc_predictor.pth (Once-for-All's published accuracy predictor, from the once-for-all "
+                         "repository)")
+
     # -- integer encoding ---------------------------------------------------------------------------
-    # genes: [resolution index, d x 5 (index into D), ks x 20 (index into KS), e x 20 (index into E)]
-    _G_D, _G_K, _G_E = 1, 6, 26
+    #: the gene layout: [resolution index, d x 5 (index into D), ks x 20 (index into KS), e x 20 (index
+    #: into E)]; ``GENE_R`` is the column of the resolution, the others the columns of each kind
+    GENE_R = 0
+    GENES_D = slice(1, 6)
+    GENES_K = slice(6, 26)
+    GENES_E = slice(26, 46)
+
+    @property
+    def n_layers(self) -> int:
+        """Elastic layers (stages x their greatest depth): 20."""
+        return self.N_STAGES * self.MAX_DEPTH
+
+    def active_layers(self, genes: np.ndarray) -> np.ndarray:
+        """``(n, n_layers)`` booleans: which layers of each gene row run (those within their stage's depth)."""
+        g = np.asarray(genes, dtype=np.int64)
+        d = np.asarray(self.D)[g[:, self.GENES_D]]  # (n, N_STAGES) depth values
+        layer = np.arange(self.n_layers)
+        return (layer % self.MAX_DEPTH)[None, :] < d[:, layer // self.MAX_DEPTH]
+
+    def canonical_genes(self, genes: np.ndarray) -> np.ndarray:
+        """Kernel and expand genes of layers beyond their stage's depth set to 0 (they do not change
+        the network)."""
+        g = np.array(genes, dtype=np.int64, copy=True)
+        if g.size:
+            inactive = ~self.active_layers(g)
+            g[:, self.GENES_K][inactive] = 0
+            g[:, self.GENES_E][inactive] = 0
+        return g
 
     def gene_sizes(self) -> tuple[int, ...]:
         return (len(self.resolutions),) + (len(self.D),) * 5 + (len(self.KS),) * 20 + (len(self.E),) * 20
@@ -222,20 +258,20 @@ class OFAMobileNetV3Space(SearchSpace):
         sizes = self.gene_sizes()
         if len(g) != len(sizes) or not all(0 <= x < n for x, n in zip(g, sizes)):
             raise InputError(f"an OFA gene vector is {len(sizes)} integers within {sizes}, got {g}")
-        return {"ks": [self.KS[x] for x in g[self._G_K:self._G_K + 20]],
-                "e": [self.E[x] for x in g[self._G_E:self._G_E + 20]],
-                "d": [self.D[x] for x in g[self._G_D:self._G_D + 5]], "r": self.resolutions[g[0]]}
+        return {"ks": [self.KS[x] for x in g[self.GENES_K]], "e": [self.E[x] for x in g[self.GENES_E]],
+                "d": [self.D[x] for x in g[self.GENES_D]], "r": self.resolutions[g[self.GENE_R]]}
 
     def parts(self) -> list[Part]:
         """Head (first conv + first block), each of the 20 elastic layers, tail."""
-        out = [Part("head", (0,))]
+        r, d, k, e = self.GENE_R, self.GENES_D.start, self.GENES_K.start, self.GENES_E.start
+        out = [Part("head", (r,))]
         for i in range(self.N_STAGES):
             for j in range(self.MAX_DEPTH):
-                genes = (0, self._G_K + 4 * i + j, self._G_E + 4 * i + j)
+                genes = (r, k + 4 * i + j, e + 4 * i + j)
                 if j >= min(self.D):  # only these layers can be skipped by depth
-                    genes = (0, self._G_D + i, self._G_K + 4 * i + j, self._G_E + 4 * i + j)
+                    genes = (r, d + i, k + 4 * i + j, e + 4 * i + j)
                 out.append(Part(f"stage{i + 1}-layer{j + 1}", genes))
-        out.append(Part("tail", (0,)))
+        out.append(Part("tail", (r,)))
         return out
 
     def _stage_inputs(self, r: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:

@@ -157,6 +157,31 @@ class ProxylessSpace(SearchSpace):
     def config(self) -> dict[str, Any]:
         return {"width_mult": self.width_mult, "num_classes": self.num_classes, "resolution": self.resolution}
 
+    def with_resolutions(self, resolutions: Sequence[int]) -> ProxylessSpace:
+        """This space at one input resolution (px)."""
+        rs = [int(r) for r in resolutions]
+        if len(rs) != 1:
+            raise InputError(f"the proxyless space takes one resolution, got {rs}")
+        return self.from_config({**self.config(), "resolution": rs[0]})  # type: ignore[return-value]
+
+    # -- torch networks ------------------------------------------------------------------------------
+    def torch_net(self, arch: Arch, *, bn: bool = True, seed: int = 0, num_classes: int | None = None) -> Any:
+        """The MobileNetV2 network of ``arch`` (a tuple or its text) at this space's width (see
+        :mod:`hwlat.spaces.proxyless_net`)."""
+        from hwlat.spaces.proxyless_net import build_proxyless_net  # it imports this module (STRIDES)
+
+        a = self.decode(arch) if isinstance(arch, str) else self._check(arch)
+        return build_proxyless_net(self, a, bn=bn, seed=seed, num_classes=num_classes).train()
+
+    def supernet(self, *, num_classes: int, input_size: int, width_mult: float, shared_weights: bool = True,
+                 seed: int = 0) -> Any:
+        """Every choice of each of the 21 layers in one network (``zero`` adds nothing), narrow and at
+        ``input_size`` px; the MBConv candidates of a layer share weights unless ``shared_weights=False``."""
+        from hwlat.spaces.proxyless_net import build_proxyless_supernet  # it imports this module
+
+        return build_proxyless_supernet(self, num_classes=num_classes, input_size=input_size, width_mult=width_mult,
+                                        shared_weights=shared_weights, seed=seed)
+
     # -- integer encoding ---------------------------------------------------------------------------
     def gene_sizes(self) -> tuple[int, ...]:
         """One gene per layer: an index into :meth:`choices` of that layer."""

@@ -11,7 +11,8 @@ pytest.importorskip("onnxruntime")
 from hwlat.errors import InputError
 from hwlat.predictors.lookup import LookupPredictor
 from hwlat.profiler import Protocol, profile_ops
-from hwlat.search.gradient import GradientResult, build_proxyless_net, gradient_search, layer_latency, load_dataset
+from hwlat.search.data import load_dataset
+from hwlat.search.gradient import GradientResult, gradient_search, layer_latency
 from hwlat.spaces import get_space
 
 TINY = dict(epochs=1, warmup_epochs=0, max_batches=2, batch_size=16, width_mult=0.25, input_size=32)
@@ -113,7 +114,7 @@ def test_network_of_one_arch(space):
     import torch
 
     arch = space.sample(3, 1)[0]
-    net = build_proxyless_net(space, arch, num_classes=10)
+    net = space.torch_net(arch, num_classes=10)
     out = net(torch.zeros(2, 3, 32, 32))
     assert tuple(out.shape) == (2, 10)
     n_mbconv = sum(type(m).__name__ == "MBConv" for m in net.modules())

@@ -8,8 +8,9 @@ import pytest
 pytest.importorskip("torch")
 
 from hwlat.errors import InputError
-from hwlat.search.proxies import PROXIES, ProxyAccuracy, build_nb201_net, naswot_score, proxy_inputs
+from hwlat.search.proxies import PROXIES, ProxyAccuracy, naswot_score, proxy_inputs
 from hwlat.spaces import get_space
+from hwlat.spaces.nb201_net import build_nb201_net
 
 CONV = ("nor_conv_3x3",) * 6
 SKIP = ("skip_connect",) * 6

@@ -1,4 +1,5 @@
-"""Small torch helpers shared by the zero-cost proxies and the gradient search (torch imported lazily)."""
+"""Small torch helpers shared by the spaces' torch networks, the zero-cost proxies and the gradient
+search (torch imported lazily)."""
 
 from __future__ import annotations
 
