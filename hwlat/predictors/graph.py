@@ -152,9 +152,9 @@ def _model_source(model: ModelLike) -> tuple[str, bytes | str, str]:
 
 
 def _device(device: Any) -> Any:
-    from hwlat.devices import DeviceSpec, load_device
+    from hwlat.devices import as_device
 
-    dev = device if isinstance(device, DeviceSpec) else load_device(device)
+    dev = as_device(device)
     if dev.runtime != "onnxruntime":
         raise UnsupportedOpError(
             f"GraphPredictor reads the kernels from ONNX Runtime's optimiser; device {dev.name!r} uses "

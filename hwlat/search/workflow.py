@@ -85,12 +85,12 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     ``budget_ms`` constrains the search; the gallery's ``budgets`` default to six up to it.
     """
     from hwlat._io import ensure_writable_dir
-    from hwlat.devices import DeviceSpec, load_device
+    from hwlat.devices import as_device
     from hwlat.profiler import Protocol
     from hwlat.search.accuracy import make_accuracy
 
     t0 = time.perf_counter()
-    dev = device if isinstance(device, DeviceSpec) else load_device(device)
+    dev = as_device(device)
     out = ensure_writable_dir(out_dir)
     protocol = protocol or Protocol()
     if calibrate < 0:
@@ -109,7 +109,7 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     else:
         acc = make_accuracy(accuracy if accuracy is not None else default_accuracy(space), space)
 
-    from hwlat.profiler.remote import runtime_for_device
+    from hwlat.profiler.transports import runtime_for_device
 
     # one runtime for the whole run (profile, calibration, gallery): for a remote device, one agent
     rt = runtime_for_device(dev) if (predictor is None or measure) else None
@@ -118,7 +118,7 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
                                seed, calibrate, measure, max_measure, export, protocol, progress, calibration,
                                gradient, t0, **strategy_kw)
     finally:
-        if rt is not None and hasattr(rt, "close"):
+        if rt is not None:
             rt.close()
 
 
