@@ -334,9 +334,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_measure(args: argparse.Namespace) -> int:
     from hwlat.devices import load_device
     from hwlat.profiler.networks import measure_files
+    from hwlat.profiler.runtimes import get_runtime_class
 
     device = load_device(args.device, search_path=args.devices_dir)
-    want = {"onnxruntime": ".onnx", "litert": ".tflite"}.get(device.runtime)
+    backend = get_runtime_class(device.runtime)
+    want = f".{backend.model_format}" if backend.model_files else None
     for m in args.models:
         if want is None:
             raise InputError(f"hwlat measure runs model files on onnxruntime (.onnx) or litert (.tflite) devices; "

@@ -46,11 +46,12 @@ def runtime_for_device(device: DeviceSpec | str) -> Runtime:
 
 
 def device_of(runtime: Runtime) -> DeviceSpec:
-    """The device spec a runtime was opened for; for one built by hand, a local spec of its settings."""
+    """The device spec a runtime was opened for; for one built by hand, a spec of its settings (at
+    its ``location`` when it has one, as a :class:`~hwlat.profiler.remote.RemoteRuntime` does)."""
     if runtime.spec is not None:
         return runtime.spec
     return DeviceSpec(name=runtime.name, runtime=runtime.name, provider=runtime.provider, threads=runtime.threads,
-                      options={k: v for k, v in runtime.options.items()})
+                      location=str(getattr(runtime, "location", "local")), options=dict(runtime.options))
 
 
 @contextmanager
