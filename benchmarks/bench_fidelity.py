@@ -34,7 +34,7 @@ from hwlat.predictors.lookup import CALIBRATIONS
 from hwlat.predictors.validate import _distinct_sample, metrics
 from hwlat.profiler import Protocol, profile_ops
 from hwlat.profiler.networks import measure_archs
-from hwlat.profiler.remote import runtime_for_device
+from hwlat.profiler.transports import runtime_for_device
 from hwlat.spaces import get_space
 
 SPACE_KW = {"nb201": {}, "ofa-mbv3": {"resolutions": [224]}, "proxyless": {"resolution": 224}}

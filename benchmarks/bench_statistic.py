@@ -38,7 +38,7 @@ from hwlat.profiler import Protocol
 from hwlat.profiler.jobs import OVERHEAD_SPEC
 from hwlat.profiler.measurement import STATISTICS
 from hwlat.profiler.meter import Meter
-from hwlat.profiler.remote import runtime_for_device
+from hwlat.profiler.transports import runtime_for_device
 from hwlat.spaces import get_space
 
 SPACE_KW = {"nb201": {}, "ofa-mbv3": {"resolutions": [224]}, "proxyless": {"resolution": 224}}

@@ -158,19 +158,9 @@ def cmd_devices_detect(args: argparse.Namespace) -> int:
 
 
 def _cuda_ok(runtime: str) -> bool:
-    if runtime == "onnxruntime":
-        import onnxruntime as ort
+    from hwlat.profiler.runtimes import get_runtime_class
 
-        return "CUDAExecutionProvider" in ort.get_available_providers()
-    if runtime == "torch":
-        from hwlat._optional import has_module
-
-        if not has_module("torch"):
-            return False
-        import torch
-
-        return bool(torch.cuda.is_available())
-    return False
+    return get_runtime_class(runtime).cuda_available()
 
 
 def cmd_ops_list(args: argparse.Namespace) -> int:
@@ -266,11 +256,9 @@ def cmd_profile_model(args: argparse.Namespace) -> int:
 
 
 def _profile_model_adb(args: argparse.Namespace, device: Any) -> int:
-    from hwlat.profiler.adb import profile_model_adb
+    from hwlat.profiler.model import profile_model
 
-    if not str(args.model).endswith(".tflite"):
-        raise InputError(f"an adb device runs .tflite models; {args.model} is not one")
-    prof = profile_model_adb(device, args.model, num_runs=args.runs, warmup_runs=args.warmup)
+    prof = profile_model(args.model, device, trace_runs=args.runs, warmup_runs=args.warmup)
     if args.format in ("json", "csv"):
         _emit(prof.to_dict() if args.format == "json" else prof.nodes, args.format)
         return 0
@@ -278,7 +266,7 @@ def _profile_model_adb(args: argparse.Namespace, device: Any) -> int:
     print(f"sum of benchmark_model's per-node means: {prof.sum_nodes_ms:.4f} ms over {len(prof.nodes)} nodes")
     print()
     nodes = prof.nodes if args.top <= 0 else prof.nodes.head(args.top)
-    _emit(nodes, "table", table_cols=["node", "op_type", "avg_ms", "share_pct", "delegated"])
+    _emit(nodes, "table", table_cols=["node", "op_type", "latency_ms", "share_pct", "delegated"])
     print()
     _emit(prof.by_op_type(), "table")
     return 0
@@ -330,9 +318,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_measure(args: argparse.Namespace) -> int:
     from hwlat.devices import load_device
     from hwlat.profiler.networks import measure_files
+    from hwlat.profiler.runtimes import get_runtime_class
 
     device = load_device(args.device, search_path=args.devices_dir)
-    want = {"onnxruntime": ".onnx", "litert": ".tflite"}.get(device.runtime)
+    backend = get_runtime_class(device.runtime)
+    want = f".{backend.model_format}" if backend.model_files else None
     for m in args.models:
         if want is None:
             raise InputError(f"hwlat measure runs model files on onnxruntime (.onnx) or litert (.tflite) devices; "

@@ -135,7 +135,8 @@ class Registry(Generic[T]):
 
 #: runtime name -> a :class:`hwlat.profiler.runtimes.Runtime` class
 RUNTIMES: Registry[Any] = Registry("runtime")
-#: location scheme ("local", "subprocess", "ssh", "adb") -> a function ``DeviceSpec -> Runtime``
+#: location kind ("local", "subprocess", "ssh", "adb"; a plugin's ``SCHEME`` of ``SCHEME://...``) -> a function
+#: ``DeviceSpec -> Runtime`` that opens the device's runtime there
 TRANSPORTS: Registry[Any] = Registry("transport")
 #: space name -> a :class:`hwlat.spaces.SearchSpace` class
 SPACES: Registry[Any] = Registry("search space", "search spaces")
@@ -147,10 +148,19 @@ ACCURACY: Registry[Any] = Registry("accuracy source")
 #: predictor kind (in saved files) -> a predictor class with ``from_state(header, arrays, table)``
 PREDICTORS: Registry[Any] = Registry("predictor kind")
 
-# the built-in entries; each is imported only when asked for
-RUNTIMES.register("onnxruntime", "hwlat.profiler.runtimes.ort:OnnxRuntime")
-RUNTIMES.register("litert", "hwlat.profiler.runtimes.litert:LiteRTRuntime")
-RUNTIMES.register("torch", "hwlat.profiler.runtimes.torch_rt:TorchRuntime")
+# the built-in entries; each is imported only when asked for. A runtime's meta repeats what its
+# class declares (``providers``, the first the default; ``model_format``), so that a DeviceSpec is
+# checked without importing any backend; a plugin may leave it out (the class is read instead).
+RUNTIMES.register("onnxruntime", "hwlat.profiler.runtimes.ort:OnnxRuntime", providers=("cpu", "cuda"),
+                  model_format="onnx")
+RUNTIMES.register("litert", "hwlat.profiler.runtimes.litert:LiteRTRuntime", providers=("xnnpack", "none"),
+                  model_format="tflite")
+RUNTIMES.register("torch", "hwlat.profiler.runtimes.torch_rt:TorchRuntime", providers=("cpu", "cuda"),
+                  model_format="torch")
+TRANSPORTS.register("local", "hwlat.profiler.transports:local_runtime")
+TRANSPORTS.register("subprocess", "hwlat.profiler.remote:agent_runtime")
+TRANSPORTS.register("ssh", "hwlat.profiler.remote:agent_runtime")
+TRANSPORTS.register("adb", "hwlat.profiler.adb:make_adb_runtime")
 SPACES.register("nb201", "hwlat.spaces.nb201:NB201Space")
 SPACES.register("ofa-mbv3", "hwlat.spaces.ofa_mbv3:OFAMobileNetV3Space")
 SPACES.register("proxyless", "hwlat.spaces.proxyless:ProxylessSpace")

@@ -13,20 +13,20 @@ the host (CPU, cores, memory, GPUs, runtime versions) without importing any runt
 from __future__ import annotations
 
 from hwlat.devices.fingerprint import FINGERPRINT_KEYS, detect, fingerprint_summary
-from hwlat.devices.registry import dump_device, list_devices, load_device, read_device_file
-from hwlat.devices.spec import PRECISIONS, PROVIDERS, RUNTIME_NAMES, DeviceSpec, SshTarget
+from hwlat.devices.registry import as_device, dump_device, list_devices, load_device, read_device_file
+from hwlat.devices.spec import PRECISIONS, DeviceSpec, SshTarget, runtime_providers
 
 __all__ = [
     "DeviceSpec",
     "SshTarget",
     "load_device",
+    "as_device",
     "list_devices",
     "dump_device",
     "read_device_file",
     "detect",
     "fingerprint_summary",
     "FINGERPRINT_KEYS",
-    "RUNTIME_NAMES",
-    "PROVIDERS",
+    "runtime_providers",
     "PRECISIONS",
 ]

@@ -28,6 +28,7 @@ from hwlat.devices.spec import DeviceSpec
 from hwlat.errors import InputError
 
 __all__ = [
+    "as_device",
     "ENV_VAR",
     "BUILTIN_DIR",
     "load_device",
@@ -190,6 +191,15 @@ def load_device(name_or_path: str | os.PathLike[str], *,
         f"unknown device {name_or_path!r}; {hint}valid names: {', '.join(sorted(known))} "
         f"(add your own as YAML files in a folder named by {ENV_VAR} or pass a path to a .yaml file)"
     )
+
+
+def as_device(device: DeviceSpec | str | os.PathLike[str], *,
+              search_path: Sequence[str | os.PathLike[str]] | None = None) -> DeviceSpec:
+    """``device`` itself when it is a :class:`DeviceSpec`, else :func:`load_device` of it (a name,
+    ``FILE.yaml`` or ``FILE.yaml#name``): what every function taking "a device" accepts."""
+    if isinstance(device, DeviceSpec):
+        return device
+    return load_device(device, search_path=search_path)
 
 
 def list_devices(search_path: Sequence[str | os.PathLike[str]] | None = None) -> list[DeviceSpec]:

@@ -1,9 +1,11 @@
 """What a device is: a named target = runtime + provider + threads + precision + where it runs.
 
 A :class:`DeviceSpec` is frozen and validated when it is built, so a spec that exists is a spec
-that makes sense. It knows nothing about the runtimes themselves (``hwlat.profiler`` imports
-devices, not the other way round): the runtime and provider names are kept here as constants
-and :meth:`DeviceSpec.runtime_kwargs` gives what
+that makes sense. It does not import the runtimes (``hwlat.profiler`` imports devices, not the
+other way round): runtime names and their providers are read from :data:`hwlat.registry.RUNTIMES`
+(the registration's ``providers`` meta, so no backend is imported), and location kinds from
+:data:`hwlat.registry.TRANSPORTS`; a runtime or a transport a plugin registers is accepted like a
+built-in one. :meth:`DeviceSpec.runtime_kwargs` gives what
 ``hwlat.profiler.runtimes.make_runtime(spec.runtime, **spec.runtime_kwargs())`` expects.
 """
 
@@ -18,26 +20,15 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from hwlat.errors import InputError
+from hwlat.registry import RUNTIMES, TRANSPORTS
 
 __all__ = [
     "DeviceSpec",
     "SshTarget",
-    "RUNTIME_NAMES",
-    "PROVIDERS",
     "PRECISIONS",
     "parse_location",
+    "runtime_providers",
 ]
-
-#: the runtimes a device can use (the keys of ``hwlat.profiler.runtimes.RUNTIMES``)
-RUNTIME_NAMES: tuple[str, ...] = ("onnxruntime", "litert", "torch")
-
-#: runtime -> providers it accepts; the first one is the default. For LiteRT the provider is the
-#: delegate: ``xnnpack`` (the default CPU delegate) or ``none`` (the reference kernels).
-PROVIDERS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "onnxruntime": ("cpu", "cuda"),
-    "litert": ("xnnpack", "none"),
-    "torch": ("cpu", "cuda"),
-})
 
 #: numeric precisions a spec may ask for
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16")
@@ -52,6 +43,7 @@ _SSH_RE = re.compile(
 # adb serials: "R58M123ABC", "emulator-5554", "192.168.1.20:5555"
 _ADB_RE = re.compile(r"adb://(?P<serial>[A-Za-z0-9][A-Za-z0-9._:-]*)\Z")
 _OPTION_SCALARS = (str, int, float, bool, type(None))
+_BUILTIN_KINDS = ("local", "subprocess", "ssh", "adb")
 
 
 class SshTarget(NamedTuple):
@@ -106,7 +98,21 @@ def parse_location(location: str) -> tuple[str, SshTarget | str | None]:
                 "with the serial that `adb devices` lists, e.g. 'adb://emulator-5554'"
             )
         return "adb", m["serial"]
+    scheme, sep, rest = location.partition("://")
+    if sep and scheme not in _BUILTIN_KINDS and scheme in TRANSPORTS:  # a transport a plugin registered
+        return scheme, rest
     raise InputError(f"location {location!r} is not understood; use {forms}")
+
+
+def runtime_providers(runtime: str) -> tuple[str, ...]:
+    """The providers ``runtime`` accepts, the first one the default (from its registration's
+    ``providers`` meta; for a runtime registered without it, from the class). For LiteRT the
+    provider is the delegate: ``xnnpack`` (the default CPU delegate) or ``none`` (the reference
+    kernels)."""
+    providers = RUNTIMES.meta(runtime).get("providers")
+    if providers is None:
+        providers = getattr(RUNTIMES.get(runtime), "providers", ())
+    return tuple(providers)
 
 
 def _check_options(options: Any, where: str) -> dict[str, Any]:
@@ -160,9 +166,12 @@ class DeviceSpec:
                 f"{where}: invalid name; a device name starts with a lowercase letter or digit and "
                 "holds only lowercase letters, digits, '.', '_' and '-' (e.g. 'pi4-ort-4t')"
             )
-        if self.runtime not in RUNTIME_NAMES:
-            raise InputError(f"{where}: unknown runtime {self.runtime!r}; choose one of {', '.join(RUNTIME_NAMES)}")
-        providers = PROVIDERS[self.runtime]
+        if not isinstance(self.runtime, str) or self.runtime not in RUNTIMES:
+            raise InputError(f"{where}: unknown runtime {self.runtime!r}; choose one of {', '.join(RUNTIMES.names())}")
+        providers = runtime_providers(self.runtime)
+        if not providers:
+            raise InputError(f"{where}: runtime {self.runtime!r} declares no providers; register it with "
+                             "providers=(...) or give its class a providers tuple")
         if self.provider in ("", None):
             object.__setattr__(self, "provider", providers[0])
         elif self.provider not in providers:
@@ -266,7 +275,8 @@ class DeviceSpec:
 
     @property
     def location_kind(self) -> str:
-        """``"local"``, ``"ssh"``, ``"adb"`` or ``"subprocess"``."""
+        """``"local"``, ``"ssh"``, ``"adb"``, ``"subprocess"`` or a plugin transport's scheme: the
+        key of :data:`hwlat.registry.TRANSPORTS` that opens this device's runtime."""
         return parse_location(self.location)[0]
 
     @property

@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from hwlat.devices import DeviceSpec, load_device
+from hwlat.devices import DeviceSpec, as_device, load_device
 from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
 from hwlat.latency_tables import FLOAT_STATS, LatencyTable, TableMetadata
 from hwlat.ops.onnx_import import KernelInfo
@@ -432,7 +432,7 @@ def query_models(files: Sequence[str | os.PathLike[str]], *, table: Any = None, 
         if allow_fallback:
             pred.allow_fallback = True
     else:
-        dev = device if isinstance(device, DeviceSpec) else load_device(device, search_path=devices_dir)
+        dev = as_device(device, search_path=devices_dir)
         tdev = table.metadata.device_name
         if tdev and tdev != dev.name:
             log.warning("table %s was measured on %r, predicting for %r", table_path or "", tdev, dev.name)

@@ -35,7 +35,7 @@ from typing import Any, Union
 import onnx
 
 from hwlat._optional import import_optional
-from hwlat.devices import DeviceSpec, load_device
+from hwlat.devices import DeviceSpec, as_device
 from hwlat.errors import InputError, UnsupportedOpError
 from hwlat.ops.onnx_import import FUSABLE_OPS, KernelInfo, map_graph, name_unnamed_nodes
 from hwlat.ops.spec import OpSpec
@@ -83,7 +83,7 @@ def _model_source(model: ModelLike) -> tuple[str, bytes | str, str]:
 
 def ort_device(device: Any) -> DeviceSpec:
     """The device (name or DeviceSpec) as a DeviceSpec; raises unless it runs ONNX Runtime."""
-    dev = device if isinstance(device, DeviceSpec) else load_device(device)
+    dev = as_device(device)
     if dev.runtime != "onnxruntime":
         raise UnsupportedOpError(
             f"GraphPredictor reads the kernels from ONNX Runtime's optimiser; device {dev.name!r} uses "

@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 
 from hwlat._io import atomic_path, atomic_write_text
-from hwlat.devices import DeviceSpec, load_device
+from hwlat.devices import as_device
 from hwlat.errors import InputError
 from hwlat.predictors.io import save_predictor
 from hwlat.predictors.lookup import DEFAULT_CALIBRATION, LookupPredictor
 from hwlat.profiler import Protocol
 from hwlat.profiler.networks import measure_archs
-from hwlat.profiler.remote import runtime_for_device
 
 __all__ = ["metrics", "ValidationResult", "validate_space"]
 
@@ -142,17 +141,16 @@ def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibra
     if calibrate < 0:
         raise InputError(f"calibrate must be >= 0, got {calibrate}")
     protocol = protocol or Protocol()
-    dev = device if isinstance(device, DeviceSpec) else load_device(device)
+    dev = as_device(device)
     _check_table_device(table, dev)
     archs = _distinct_sample(space, n + calibrate, seed)
     test, cal = archs[:n], archs[n:]
     predictor = LookupPredictor(space=space, table=table, calibration=calibration or DEFAULT_CALIBRATION).fit()
-    rt = runtime if runtime is not None else runtime_for_device(dev)
     # calibration and test networks are measured mixed in the same chunks: the machine's level at
     # that time is the same for both, and the repeat copy of each test network sits beside it
     order = np.random.default_rng(seed + 1).permutation(len(archs))
     got = measure_archs(space, [archs[i] for i in order], dev, protocol=protocol, out_dir=out_dir, passes=2,
-                        progress=progress, seed=seed + 2, runtime=rt)
+                        progress=progress, seed=seed + 2, runtime=runtime)
     ms = np.empty_like(got.ms)
     ms[order] = got.ms
     meas = ms[:n]

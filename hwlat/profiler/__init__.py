@@ -14,7 +14,7 @@ from hwlat.profiler.runtimes import Prepared, Runtime, get_runtime_class, make_r
 __all__ = [
     "Measurement", "Protocol", "Runtime", "Prepared", "get_runtime_class", "make_runtime",
     "profile_ops", "measure_specs", "measure_overhead", "ProfileResult",
-    "profile_model", "measure_model", "ModelProfile",
+    "profile_model", "measure_model", "ModelProfile", "runtime_for_device", "open_runtime",
 ]
 
 _LAZY = {
@@ -22,6 +22,7 @@ _LAZY = {
     "measure_overhead": "hwlat.profiler.profile", "ProfileResult": "hwlat.profiler.profile",
     "profile_model": "hwlat.profiler.model", "measure_model": "hwlat.profiler.model",
     "ModelProfile": "hwlat.profiler.model",
+    "runtime_for_device": "hwlat.profiler.transports", "open_runtime": "hwlat.profiler.transports",
 }
 
 

@@ -54,8 +54,10 @@ from typing import IO, Any
 import numpy as np
 
 from hwlat.errors import DeviceError, HwlatError, InputError
+from hwlat.profiler.runtimes import Runtime, get_runtime_class
+from hwlat.registry import RUNTIMES
 
-__all__ = ["PROTOCOL_VERSION", "DEFAULT_MAX_MESSAGE_MB", "SERVED_RUNTIMES", "Agent", "serve", "encode_array",
+__all__ = ["PROTOCOL_VERSION", "DEFAULT_MAX_MESSAGE_MB", "served_runtimes", "Agent", "serve", "encode_array",
            "decode_array", "default_cache_dir", "add_agent_parser", "cmd_agent", "main"]
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,6 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 #: the largest request line accepted by default (MB = 2**20 bytes)
 DEFAULT_MAX_MESSAGE_MB = 256.0
-#: runtime name -> the model file format the agent runs with it
-SERVED_RUNTIMES = {"onnxruntime": "onnx", "litert": "tflite"}
 #: environment variable naming the model cache folder
 CACHE_ENV = "HWLAT_AGENT_CACHE"
 
@@ -79,6 +79,26 @@ class _ProtocolError(Exception):
 
 class _ModelMissing(Exception):
     """``prepare`` named a model that was never uploaded."""
+
+
+def served_runtimes() -> dict[str, type[Runtime]]:
+    """The registered runtimes an agent can serve: those that load model files
+    (:attr:`Runtime.model_files`), by name. A runtime that cannot be imported here is left out."""
+    out: dict[str, type[Runtime]] = {}
+    for name in RUNTIMES.names():
+        try:
+            cls = get_runtime_class(name)
+        except HwlatError as exc:
+            log.debug("runtime %s left out of the agent's: %s", name, exc)
+            continue
+        if cls.model_files:
+            out[name] = cls
+    return out
+
+
+def _names(runtimes: dict[str, Any]) -> str:
+    names = list(runtimes)
+    return " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def default_cache_dir() -> Path:
@@ -178,40 +198,31 @@ class Agent:
 
     @staticmethod
     def _runtime_table() -> dict[str, dict[str, Any]]:
-        from hwlat.profiler.runtimes import get_runtime_class
-
         out = {}
-        for name in SERVED_RUNTIMES:
-            cls = get_runtime_class(name)
+        for name, cls in served_runtimes().items():
             ok = bool(cls.is_available())
             out[name] = {"available": ok, "version": cls.version() if ok else None, "providers": list(cls.providers)}
         return out
 
     def _op_runtime(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from hwlat.profiler.runtimes import get_runtime_class
-
         name = _field(msg, "name", str)
-        if name not in SERVED_RUNTIMES:
-            raise InputError(f"the hwlat agent runs {' and '.join(SERVED_RUNTIMES)} models, not {name!r}; "
+        served = served_runtimes()
+        if name not in served:
+            raise InputError(f"the hwlat agent runs {_names(served)} models, not {name!r}; "
                              "use a device spec with one of those runtimes")
-        cls = get_runtime_class(name)
+        cls = served[name]
         if not cls.is_available():
             others = [f"{n} {v['version']}" for n, v in self._runtime_table().items() if v["available"]]
-            dist = {"onnxruntime": "onnxruntime", "litert": "ai-edge-litert"}[name]
             raise DeviceError(f"runtime {name} is not installed on this device (available: "
-                              f"{', '.join(others) or 'none'}); install it there: pip install {dist}")
+                              f"{', '.join(others) or 'none'}); install it there: pip install {cls.distribution or name}")
         options = msg.get("options") or {}
         if not isinstance(options, dict):
             raise _ProtocolError("field 'options' must be an object")
         rt = cls(threads=_field(msg, "threads", int), provider=_field(msg, "provider", str),
                  precision=msg.get("precision", "fp32"), options=options)
-        if name == "onnxruntime" and rt.provider == "cuda":
-            from hwlat._optional import import_optional
-
-            ort = import_optional("onnxruntime", "the onnxruntime runtime")
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise DeviceError("ONNX Runtime on this device has no CUDAExecutionProvider (available: "
-                                  f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu there")
+        if rt.provider == "cuda" and not cls.cuda_available():
+            raise DeviceError(f"runtime {name} on this device cannot use CUDA (no NVIDIA GPU, or a build of "
+                              f"{cls.distribution or name} without CUDA); install its CUDA build there")
         rid = self._new_id()
         self._runtimes[rid] = rt
         return {"runtime": rid, "info": rt.info()}
@@ -226,8 +237,9 @@ class Agent:
         fmt = _field(msg, "format", str)
         if not _SHA_RE.match(sha):
             raise _ProtocolError("sha256 must be 64 lowercase hex digits")
-        if fmt not in SERVED_RUNTIMES.values():
-            raise InputError(f"model format {fmt!r} is not one the agent runs ({', '.join(SERVED_RUNTIMES.values())})")
+        formats = sorted({cls.model_format for cls in served_runtimes().values()})
+        if fmt not in formats:
+            raise InputError(f"model format {fmt!r} is not one the agent runs ({', '.join(formats)})")
         try:
             data = base64.b64decode(_field(msg, "data", str), validate=True)
         except ValueError as exc:
@@ -246,7 +258,7 @@ class Agent:
         sha = _field(msg, "sha256", str)
         if not _SHA_RE.match(sha):
             raise _ProtocolError("sha256 must be 64 lowercase hex digits")
-        path = self._model_path(sha, SERVED_RUNTIMES[rt.name])
+        path = self._model_path(sha, rt.model_format)
         if not path.is_file():
             raise _ModelMissing(f"model {sha[:12]}... is not in the agent's cache; upload it with put_model")
         seed = msg.get("seed", 0)
@@ -254,7 +266,9 @@ class Agent:
             raise _ProtocolError("field 'seed' must be an integer")
         raw_inputs = msg.get("inputs")
         inputs = None if raw_inputs is None else [decode_array(a) for a in raw_inputs]
-        prepared = _prepare_model(rt, path, seed, inputs)
+        # with the inputs sent (channels-first, as Graph.random_inputs makes them) bound as
+        # rt.prepare would bind them; without, the file's own random inputs
+        prepared = rt.prepare_file(path, seed=seed, inputs=inputs)
         mid = self._new_id()
         self._models[mid] = prepared
         reply: dict[str, Any] = {"model": mid}
@@ -312,32 +326,6 @@ class Agent:
 
 def _error_reply(rid: Any, kind: str, message: str) -> dict[str, Any]:
     return {"id": rid, "ok": False, "error": {"type": kind, "message": message}}
-
-
-def _prepare_model(rt: Any, path: Path, seed: int, inputs: list[np.ndarray] | None) -> Any:
-    """Load ``path`` in ``rt``; bind ``inputs`` (channels-first) when given, as ``rt.prepare``
-    would for the graph the file was emitted from, else the file's own random inputs."""
-    if inputs is None:
-        return rt.prepare_file(path, seed=seed)
-    if rt.name == "onnxruntime":
-        from hwlat.profiler.runtimes.ort import _OrtPrepared
-
-        session = rt._session(str(path))
-        want = [tuple(d if isinstance(d, int) else -1 for d in i.shape) for i in session.get_inputs()]
-    else:
-        from hwlat.profiler.runtimes.litert import _LiteRTPrepared
-
-        interp = rt._interpreter(path=str(path), what=f"model {path.stem[:12]}...")
-        # 4-d inputs: NHWC in the file, NCHW as sent (to_nhwc converts them when bound)
-        want = [tuple(int(x) for x in (d["shape"][0], d["shape"][3], d["shape"][1], d["shape"][2]))
-                if len(d["shape"]) == 4 else tuple(int(x) for x in d["shape"]) for d in interp.get_input_details()]
-    got = [tuple(x.shape) for x in inputs]
-    if len(got) != len(want) or any(len(g) != len(w) or any(b not in (-1, a) for a, b in zip(g, w))
-                                    for g, w in zip(got, want)):
-        raise InputError(f"the inputs sent ({got}) do not fit the model's inputs ({want})")
-    if rt.name == "onnxruntime":
-        return _OrtPrepared(session, inputs, rt.provider == "cuda")
-    return _LiteRTPrepared(interp, inputs, channels_first=True)
 
 
 # -- the stdio loop ---------------------------------------------------------------------------------

@@ -1,22 +1,29 @@
-"""Whole-model latency and the per-node breakdown of one model (from the ONNX Runtime trace)."""
+"""Whole-model latency and the per-node breakdown of one model.
+
+:func:`profile_model` asks the device's runtime for it (:meth:`Runtime.profile_model`): ONNX
+Runtime reads its own trace (:func:`parse_ort_trace`), an adb device the per-op tables of LiteRT's
+``benchmark_model``. Every runtime returns the same :class:`ModelProfile`.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hwlat.errors import InputError, UnsupportedOpError
+from hwlat.errors import InputError
 from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.protocol import Protocol
+from hwlat.profiler.transports import open_runtime
 
-__all__ = ["ModelProfile", "profile_model", "measure_model", "parse_ort_trace"]
+__all__ = ["ModelProfile", "NODE_COLUMNS", "profile_model", "measure_model", "parse_ort_trace"]
+
+#: the columns of :attr:`ModelProfile.nodes` every runtime gives (a runtime may add its own after them)
+NODE_COLUMNS = ["node", "op_type", "provider", "latency_ms", "median_ms", "p90_ms", "runs", "share_pct"]
 
 
 @dataclass
@@ -24,9 +31,13 @@ class ModelProfile:
     """A model's end-to-end latency (timed without tracing) and its per-node breakdown.
 
     ``nodes`` has one row per kernel that ran (names after the runtime's graph optimisation):
-    ``node, op_type, provider, latency_ms, median_ms, p90_ms, share_pct`` sorted by ``latency_ms``
-    descending; ``latency_ms`` is the protocol's statistic over the traced runs (as for the
-    end-to-end latency) and ``share_pct`` the node's share of the sum of node latencies.
+    :data:`NODE_COLUMNS` (``node, op_type, provider, latency_ms, median_ms, p90_ms, runs,
+    share_pct``), sorted by ``latency_ms`` descending; ``latency_ms`` is the node's time over the
+    traced runs (ONNX Runtime: the protocol's statistic; benchmark_model: its mean, the only
+    figure it reports, so ``median_ms``/``p90_ms`` are NaN there) and ``share_pct`` the node's
+    share of the sum of node latencies. A runtime may add columns of its own after those
+    (adb: ``node_index, first_ms, times_called, delegated, subgraph``). ``details`` holds what else
+    the runtime reported (JSON-ready).
     """
 
     path: Path
@@ -35,12 +46,14 @@ class ModelProfile:
     nodes: pd.DataFrame
     traced_runs: int
     dropped_runs: int
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sum_nodes_ms(self) -> float:
         return float(self.nodes["latency_ms"].sum())
 
     def by_op_type(self) -> pd.DataFrame:
+        """``op_type, count, latency_ms, share_pct``, summed over the nodes of each type."""
         g = self.nodes.groupby("op_type", sort=False).agg(count=("node", "size"), latency_ms=("latency_ms", "sum"))
         g["share_pct"] = 100 * g["latency_ms"] / max(g["latency_ms"].sum(), 1e-12)
         return g.sort_values("latency_ms", ascending=False).reset_index()
@@ -53,6 +66,7 @@ class ModelProfile:
             "sum_nodes_ms": self.sum_nodes_ms,
             "traced_runs": self.traced_runs,
             "dropped_warmup_runs": self.dropped_runs,
+            **self.details,
             "nodes": self.nodes.to_dict(orient="records"),
         }
 
@@ -98,19 +112,6 @@ def parse_ort_trace(events: list[dict[str, Any]], drop_runs: int, statistic: str
     return df.sort_values("latency_ms", ascending=False, ignore_index=True), len(kept)
 
 
-def _check_onnx(path: Path) -> None:
-    import onnx
-
-    if not path.exists():
-        raise InputError(f"model file {path} does not exist")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-        onnx.checker.check_model(model)
-    except Exception as exc:  # onnx raises several types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path} is not a valid ONNX model: {first}") from exc
-
-
 def measure_model(runtime: Any, path: str | os.PathLike[str], protocol: Protocol | None = None) -> Measurement:
     """End-to-end latency of a model file on a runtime, with the full protocol (no tracing): the
     same rounds, canary and statistic as a table's ops (see :class:`~hwlat.profiler.meter.Meter`)."""
@@ -125,32 +126,14 @@ def measure_model(runtime: Any, path: str | os.PathLike[str], protocol: Protocol
 
 def profile_model(path: str | os.PathLike[str], device: Any = "cpu-ort", *, protocol: Protocol | None = None,
                   trace_runs: int = 50, warmup_runs: int = 10) -> ModelProfile:
-    """Profile an ONNX model file on an ONNX Runtime device.
+    """Profile a model file on ``device`` (a device, its name, or an opened
+    :class:`~hwlat.profiler.runtimes.Runtime`): its runtime's :meth:`~Runtime.profile_model`.
 
-    The end-to-end latency comes from an untraced session (tracing adds per-node overhead); the
-    breakdown from a traced session of ``warmup_runs + trace_runs`` runs, the warm-up runs dropped.
+    ONNX Runtime devices time the end-to-end latency in an untraced session (tracing adds per-node
+    overhead) and read the breakdown from a traced session of ``warmup_runs + trace_runs`` runs,
+    the warm-up runs dropped; adb devices run ``benchmark_model`` with ``trace_runs`` runs per
+    invocation. Other runtimes raise :class:`~hwlat.errors.UnsupportedOpError`.
     """
-    from hwlat.devices import DeviceSpec, load_device
-    from hwlat.profiler.runtimes import make_runtime
-
-    p = Path(path)
-    dev = device if isinstance(device, DeviceSpec) else load_device(device)
-    if dev.runtime != "onnxruntime":
-        raise UnsupportedOpError(
-            f"the per-node breakdown reads the ONNX Runtime trace; device {dev.name!r} uses {dev.runtime}. "
-            "Choose an onnxruntime device, e.g. --device cpu-ort"
-        )
-    if trace_runs < 1 or warmup_runs < 0:
-        raise InputError("trace_runs must be >= 1 and warmup_runs >= 0")
-    _check_onnx(p)
-    rt = make_runtime(dev.runtime, **dev.runtime_kwargs())
-    latency = measure_model(rt, p, protocol)
-    with tempfile.TemporaryDirectory(prefix="hwlat-trace-") as tmp:
-        so = rt.session_options(profile_prefix=str(Path(tmp) / "trace"))
-        prepared = rt.prepare_file(p, so=so)
-        for _ in range(warmup_runs + trace_runs):
-            prepared.run()
-        trace_file = prepared.session.end_profiling()
-        events = json.loads(Path(trace_file).read_text())
-    nodes, kept = parse_ort_trace(events, warmup_runs, (protocol or Protocol()).statistic)
-    return ModelProfile(p, dev.name, latency, nodes, kept, warmup_runs)
+    with open_runtime(device) as (dev, rt):
+        return rt.profile_model(path, protocol=protocol, trace_runs=trace_runs, warmup_runs=warmup_runs,
+                                device=dev.name)

@@ -23,6 +23,7 @@ from hwlat.profiler.checkpoint import Checkpoint, checkpoint_header
 from hwlat.profiler.jobs import MeasureJob
 from hwlat.profiler.meter import Interference
 from hwlat.profiler.protocol import Protocol
+from hwlat.profiler.transports import open_runtime
 
 __all__ = ["NetworkMeasurements", "measure_archs", "measure_files", "CHECKPOINT_NAME"]
 
@@ -48,14 +49,6 @@ class NetworkMeasurements:
     @property
     def unstable(self) -> int:
         return sum(bool(r.get("unstable")) for rs in self.records for r in rs)
-
-
-def _runtime(device: Any, runtime: Any) -> tuple[Any, Any]:
-    from hwlat.devices import DeviceSpec, load_device
-    from hwlat.profiler.remote import runtime_for_device
-
-    dev = device if isinstance(device, DeviceSpec) else load_device(device)
-    return dev, (runtime if runtime is not None else runtime_for_device(dev))
 
 
 def _measure(keys: list[list[str]], make_item: Any, dev: Any, rt: Any, protocol: Protocol, out_dir: Any,
@@ -92,35 +85,38 @@ def measure_archs(space: Any, archs: Sequence[Any], device: Any, *, protocol: Pr
 
     Networks are measured ``chunk_size`` at a time, every copy of a network in the same chunk.
     With ``out_dir`` each result is checkpointed and a rerun measures only what is missing.
+    ``device`` is a device (or its name), whose runtime is opened and closed here, or an opened
+    :class:`~hwlat.profiler.runtimes.Runtime` (as ``runtime``), which is used and left open.
     """
     if passes < 1:
         raise InputError(f"passes must be >= 1, got {passes}")
     protocol = protocol or Protocol()
-    dev, rt = _runtime(device, runtime)
     names = [space.encode(a) for a in archs]
     keys = [[f"{tag}pass{p}|{n}" for p in range(passes)] for n in names]
 
     def make_item(meter: Any, i: int, key: str) -> Any:
         return meter.graph_item(key, lambda: space.build(archs[i], seed=protocol.seed))
 
-    return _measure(keys, make_item, dev, rt, protocol, out_dir, progress, chunk_size, seed,
-                    f"measuring {space.name} on {dev.name}")
+    with open_runtime(device, runtime) as (dev, rt):
+        return _measure(keys, make_item, dev, rt, protocol, out_dir, progress, chunk_size, seed,
+                        f"measuring {space.name} on {dev.name}")
 
 
 def measure_files(paths: Sequence[str | os.PathLike[str]], device: Any, *, protocol: Protocol | None = None,
                   passes: int = 1, progress: bool = True, runtime: Any = None,
                   out_dir: str | os.PathLike[str] | None = None) -> NetworkMeasurements:
-    """End-to-end latency (ms) of model files (``.onnx`` / ``.tflite``, the device runtime's format)."""
+    """End-to-end latency (ms) of model files (``.onnx`` / ``.tflite``, the device runtime's format);
+    ``device`` and ``runtime`` as for :func:`measure_archs`."""
     protocol = protocol or Protocol()
     files = [Path(p) for p in paths]
     for f in files:
         if not f.is_file():
             raise InputError(f"model file {f} does not exist; give the path of a model file")
-    dev, rt = _runtime(device, runtime)
     keys = [[f"pass{p}|{f}" for p in range(passes)] for f in files]
 
     def make_item(meter: Any, i: int, key: str) -> Any:
         return meter.file_item(key, files[i])
 
-    return _measure(keys, make_item, dev, rt, protocol, out_dir, progress, len(files), protocol.seed,
-                    f"measuring on {dev.name}")
+    with open_runtime(device, runtime) as (dev, rt):
+        return _measure(keys, make_item, dev, rt, protocol, out_dir, progress, len(files), protocol.seed,
+                        f"measuring on {dev.name}")

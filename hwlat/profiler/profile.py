@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from hwlat.devices import DeviceSpec
 from hwlat.errors import DeviceError, InputError, MissingDependencyError
 from hwlat.ops.ir import Graph, build_chain, build_graph, chainable
 from hwlat.ops.spec import OpSpec
@@ -32,6 +33,7 @@ from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.meter import Interference, Meter
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.runtimes import Runtime
+from hwlat.profiler.transports import open_runtime
 
 _CONTEXT_KEY = "__context__"
 
@@ -162,7 +164,8 @@ def profile_ops(
     runtime: Runtime | None = None,
     fresh: bool = False,
 ) -> ProfileResult:
-    """Measure every distinct spec on ``device`` (a :class:`~hwlat.devices.DeviceSpec` or its name).
+    """Measure every distinct spec on ``device`` (a :class:`~hwlat.devices.DeviceSpec`, its name, or
+    an opened :class:`~hwlat.profiler.runtimes.Runtime` as ``device`` or ``runtime``, left open).
 
     With ``out_dir`` the run is resumable: measurements go to ``out_dir/measurements.jsonl`` as
     they finish and the table to ``out_dir/table.parquet`` and ``table.csv``; a later call with
@@ -171,22 +174,23 @@ def profile_ops(
     the whole run has been seen) are measured once more at the end. Returns a
     :class:`ProfileResult` whose ``table`` is a ``LatencyTable``.
     """
-    from hwlat._io import ensure_writable_dir
-    from hwlat.devices import DeviceSpec, load_device
-
     t_start = time.perf_counter()
     protocol = protocol or Protocol()
-    dev = device if isinstance(device, DeviceSpec) else load_device(device)
     if chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
     todo_specs = _unique(specs)
     if not todo_specs:
         raise InputError("nothing to profile: the op list is empty")
-    if runtime is None:
-        from hwlat.profiler.remote import runtime_for_device
+    # a local runtime, or one driving the agent at dev.location; one given is left open
+    with open_runtime(device, runtime) as (dev, rt):
+        return _profile(todo_specs, dev, rt, protocol, out_dir, progress, chunk_size, overhead, fresh, t_start)
 
-        runtime = runtime_for_device(dev)  # a local runtime, or one driving the agent at dev.location
-    rt = runtime
+
+def _profile(todo_specs: list[OpSpec], dev: DeviceSpec, rt: Runtime, protocol: Protocol,
+             out_dir: str | os.PathLike[str] | None, progress: bool, chunk_size: int, overhead: bool, fresh: bool,
+             t_start: float) -> ProfileResult:
+    from hwlat._io import ensure_writable_dir
+
     if not rt.is_available():
         if dev.runtime == "torch" and dev.provider == "cpu":
             raise MissingDependencyError("torch is not installed (needed for device %r); install it with: "

@@ -75,13 +75,13 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     to it.
     """
     from hwlat._io import ensure_writable_dir
-    from hwlat.devices import DeviceSpec, load_device
+    from hwlat.devices import as_device
     from hwlat.profiler import Protocol
     from hwlat.search.accuracy import make_accuracy
     from hwlat.search.strategies import make_strategy
 
     t0 = time.perf_counter()
-    dev = device if isinstance(device, DeviceSpec) else load_device(device)
+    dev = as_device(device)
     out = ensure_writable_dir(out_dir)
     protocol = protocol or Protocol()
     if calibrate < 0:
@@ -94,7 +94,7 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     if strat.uses_accuracy:
         acc = make_accuracy(accuracy if accuracy is not None else space.default_accuracy(), space)
 
-    from hwlat.profiler.remote import runtime_for_device
+    from hwlat.profiler.transports import runtime_for_device
 
     # one runtime for the whole run (profile, calibration, gallery): for a remote device, one agent
     rt = runtime_for_device(dev) if (predictor is None or measure) else None
@@ -102,7 +102,7 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
         return _search_gallery(space, dev, out, rt, acc, table, predictor, strat, n_evals, budget_ms, budgets,
                                seed, calibrate, measure, max_measure, export, protocol, progress, calibration, t0)
     finally:
-        if rt is not None and hasattr(rt, "close"):
+        if rt is not None:
             rt.close()
 
 

@@ -36,8 +36,9 @@ from hwlat.profiler.adb import (
     make_adb_runtime,
     parse_adb_devices,
     parse_benchmark_output,
-    profile_model_adb,
 )
+from hwlat.profiler.model import NODE_COLUMNS, ModelProfile, profile_model
+from hwlat.testing.runtime import RuntimeContract
 
 DATA = Path(__file__).parent / "data" / "benchmark_model"
 SERIAL = "emulator-5554"
@@ -490,18 +491,21 @@ def test_taskset_and_remote_dir(phone):
     assert not (phone.root / "data/local/tmp/elsewhere").exists()
 
 
-def test_profile_model_adb(phone, tmp_path):
+def test_profile_model_on_an_adb_device(phone, tmp_path):
     path = tmp_path / "net.tflite"
     path.write_bytes(to_tflite([conv((3, 32, 32), 16, 3, 2, act="relu"), conv((16, 16, 16), 16, 1)]))
-    prof = profile_model_adb(phone.spec(), path, samples=4, num_runs=20, warmup_runs=2)
+    rt = make_adb_runtime(phone.spec())
+    prof = rt.profile_model(path, samples=4, trace_runs=20, warmup_runs=2, device="pixel")
+    assert isinstance(prof, ModelProfile) and prof.device == "pixel"  # the one type every runtime returns
     assert prof.latency.n == 4 and prof.latency.median_ms == pytest.approx(0.232) and prof.latency.number == 20
     nodes = prof.nodes  # from the op-profiling run (builtin_cpu_op_profiling.txt)
-    assert len(nodes) == 14 and nodes["avg_ms"].is_monotonic_decreasing
+    assert list(nodes.columns[:len(NODE_COLUMNS)]) == NODE_COLUMNS and "delegated" in nodes
+    assert len(nodes) == 14 and nodes["latency_ms"].is_monotonic_decreasing  # benchmark_model's per-node means
     assert nodes.iloc[0]["node"] == "[features/block2/expand/Relu6]:3" and nodes.iloc[0]["op_type"] == "CONV_2D"
-    assert nodes["share_pct"].sum() == pytest.approx(100.0)
+    assert nodes["share_pct"].sum() == pytest.approx(100.0) and nodes["runs"].eq(20).all()
     by = prof.by_op_type().set_index("op_type")
-    assert by.loc["CONV_2D", "count"] == 7 and by.loc["CONV_2D", "avg_ms"] == pytest.approx(10.259, abs=1e-3)
-    assert prof.profile.inference_avg_us == 14867.5
+    assert by.loc["CONV_2D", "count"] == 7 and by.loc["CONV_2D", "latency_ms"] == pytest.approx(10.259, abs=1e-3)
+    assert prof.details["profiled_inference_ms"] == pytest.approx(14.8675)
     d = prof.to_dict()
     assert d["runs_per_sample"] == 20 and len(d["nodes"]) == 14 and math.isclose(d["init_ms"], 2.314)
     calls = phone.bm_calls()
@@ -509,7 +513,11 @@ def test_profile_model_adb(phone, tmp_path):
     assert all("--num_runs=20" in c and "--warmup_runs=2" in c for c in calls)
     assert len([c for c in phone.pushes() if c[-1].endswith(".tflite")]) == 1
     with pytest.raises(InputError, match="does not exist"):
-        profile_model_adb(phone.spec(), tmp_path / "missing.tflite")
+        rt.profile_model(tmp_path / "missing.tflite")
+    with pytest.raises(InputError, match="runs .tflite models"):
+        rt.profile_model(tmp_path / "m.onnx")
+    # the same through profile_model with the device: the adb transport opens the runtime
+    assert profile_model(path, phone.spec(), trace_runs=20, warmup_runs=2).device == "pixel7-litert-2t"
 
 
 def test_cli_profile_model_on_an_adb_device(phone, tmp_path, capsys):
@@ -523,6 +531,23 @@ def test_cli_profile_model_on_an_adb_device(phone, tmp_path, capsys):
     spec.write_text(yaml.safe_dump(phone.spec().to_dict()))
     assert main(["profile-model", str(path), "--device", str(spec), "--runs", "20", "--warmup", "2"]) == 0
     out = capsys.readouterr().out
-    assert "net.tflite on" in out and "CONV_2D" in out and "avg_ms" in out
+    assert "net.tflite on" in out and "CONV_2D" in out and "latency_ms" in out
     assert main(["profile-model", str(tmp_path / "m.onnx"), "--device", str(spec)]) == 1
     assert "runs .tflite models" in capsys.readouterr().err
+
+
+# -- the runtime contract, on the fake phone -------------------------------------------------------------
+
+class TestAdbLiteRT(RuntimeContract):
+    """The adb runtime passes the conformance suite every runtime passes; benchmark_model returns
+    no outputs and the fake phone replays a recorded log, so those two checks are adapted."""
+
+    returns_outputs = False
+    times_scale_with_work = False
+
+    @pytest.fixture(autouse=True)
+    def _phone(self, tmp_path, monkeypatch):
+        self.phone = FakePhone(tmp_path / "fake", monkeypatch)
+
+    def make(self):
+        return make_adb_runtime(self.phone.spec())

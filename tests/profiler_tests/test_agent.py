@@ -21,9 +21,11 @@ from hwlat.ops import build_graph, conv, dwconv, fc, pool, to_onnx, to_tflite
 from hwlat.profiler import Protocol
 from hwlat.profiler.agent import PROTOCOL_VERSION, decode_array, encode_array, main
 from hwlat.profiler.profile import CHECKPOINT_NAME, TABLE_NAME, profile_ops
-from hwlat.profiler.remote import RemoteRuntime, runtime_for_device, subprocess_command
+from hwlat.profiler.connection import subprocess_command
+from hwlat.profiler.remote import RemoteRuntime
+from hwlat.profiler.transports import runtime_for_device
 
-from .runtime_contract import RuntimeContract
+from hwlat.testing.runtime import RuntimeContract
 
 REPO = Path(hwlat.__file__).resolve().parents[1]
 QUICK = Protocol.quick()
@@ -346,15 +348,13 @@ def test_local_and_adb_dispatch():
     from hwlat.profiler.runtimes.ort import OnnxRuntime
 
     assert isinstance(runtime_for_device(DeviceSpec(name="l", runtime="onnxruntime")), OnnxRuntime)
-    # adb:// goes to the adb runtime (its own errors: adb missing, no such phone) or, without the
-    # adb module, to one message that says adb devices cannot be driven
-    import importlib.util
+    # adb:// goes to the adb transport, with its own errors (adb missing, no such phone)
     import shutil
 
     from hwlat.errors import HwlatError
 
     spec = DeviceSpec(name="phone", runtime="litert", location="adb://hwlat-no-such-phone")
-    if importlib.util.find_spec("hwlat.profiler.adb") is not None and shutil.which("adb") is not None:
+    if shutil.which("adb") is not None:
         pytest.skip("adb is installed here: a real adb server would be asked about the phone")
     with pytest.raises(HwlatError, match="adb"):
         runtime_for_device(spec)

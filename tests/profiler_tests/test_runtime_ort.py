@@ -5,7 +5,7 @@ import pytest
 from hwlat.errors import InputError
 from hwlat.profiler.runtimes.ort import OnnxRuntime
 
-from .runtime_contract import RuntimeContract
+from hwlat.testing.runtime import RuntimeContract
 
 
 class TestOnnxRuntimeCPU(RuntimeContract):

@@ -27,7 +27,8 @@ from hwlat.errors import DeviceError
 from hwlat.ops import conv, pool
 from hwlat.profiler import Protocol
 from hwlat.profiler.profile import CHECKPOINT_NAME, TABLE_NAME, profile_ops
-from hwlat.profiler.remote import explain_ssh_failure, runtime_for_device, ssh_command
+from hwlat.profiler.connection import explain_ssh_failure, ssh_command
+from hwlat.profiler.transports import runtime_for_device
 
 REPO = Path(hwlat.__file__).resolve().parents[1]
 SSHD = Path("/usr/sbin/sshd")

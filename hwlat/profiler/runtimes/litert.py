@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 from hwlat._optional import has_module, import_optional
 from hwlat.errors import InputError, UnsupportedOpError
 from hwlat.ops.ir import Graph
-from hwlat.profiler.runtimes.base import Prepared, Runtime
+from hwlat.profiler.runtimes.base import Prepared, Runtime, check_inputs_fit
 
 __all__ = ["LiteRTRuntime"]
 
@@ -84,6 +85,8 @@ class LiteRTRuntime(Runtime):
     name = "litert"
     model_format = "tflite"
     providers = ("xnnpack", "none")
+    model_files = True
+    distribution = "ai-edge-litert"
 
     def __init__(self, *, threads: int = 1, provider: str = "xnnpack", precision: str = "fp32",
                  options: dict[str, Any] | None = None) -> None:
@@ -129,21 +132,33 @@ class LiteRTRuntime(Runtime):
             ) from exc
         return interp
 
-    def prepare(self, graph: Graph, *, seed: int = 0) -> Prepared:
+    @classmethod
+    def emit(cls, graph: Graph) -> bytes:
         from hwlat.ops.tflite_emit import graph_to_tflite
 
-        interp = self._interpreter(content=graph_to_tflite(graph), what=f"the model of graph {graph.name!r}")
+        return graph_to_tflite(graph)
+
+    def prepare(self, graph: Graph, *, seed: int = 0) -> Prepared:
+        interp = self._interpreter(content=self.emit(graph), what=f"the model of graph {graph.name!r}")
         names = [d["name"] for d in interp.get_input_details()]
         if names != list(graph.inputs):  # pragma: no cover - the emitter keeps the graph's order
             raise UnsupportedOpError(f"LiteRT reordered the model inputs {graph.inputs} to {names}")
         return _LiteRTPrepared(interp, graph.random_inputs(seed), channels_first=True)
 
-    def prepare_file(self, path: str | Path, *, seed: int = 0) -> Prepared:
+    def prepare_file(self, path: str | Path, *, seed: int = 0,
+                     inputs: Sequence[np.ndarray] | None = None) -> Prepared:
         """Load a ``.tflite`` file; inputs are random (normal for floats, zeros otherwise) in the
-        file's own layout, dynamic dimensions set to 1."""
+        file's own layout, dynamic dimensions set to 1. Given ``inputs`` (channels-first, for a
+        file :meth:`emit` wrote) are converted to NHWC when bound, as :meth:`prepare` does."""
         p = Path(path)
         if not p.is_file():
             raise InputError(f"model file {p} does not exist; give the path of a .tflite file")
+        if inputs is not None:
+            interp = self._interpreter(path=str(p), what=f"model {p.stem[:12]}...")
+            # 4-d inputs: NHWC in the file, NCHW as given (to_nhwc converts them when bound)
+            shapes = [[int(x) for x in d["shape"]] for d in interp.get_input_details()]
+            check_inputs_fit(inputs, [(s[0], s[3], s[1], s[2]) if len(s) == 4 else s for s in shapes])
+            return _LiteRTPrepared(interp, list(inputs), channels_first=True)
         interp = self._interpreter(path=str(p))
         resized = False
         for d in interp.get_input_details():

@@ -1,16 +1,24 @@
-"""ONNX Runtime backend: CPU and CUDA execution providers."""
+"""ONNX Runtime backend: CPU and CUDA execution providers, and the per-node breakdown of a model
+from ONNX Runtime's trace."""
 
 from __future__ import annotations
 
+import json
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hwlat._optional import has_module, import_optional
 from hwlat.errors import DeviceError, InputError, UnsupportedOpError
 from hwlat.ops.ir import Graph
-from hwlat.profiler.runtimes.base import Prepared, Runtime
+from hwlat.profiler.runtimes.base import Prepared, Runtime, check_inputs_fit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hwlat.profiler.model import ModelProfile
+    from hwlat.profiler.protocol import Protocol
 
 __all__ = ["OnnxRuntime"]
 
@@ -76,6 +84,8 @@ class OnnxRuntime(Runtime):
     name = "onnxruntime"
     model_format = "onnx"
     providers = ("cpu", "cuda")
+    model_files = True
+    distribution = "onnxruntime"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -86,6 +96,14 @@ class OnnxRuntime(Runtime):
     @classmethod
     def is_available(cls) -> bool:
         return has_module("onnxruntime")
+
+    @classmethod
+    def cuda_available(cls) -> bool:
+        """True if this ONNX Runtime has the CUDA execution provider (onnxruntime-gpu)."""
+        if not cls.is_available():
+            return False
+        ort = import_optional("onnxruntime", "the onnxruntime runtime")
+        return _EP["cuda"] in ort.get_available_providers()
 
     @classmethod
     def version(cls) -> str:
@@ -130,17 +148,63 @@ class OnnxRuntime(Runtime):
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UnsupportedOpError(f"ONNX Runtime ({ep}) cannot load the model: {msg}") from exc
 
-    def prepare(self, graph: Graph, *, seed: int = 0) -> Prepared:
+    @classmethod
+    def emit(cls, graph: Graph) -> bytes:
         from hwlat.ops.onnx_emit import graph_to_onnx
 
-        model = graph_to_onnx(graph)
-        return _OrtPrepared(self._session(model.SerializeToString()), graph.random_inputs(seed),
-                            self.provider == "cuda")
+        return graph_to_onnx(graph).SerializeToString()
 
-    def prepare_file(self, path: str | Path, *, seed: int = 0, so: Any | None = None) -> Prepared:
+    def prepare(self, graph: Graph, *, seed: int = 0) -> Prepared:
+        return _OrtPrepared(self._session(self.emit(graph)), graph.random_inputs(seed), self.provider == "cuda")
+
+    def prepare_file(self, path: str | Path, *, seed: int = 0, inputs: Sequence[np.ndarray] | None = None,
+                     so: Any | None = None) -> Prepared:
+        """Load an ``.onnx`` file (``so``: the session options, e.g. with profiling enabled)."""
         session = self._session(str(path), so)
-        inputs = random_inputs_for_session(session, seed)
-        return _OrtPrepared(session, inputs, self.provider == "cuda")
+        if inputs is None:
+            bound = random_inputs_for_session(session, seed)
+        else:
+            check_inputs_fit(inputs, [[d if isinstance(d, int) else -1 for d in i.shape]
+                                      for i in session.get_inputs()])
+            bound = list(inputs)
+        return _OrtPrepared(session, bound, self.provider == "cuda")
+
+    def profile_model(self, path: str | Path, *, protocol: Protocol | None = None, trace_runs: int = 50,
+                      warmup_runs: int = 10, device: str = "") -> ModelProfile:
+        """The end-to-end latency from an untraced session (tracing adds per-node overhead), the
+        breakdown from a traced session of ``warmup_runs + trace_runs`` runs, the warm-up runs dropped."""
+        # the trace parser and the result type need pandas: imported here, not when a runtime loads
+        from hwlat.profiler.model import ModelProfile, measure_model, parse_ort_trace
+        from hwlat.profiler.protocol import Protocol
+
+        p = Path(path)
+        if trace_runs < 1 or warmup_runs < 0:
+            raise InputError("trace_runs must be >= 1 and warmup_runs >= 0")
+        _check_onnx(p)
+        protocol = protocol or Protocol()
+        latency = measure_model(self, p, protocol)
+        with tempfile.TemporaryDirectory(prefix="hwlat-trace-") as tmp:
+            so = self.session_options(profile_prefix=str(Path(tmp) / "trace"))
+            prepared = self.prepare_file(p, so=so)
+            for _ in range(warmup_runs + trace_runs):
+                prepared.run()
+            trace_file = prepared.session.end_profiling()
+            events = json.loads(Path(trace_file).read_text())
+        nodes, kept = parse_ort_trace(events, warmup_runs, protocol.statistic)
+        return ModelProfile(p, device or self.name, latency, nodes, kept, warmup_runs)
+
+
+def _check_onnx(path: Path) -> None:
+    import onnx
+
+    if not path.exists():
+        raise InputError(f"model file {path} does not exist")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises several types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path} is not a valid ONNX model: {first}") from exc
 
 
 def random_inputs_for_session(session: Any, seed: int = 0) -> list[np.ndarray]:

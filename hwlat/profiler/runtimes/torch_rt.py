@@ -167,6 +167,7 @@ class TorchRuntime(Runtime):
     name = "torch"
     model_format = "torch"
     providers = ("cpu", "cuda")
+    distribution = "torch"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -191,6 +192,11 @@ class TorchRuntime(Runtime):
 
             return bool(torch.cuda.is_available())
         return True
+
+    @classmethod
+    def cuda_available(cls) -> bool:
+        """True if torch is installed and sees a CUDA GPU."""
+        return bool(cls.is_available(provider="cuda"))
 
     @classmethod
     def version(cls) -> str:
@@ -272,7 +278,8 @@ class TorchRuntime(Runtime):
         inputs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
         return self._finish(module, inputs, f"module {type(module).__name__}")
 
-    def prepare_file(self, path: str | Path, *, seed: int = 0) -> Prepared:
+    def prepare_file(self, path: str | Path, *, seed: int = 0,
+                     inputs: Sequence[np.ndarray] | None = None) -> Prepared:
         raise UnsupportedOpError(
             f"the torch runtime runs graphs built by hwlat and torch modules, not model files ({path}); "
             "use TorchRuntime.prepare_module(module, input_shapes) for your own nn.Module, or the "

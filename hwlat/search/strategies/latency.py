@@ -35,40 +35,15 @@ def predict_latency_genes(latency: Any, space: SearchSpace, genes: np.ndarray) -
 
 
 def _lookup_min(latency: Any, sizes: np.ndarray) -> tuple[float, str] | None:
-    """Least latency from a lookup predictor's part tables, exact where shared genes are few."""
-    try:
-        pg, pd_, pt, coef = latency.part_genes_, latency.part_dims_, latency.part_tables_, latency.coef_
-    except AttributeError:
+    """Least latency from a predictor's own ``min_latency()`` (exact), else a lower bound from its
+    ``layer_tables()``; None for a predictor with neither."""
+    least = latency.min_latency() if callable(getattr(latency, "min_latency", None)) else None
+    if least is not None:
+        return float(least), "exact, from the predictor's part tables"
+    tables = latency.layer_tables() if callable(getattr(latency, "layer_tables", None)) else None
+    if tables is None:
         return None
-    a, b = float(coef[0]), float(coef[1])
-    if a < 0:
-        return None
-    count = np.zeros(sizes.size, dtype=np.int64)
-    for genes in pg:
-        count[np.asarray(genes, dtype=np.int64)] += 1
-    shared = np.flatnonzero(count >= 2)
-    grid = int(np.prod(sizes[shared])) if shared.size else 1
-    if grid <= 2_000_000:
-        total = np.zeros(tuple(sizes[shared]), dtype=np.float64) if shared.size else np.zeros(())
-        pos = {int(gi): k for k, gi in enumerate(shared)}
-        for genes, dims, tab in zip(pg, pd_, pt):
-            genes = [int(x) for x in genes]
-            t = np.asarray(tab, dtype=np.float64).reshape(dims) if dims else np.asarray(tab, dtype=np.float64)[0]
-            private = tuple(k for k, gi in enumerate(genes) if gi not in pos)
-            if private:
-                t = t.min(axis=private)
-            keep = [gi for gi in genes if gi in pos]
-            if keep:
-                order = np.argsort([pos[gi] for gi in keep])
-                t = np.transpose(t, order)
-                shape = [1] * shared.size
-                for gi in keep:
-                    shape[pos[gi]] = int(sizes[gi])
-                t = t.reshape(shape)
-            total = total + t
-        return a * float(total.min()) + b, "exact, from the lookup part tables"
-    lower = sum(float(np.min(t)) for t in pt)
-    return a * lower + b, "a lower bound, from the minima of the lookup part tables"
+    return tables.lower_bound_ms(), "a lower bound, from the minima of the predictor's part tables"
 
 
 def min_latency(space: SearchSpace, latency: Any, *, n_samples: int = 20_000, seed: int = 0) -> tuple[float, str]:
