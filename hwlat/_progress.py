@@ -8,7 +8,7 @@ import sys
 import time
 from typing import IO, Any
 
-__all__ = ["progress_bar", "LineProgress"]
+__all__ = ["LineProgress", "progress_bar"]
 
 #: seconds between two lines of a progress bar that does not write to a terminal
 LINE_INTERVAL_S = 30.0
@@ -59,10 +59,10 @@ class LineProgress:
             self._closed = True
             self._write()
 
-    def __enter__(self) -> LineProgress:
+    def __enter__(self) -> LineProgress:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def line(self) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def hwlat(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hwlat", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "hwlat", *args], capture_output=True, text=True, check=False, cwd=cwd,
                           timeout=300)
 
 
