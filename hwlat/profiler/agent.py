@@ -58,7 +58,7 @@ from hwlat.profiler.runtimes import Runtime, get_runtime_class
 from hwlat.registry import RUNTIMES
 
 __all__ = ["PROTOCOL_VERSION", "DEFAULT_MAX_MESSAGE_MB", "served_runtimes", "Agent", "serve", "encode_array",
-           "decode_array", "default_cache_dir", "add_agent_parser", "cmd_agent", "main"]
+           "decode_array", "default_cache_dir", "cmd_agent", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -401,22 +401,6 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="reject request lines larger than this (MB)")
 
 
-def add_agent_parser(sub: Any, parents: Sequence[argparse.ArgumentParser],
-                     formatter_class: Any) -> argparse.ArgumentParser:
-    """The ``hwlat agent`` subcommand."""
-    p = sub.add_parser(
-        "agent", help="serve measurements for a host (started by it over ssh or as a subprocess)",
-        parents=list(parents), formatter_class=formatter_class,
-        description="A worker that runs on the device: the host uploads ONNX/TFLite models and asks for "
-                    "timings over a JSON-lines stream on stdin/stdout. A host starts it itself "
-                    "(ssh DEVICE hwlat agent --stdio); there is no need to run it by hand.",
-        epilog="examples:\n  hwlat agent --stdio\n  ssh pi@board hwlat agent --stdio --cache-dir /tmp/hwlat-models",
-    )
-    _configure(p)
-    p.set_defaults(func=cmd_agent)
-    return p
-
-
 def cmd_agent(args: argparse.Namespace) -> int:
     """Run the agent on stdin/stdout until the host closes the stream."""
     if not args.max_message_mb > 0:
@@ -434,7 +418,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in[:1] == ["agent"]:
         args_in = args_in[1:]
-    p = argparse.ArgumentParser(prog="hwlat agent", description="the hwlat measurement agent")
+    p = argparse.ArgumentParser(
+        prog="hwlat agent", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A worker that runs on the device: the host uploads ONNX/TFLite models and asks for "
+                    "timings over a JSON-lines stream on stdin/stdout. A host starts it itself "
+                    "(ssh DEVICE hwlat agent --stdio); there is no need to run it by hand.",
+        epilog="examples:\n  hwlat agent --stdio\n  ssh pi@board hwlat agent --stdio --cache-dir /tmp/hwlat-models")
     _configure(p)
     args = p.parse_args(args_in)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

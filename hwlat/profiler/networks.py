@@ -10,7 +10,6 @@ conditions, not minutes later.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hwlat._progress import progress_bar
 from hwlat.errors import InputError
 from hwlat.profiler.checkpoint import Checkpoint, checkpoint_header
 from hwlat.profiler.jobs import MeasureJob
@@ -53,8 +53,6 @@ class NetworkMeasurements:
 
 def _measure(keys: list[list[str]], make_item: Any, dev: Any, rt: Any, protocol: Protocol, out_dir: Any,
              progress: bool, chunk_size: int, seed: int, what: str) -> NetworkMeasurements:
-    from tqdm.auto import tqdm
-
     from hwlat._io import ensure_writable_dir
 
     ckpt = None
@@ -66,8 +64,8 @@ def _measure(keys: list[list[str]], make_item: Any, dev: Any, rt: Any, protocol:
         items = [(k, make_item(job.meter, i, k)) for i, ks in enumerate(keys) for k in ks]
         passes = max(len(ks) for ks in keys) if keys else 1
         done = sum(k in job.rows for k, _ in items)
-        with tqdm(total=len(items), initial=done, unit="net", desc=what, file=sys.stderr,
-                  disable=not progress or done == len(items), dynamic_ncols=True) as bar:
+        with progress_bar(total=len(items), initial=done, unit="net", desc=what,
+                          disable=not progress or done == len(items)) as bar:
             rows = job.run(items, chunk_size=max(1, chunk_size) * passes, on_done=lambda _k: bar.update(1))
     finally:
         if ckpt is not None:

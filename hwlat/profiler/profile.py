@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from hwlat._progress import progress_bar
 from hwlat.devices import DeviceSpec
 from hwlat.errors import DeviceError, InputError, MissingDependencyError
 from hwlat.ops.ir import Graph, build_chain, build_graph, chainable
@@ -209,10 +209,8 @@ def _profile(todo_specs: list[OpSpec], dev: DeviceSpec, rt: Runtime, protocol: P
     n_todo = sum(s.key not in rows for s in todo_specs)
     n_resumed = len(todo_specs) - n_todo
     try:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo_specs), initial=n_resumed, unit="op", desc=f"profiling {dev.name}",
-                   file=sys.stderr, disable=not progress or not n_todo, dynamic_ncols=True, leave=True)
+        bar = progress_bar(total=len(todo_specs), initial=n_resumed, unit="op", desc=f"profiling {dev.name}",
+                           disable=not progress or not n_todo)
         try:
             meter, k = job.meter, protocol.context_copies
             items = []

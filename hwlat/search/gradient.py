@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -74,6 +73,7 @@ from typing import Any
 import numpy as np
 
 from hwlat._optional import import_optional
+from hwlat._progress import progress_bar
 from hwlat._torch import single_threaded
 from hwlat.errors import InputError
 from hwlat.search.data import load_dataset
@@ -349,10 +349,8 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
     def tau_now() -> float:
         return float(tau[0] * (tau[1] / tau[0]) ** min(1.0, arch_step / total_arch_steps))
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=epochs * steps_per_epoch, unit="step", file=sys.stderr, disable=not progress,
-               desc=f"{loss}/{sampling} T={budget_ms:g} ms", dynamic_ncols=True)
+    bar = progress_bar(total=epochs * steps_per_epoch, unit="step", disable=not progress,
+                       desc=f"{loss}/{sampling} T={budget_ms:g} ms")
     with bar:
         for epoch in range(epochs):
             t_ep = time.perf_counter()

@@ -213,14 +213,13 @@ def test_agent_command_line():
     assert main(["agent", "--stdio", "--max-message-mb", "0"]) == 1
     with pytest.raises(SystemExit):
         main([])  # --stdio is required
-    import argparse
+    from hwlat.cli import build_parser
+    from hwlat.cli import main as hwlat_main
 
-    from hwlat.profiler.agent import add_agent_parser, cmd_agent
-
-    p = argparse.ArgumentParser()
-    add_agent_parser(p.add_subparsers(), [], argparse.HelpFormatter)
-    args = p.parse_args(["agent", "--stdio", "--cache-dir", "/tmp/x", "--max-message-mb", "8"])
-    assert args.func is cmd_agent and args.cache_dir == "/tmp/x" and args.max_message_mb == 8.0
+    # 'hwlat agent ...' hands everything after 'agent' to the agent's own command line
+    args = build_parser().parse_args(["agent", "--stdio", "--cache-dir", "/tmp/x", "--max-message-mb", "8"])
+    assert args.rest == ["--stdio", "--cache-dir", "/tmp/x", "--max-message-mb", "8"]
+    assert hwlat_main(["agent", "--stdio", "--max-message-mb", "0"]) == 1
 
 
 # -- the remote runtime -----------------------------------------------------------------------------

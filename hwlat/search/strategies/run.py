@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from hwlat._io import atomic_path
+from hwlat._progress import progress_bar
 from hwlat.errors import InputError
 from hwlat.search.accuracy import AccuracySource, make_accuracy
 from hwlat.search.pareto import ParetoFront
@@ -297,10 +297,8 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
     exhausted = False
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_evals, initial=min(archive.n, n_evals), unit="arch", desc=f"{strat.name} on {space.name}",
-                   file=sys.stderr, dynamic_ncols=True, leave=True)
+        bar = progress_bar(total=n_evals, initial=min(archive.n, n_evals), unit="arch",
+                           desc=f"{strat.name} on {space.name}")
     last_save = time.perf_counter()
     try:
         while archive.n < n_evals and not exhausted:

@@ -1,4 +1,5 @@
-"""The hwlat command: real subprocesses, real files; bad input gives one message and exit 1."""
+"""The hwlat command: real subprocesses, real files; bad input gives one message and exit 1, a
+usage error exit 2, a failed --fail-if check exit 3."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from pathlib import Path
 
 
 def hwlat(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hwlat", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "hwlat", *args], capture_output=True, text=True, check=False, cwd=cwd,
                           timeout=300)
 
 
-def assert_clean_error(res: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert res.returncode == 1, res.stderr
+def assert_clean_error(res: subprocess.CompletedProcess, *fragments: str, code: int = 1) -> None:
+    assert res.returncode == code, res.stderr
     assert "Traceback" not in res.stderr
     assert res.stderr.startswith("hwlat: error:")
     for f in fragments:
@@ -70,7 +71,7 @@ def test_profile_ops_file_then_show_diff_and_coverage(tmp_path):
     res = hwlat("table", "diff", str(table), str(out / "table.csv"), "--fail-if", "median_ms:+5%")
     assert res.returncode == 0, res.stderr  # the same table in two formats: no regression
     res = hwlat("table", "coverage", str(table), "--space", "nb201", "--fail-if-missing")
-    assert res.returncode == 1 and "missing" in res.stdout
+    assert res.returncode == 3 and "missing" in res.stdout
 
 
 def test_profile_bad_op_file_names_the_line(tmp_path):
@@ -100,7 +101,7 @@ def test_table_diff_fail_if_flags_a_regression(tmp_path):
     LatencyTable.from_rows(md, [(spec, {"median_ms": 1.2})]).save(tmp_path / "b.parquet")
     res = hwlat("table", "diff", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), "--fail-if",
                 "median_ms:+5%")
-    assert res.returncode == 1 and "+20.0 %" in res.stderr
+    assert res.returncode == 3 and "+20.0 %" in res.stderr
     res = hwlat("table", "diff", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), "--fail-if",
                 "median_ms:+25%")
     assert res.returncode == 0
@@ -238,7 +239,7 @@ def test_search_bad_input_is_one_message(tmp_path, shared_data):
             "--no-measure", "--no-progress", "-o", str(tmp_path / "g"))
     acc = f"nb201-csv:{shared_data / 'nb201' / 'accuracy.csv'}"
     assert_clean_error(hwlat(*base, "--accuracy", acc, "--budget", "0.001"), "least latency")
-    assert_clean_error(hwlat(*base, "--accuracy", acc, "--strategy", "annealing"), "annealing")
+    assert_clean_error(hwlat(*base, "--accuracy", acc, "--strategy", "annealing"), "annealing", code=2)
     assert_clean_error(hwlat(*base, "--accuracy", "nomodule_xyz:fn"), "nomodule_xyz")
     assert_clean_error(hwlat(*base, "--accuracy", "ofa-predictor:/nonexistent/acc_predictor.pth"), "ofa-mbv3")
     assert_clean_error(hwlat("search", "--device", "cpu-ort", "--space", "ofa-mbv3", "-o", str(tmp_path / "o"),

@@ -1,0 +1,52 @@
+"""``hwlat kernels fit``: kernel regressors for op configurations never measured."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hwlat.cli.common import emit
+from hwlat.cli.options import (
+    Parents,
+    command,
+    format_parser,
+    output_parser,
+    seed_help,
+    subcommands,
+)
+
+
+def add_parser(sub: Any, parents: Parents) -> None:
+    p = command(sub, "kernels", parents.of(), "fit kernel regressors for op configurations never measured", epilog="""
+        hwlat profile --device cpu-ort --kernels conv,pool,fc,add --samples 300 -o tables/kernels
+        hwlat kernels fit tables/kernels/table.parquet -o kernels.npz
+        hwlat query model.onnx --table tables/kernels/table.parquet --regressor kernels.npz
+    """)
+    s = subcommands(p)
+    x = command(s, "fit", parents.of(format_parser(), output_parser("file", "the regressor (.npz)")),
+                "fit one regressor per op kind; print its held-out error",
+                epilog="hwlat kernels fit tables/kernels/table.parquet -o kernels.npz\n"
+                       "hwlat kernels fit t.parquet --estimator gbrt --test-size 0.3 -o k.npz --format json")
+    x.add_argument("table", help="a latency table of sampled kernels (hwlat profile --kernels)")
+    x.add_argument("--estimator", choices=("et", "rf", "gbrt", "hgb"), default="et",
+                   help="extra trees, random forest, gradient boosting, histogram gradient boosting")
+    x.add_argument("--test-size", type=float, default=0.2, help="share held out to report the error")
+    x.add_argument("--seed", type=int, default=0, help=seed_help("the split and the estimator"))
+    x.set_defaults(func=cmd_fit)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from hwlat.latency_tables import LatencyTable
+    from hwlat.predictors import save_predictor
+    from hwlat.predictors.kernels import KernelRegressor
+
+    table = LatencyTable.load(args.table)
+    model = KernelRegressor(estimator=args.estimator, random_state=args.seed)
+    report = model.held_out_report(table, test_size=args.test_size, random_state=args.seed)
+    model.fit(table)
+    save_predictor(model, args.output)
+    print(f"fitted on {len(table)} ops ({', '.join(model.kinds_)}); wrote {args.output}", file=sys.stderr)
+    print("held-out error per kind (fit on a split, scored on the rest):", file=sys.stderr)
+    emit(report, args.format)
+    return 0
