@@ -26,21 +26,6 @@ from hwlat.search.pareto import (
     non_dominated_sort,
 )
 from hwlat.search.proxies import ProxyAccuracy
-from hwlat.spaces import (
-    EDGES,
-    OPERATIONS,
-    SPACES,
-    Arch,
-    NB201Space,
-    OFAMobileNetV3Space,
-    ProxylessSpace,
-    RngLike,
-    SearchSpace,
-    as_rng,
-    get_space,
-    load_benchmark_index,
-    unique_ops,
-)
 from hwlat.search.strategies import (
     NSGA2,
     STRATEGIES,
@@ -57,6 +42,21 @@ from hwlat.search.strategies import (
     mutate_genes,
     run_search,
     strategy_names,
+)
+from hwlat.spaces import (
+    EDGES,
+    OPERATIONS,
+    SPACES,
+    Arch,
+    NB201Space,
+    OFAMobileNetV3Space,
+    ProxylessSpace,
+    RngLike,
+    SearchSpace,
+    as_rng,
+    get_space,
+    load_benchmark_index,
+    unique_ops,
 )
 
 __all__ = [

@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 
 from hwlat._optional import import_optional
-from hwlat.errors import InputError
 from hwlat._torch import single_threaded
+from hwlat.errors import InputError
 
 __all__ = ["PROXIES", "ProxyAccuracy", "naswot_score", "synflow_score", "proxy_inputs", "from_text"]
 

@@ -6,8 +6,8 @@ import pickle
 import pytest
 
 from hwlat.devices import DeviceSpec, SshTarget, runtime_providers
-from hwlat.registry import RUNTIMES
 from hwlat.errors import InputError
+from hwlat.registry import RUNTIMES
 
 
 def make(**kw) -> DeviceSpec:

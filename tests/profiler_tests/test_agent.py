@@ -20,11 +20,10 @@ from hwlat.errors import DeviceError, InputError, UnsupportedOpError
 from hwlat.ops import build_graph, conv, dwconv, fc, pool, to_onnx, to_tflite
 from hwlat.profiler import Protocol
 from hwlat.profiler.agent import PROTOCOL_VERSION, decode_array, encode_array, main
-from hwlat.profiler.profile import CHECKPOINT_NAME, TABLE_NAME, profile_ops
 from hwlat.profiler.connection import subprocess_command
+from hwlat.profiler.profile import CHECKPOINT_NAME, TABLE_NAME, profile_ops
 from hwlat.profiler.remote import RemoteRuntime
 from hwlat.profiler.transports import runtime_for_device
-
 from hwlat.testing.runtime import RuntimeContract
 
 REPO = Path(hwlat.__file__).resolve().parents[1]

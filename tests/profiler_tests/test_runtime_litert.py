@@ -10,7 +10,6 @@ from hwlat.ops import build_graph, conv, mbconv, to_tflite  # noqa: E402
 from hwlat.ops.ir import Graph, Node  # noqa: E402
 from hwlat.profiler.runtimes import get_runtime_class, make_runtime  # noqa: E402
 from hwlat.profiler.runtimes.litert import LiteRTRuntime  # noqa: E402
-
 from hwlat.testing.runtime import RuntimeContract, reference_outputs  # noqa: E402
 
 

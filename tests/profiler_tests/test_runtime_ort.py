@@ -4,7 +4,6 @@ import pytest
 
 from hwlat.errors import InputError
 from hwlat.profiler.runtimes.ort import OnnxRuntime
-
 from hwlat.testing.runtime import RuntimeContract
 
 

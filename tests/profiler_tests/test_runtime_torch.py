@@ -9,7 +9,6 @@ from hwlat.errors import InputError, UnsupportedOpError  # noqa: E402
 from hwlat.ops import GraphBuilder, add, build_graph, conv, gap, mbconv  # noqa: E402
 from hwlat.profiler.runtimes import make_runtime  # noqa: E402
 from hwlat.profiler.runtimes.torch_rt import TorchRuntime  # noqa: E402
-
 from hwlat.testing.runtime import RuntimeContract, reference_outputs  # noqa: E402
 
 

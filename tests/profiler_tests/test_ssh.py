@@ -26,8 +26,8 @@ from hwlat.devices import DeviceSpec, detect
 from hwlat.errors import DeviceError
 from hwlat.ops import conv, pool
 from hwlat.profiler import Protocol
-from hwlat.profiler.profile import CHECKPOINT_NAME, TABLE_NAME, profile_ops
 from hwlat.profiler.connection import explain_ssh_failure, ssh_command
+from hwlat.profiler.profile import CHECKPOINT_NAME, TABLE_NAME, profile_ops
 from hwlat.profiler.transports import runtime_for_device
 
 REPO = Path(hwlat.__file__).resolve().parents[1]
