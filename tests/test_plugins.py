@@ -1,119 +1,29 @@
-"""A space and a strategy added from outside hwlat: one class and one registration each, then
-the registry, the conformance suites, run_search and the command line know them."""
+"""A runtime, a space, a strategy and an accuracy source added from outside hwlat: the package
+``tests/plugin_pkg/hwlat_toy`` holds one class and one registration each, announced through the
+``hwlat.plugins`` entry point. In this process the toys are registered by hand; in a subprocess
+with the package on PYTHONPATH, ``hwlat profile`` and ``hwlat search`` find them through the
+entry point alone."""
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from hwlat.errors import InputError
-from hwlat.ops.spec import conv, fc, gap
 from hwlat.registry import SPACES, STRATEGIES
 from hwlat.search import get_space, make_strategy, run_search
-from hwlat.search.strategies import Strategy
-from hwlat.spaces.base import Part, SearchSpace, as_rng
 from hwlat.testing.space import SearchSpaceContract
 from hwlat.testing.strategy import GeneCostLatency, GeneScoreAccuracy, StrategyContract
 
-WIDTHS = (8, 16, 24)
+PLUGIN_DIR = Path(__file__).resolve().parent / "plugin_pkg"
+sys.path.insert(0, str(PLUGIN_DIR))
+from hwlat_toy import CoordinateDescent, ToyChain  # noqa: E402 - the plugin folder goes on the path first
 
-
-class ToyChain(SearchSpace):
-    """Three 3x3 convs whose widths are searched, then pooling and a classifier."""
-
-    name = "toy-chain"
-
-    def __init__(self, resolution: int = 16) -> None:
-        self.resolution = int(resolution)
-
-    def config(self):
-        return {"resolution": self.resolution}
-
-    def with_resolutions(self, resolutions):
-        (r,) = resolutions
-        return ToyChain(resolution=int(r))
-
-    def _sample_one(self, rng):
-        return tuple(int(WIDTHS[i]) for i in rng.integers(0, len(WIDTHS), 3))
-
-    def mutate(self, arch, rng_or_seed):
-        rng, a = as_rng(rng_or_seed), list(self._check(arch))
-        i = int(rng.integers(3))
-        a[i] = int(rng.choice([w for w in WIDTHS if w != a[i]]))
-        return tuple(a)
-
-    def _check(self, arch):
-        if not isinstance(arch, tuple) or len(arch) != 3 or any(w not in WIDTHS for w in arch):
-            raise InputError(f"a toy-chain arch is 3 widths from {WIDTHS}, got {arch!r}")
-        return arch
-
-    def validate(self, arch):
-        self._check(arch)
-
-    def input_shape(self, arch=None):
-        return (3, self.resolution, self.resolution)
-
-    def _layer(self, i, cin, w):
-        return conv((cin, self.resolution, self.resolution), w, 3, act="relu")
-
-    def ops(self, arch):
-        out, cin = [], 3
-        for i, w in enumerate(self._check(arch)):
-            out.append(self._layer(i, cin, w))
-            cin = w
-        pooled = gap((cin, self.resolution, self.resolution))
-        return out + [pooled, fc(pooled.output_shape, 10)]
-
-    def all_ops(self, **kw):
-        out, seen = [], set()
-        for g in np.ndindex(*self.gene_sizes()):
-            for s in self.ops(self.from_genes(g)):
-                if s not in seen:
-                    seen.add(s)
-                    out.append(s)
-        return out
-
-    def encode(self, arch):
-        return "-".join(map(str, self._check(arch)))
-
-    def decode(self, text):
-        try:
-            return self._check(tuple(int(x) for x in str(text).split("-")))
-        except ValueError:
-            raise InputError(f"a toy-chain arch string is three widths like 8-16-24, got {text!r}") from None
-
-    def size(self):
-        return len(WIDTHS) ** 3
-
-    def gene_sizes(self):
-        return (len(WIDTHS),) * 3
-
-    def to_genes(self, archs):
-        return np.array([[WIDTHS.index(w) for w in self._check(a)] for a in archs], dtype=np.int64).reshape(-1, 3)
-
-    def from_genes(self, genes):
-        g = [int(x) for x in genes]
-        if len(g) != 3 or not all(0 <= x < len(WIDTHS) for x in g):
-            raise InputError(f"a toy-chain gene vector is 3 integers in 0..{len(WIDTHS) - 1}, got {g}")
-        return tuple(WIDTHS[x] for x in g)
-
-    def parts(self):
-        return [Part("whole", (0, 1, 2))]
-
-    def part_ops(self, part, values):
-        return self.ops(self.from_genes(values))
-
-
-class CoordinateDescent(Strategy):
-    """Random rows first, then mutations of the best row seen so far."""
-
-    name = "toy-descent"
-
-    def ask(self, n, archive):
-        if archive.n == 0:
-            return self.random_genes(n)
-        best = int(np.argmax(archive.accuracy))
-        return self.mutate(np.repeat(archive.genes[best:best + 1], n, axis=0))
+sys.path.remove(str(PLUGIN_DIR))  # the entry point must not reach the other tests' registries
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -155,3 +65,55 @@ def test_the_command_line_knows_the_toys(capsys):
     assert main(["ops", "list", "--space", "toy-chain", "--resolution", "12", "--format", "keys"]) == 0
     keys = capsys.readouterr().out.split()
     assert keys == [s.key for s in ToyChain(resolution=12).all_ops()]
+
+
+# -- through the entry point, in a fresh process ---------------------------------------------------------
+
+def _hwlat(args, tmp_path, timeout=600):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PLUGIN_DIR), str(Path(__file__).resolve().parents[1])]))
+    return subprocess.run([sys.executable, "-m", "hwlat", *args], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=timeout)
+
+
+@pytest.fixture()
+def toy_device(tmp_path):
+    d = tmp_path / "devices"
+    d.mkdir()
+    (d / "toy.yaml").write_text("name: toy-cpu\nruntime: toy-ort\nprovider: cpu\nthreads: 1\n"
+                                "description: ONNX Runtime through the toy plugin\n")
+    return d
+
+
+def test_the_plugin_is_found_through_its_entry_point(tmp_path, toy_device):
+    r = _hwlat(["space", "list", "--format", "json"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "toy-chain" in r.stdout
+    r = _hwlat(["search", "--help"], tmp_path)
+    assert r.returncode == 0 and "toy-descent" in r.stdout and "toy-width:" in r.stdout
+    r = _hwlat(["devices", "show", "toy-cpu", "--devices-dir", str(toy_device)], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "toy-ort" in r.stdout
+
+
+def test_profile_and_search_with_the_plugin(tmp_path, toy_device):
+    """Profile the toy space on the toy runtime, then search it with the toy strategy and accuracy."""
+    dd = ["--devices-dir", str(toy_device)]
+    r = _hwlat(["profile", *dd, "--device", "toy-cpu", "--space", "toy-chain", "--quick", "-o", "t",
+                "--no-progress"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    from hwlat.latency_tables import LatencyTable
+
+    table = LatencyTable.load(tmp_path / "t" / "table.parquet")
+    assert table.metadata.device_name == "toy-cpu"
+    assert len(table.keys()) == len(ToyChain().all_ops())
+    assert (table.df["latency_ms"] > 0).all()
+
+    r = _hwlat(["search", *dd, "--device", "toy-cpu", "--space", "toy-chain", "--table", "t/table.parquet",
+                "--strategy", "toy-descent", "--accuracy", "toy-width:", "--budget", "50", "--evaluations", "20",
+                "--calibrate", "3", "--max-measure", "3", "--quick", "--no-progress", "--format", "json", "-o", "g"],
+               tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["strategy"] == "toy-descent" and summary["space"] == "toy-chain"
+    assert summary["evaluations"] == 20
+    assert (tmp_path / "g" / "front.csv").stat().st_size > 0

@@ -36,7 +36,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwlat._io import atomic_path, atomic_write_text, ensure_writable_dir
 from hwlat.errors import InputError
+from hwlat.profiler.meter import Interference
+from hwlat.profiler.networks import measure_archs
+from hwlat.search.pareto import non_dominated_mask
 
 __all__ = ["Gallery", "build_gallery", "default_budgets", "export_member"]
 
@@ -62,8 +66,6 @@ def _round3(x: float) -> float:
 def export_member(space: Any, arch: Any, out_dir: str | os.PathLike[str], stem: str, *,
                   formats: Sequence[str] = ("onnx", "tflite"), seed: int = 0) -> list[Path]:
     """Write the network of ``arch`` as ``out_dir/stem.onnx`` and/or ``.tflite`` (seeded weights)."""
-    from hwlat._io import atomic_path, ensure_writable_dir
-
     bad = sorted(set(formats) - {"onnx", "tflite"})
     if bad:
         raise InputError(f"unknown export format(s) {', '.join(bad)}; choose onnx and/or tflite")
@@ -108,7 +110,6 @@ class Gallery:
         lines = [f"gallery: {len(self.front)} front members, {int(self.front['measured_ms'].notna().sum())} measured "
                  f"on {self.meta.get('device')}; accuracy: {self.meta.get('accuracy')}", self.agreement()]
         if self.meta.get("interference"):
-            from hwlat.profiler.meter import Interference
 
             lines.append(Interference.from_dict(self.meta["interference"]).summary())
         if len(b):
@@ -121,7 +122,6 @@ class Gallery:
 
 
 def _front_rows(archive: pd.DataFrame) -> pd.DataFrame:
-    from hwlat.search.pareto import non_dominated_mask
 
     mask = non_dominated_mask(np.column_stack([archive["latency_ms"].to_numpy(float),
                                                -archive["accuracy"].to_numpy(float)]))
@@ -146,8 +146,6 @@ def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str |
     ``export``: ``"budgets"`` (the picked members), ``"front"`` (every measured member) or
     ``"none"``.
     """
-    from hwlat._io import atomic_path, atomic_write_text, ensure_writable_dir
-
     for col in ("arch", "latency_ms", "accuracy"):
         if col not in archive.columns:
             raise InputError(f"the archive lacks the column {col!r}; it needs arch, latency_ms and accuracy")
@@ -175,7 +173,6 @@ def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str |
     front["measured_ms"] = np.nan
     interference = None
     if measure and to_measure:
-        from hwlat.profiler.networks import measure_archs
 
         archs = [space.decode(front.at[i, "arch"]) for i in to_measure]
         got = measure_archs(space, archs, device, protocol=protocol, out_dir=out / "measurements", passes=1,
@@ -237,8 +234,6 @@ def _plot(archive: pd.DataFrame, front: pd.DataFrame, budgets: pd.DataFrame, pat
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from hwlat._io import atomic_path
 
     fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=120)
     ax.scatter(archive["latency_ms"], archive["accuracy"], s=4, color="0.75", label=f"evaluated ({len(archive)})",

@@ -19,7 +19,21 @@ from typing import Any
 
 import numpy as np
 
+from hwlat._io import atomic_write_text, ensure_writable_dir
+from hwlat.devices import as_device
 from hwlat.errors import InputError
+from hwlat.latency_tables import LatencyTable
+from hwlat.predictors import LookupPredictor
+from hwlat.predictors.io import save_predictor
+from hwlat.predictors.lookup import DEFAULT_CALIBRATION
+from hwlat.profiler import Protocol
+from hwlat.profiler.networks import measure_archs
+from hwlat.profiler.profile import profile_ops
+from hwlat.profiler.transports import runtime_for_device
+from hwlat.search.accuracy import make_accuracy
+from hwlat.search.gallery import build_gallery
+from hwlat.search.strategies import make_strategy
+from hwlat.search.strategies.base import json_plain
 
 __all__ = ["SearchRun", "search_gallery", "space_table"]
 
@@ -41,9 +55,6 @@ def space_table(space: Any, device: Any, table: Any, out_dir: str | os.PathLike[
                 progress: bool = True, runtime: Any = None) -> Any:
     """``table`` (a LatencyTable or its path) loaded; when None, every op of ``space`` profiled on
     ``device`` into ``out_dir/table`` (resumable)."""
-    from hwlat.latency_tables import LatencyTable
-    from hwlat.profiler.profile import profile_ops
-
     if table is not None:
         return table if isinstance(table, LatencyTable) else LatencyTable.load(table)
     out = Path(out_dir) / "table"
@@ -74,12 +85,6 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     takes none). ``budget_ms`` constrains the search; the gallery's ``budgets`` default to six up
     to it.
     """
-    from hwlat._io import ensure_writable_dir
-    from hwlat.devices import as_device
-    from hwlat.profiler import Protocol
-    from hwlat.search.accuracy import make_accuracy
-    from hwlat.search.strategies import make_strategy
-
     t0 = time.perf_counter()
     dev = as_device(device)
     out = ensure_writable_dir(out_dir)
@@ -93,8 +98,6 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
     acc = None
     if strat.uses_accuracy:
         acc = make_accuracy(accuracy if accuracy is not None else space.default_accuracy(), space)
-
-    from hwlat.profiler.transports import runtime_for_device
 
     # one runtime for the whole run (profile, calibration, gallery): for a remote device, one agent
     rt = runtime_for_device(dev) if (predictor is None or measure) else None
@@ -110,12 +113,6 @@ def _search_gallery(space: Any, dev: Any, out: Path, rt: Any, acc: Any, table: A
                     n_evals: int, budget_ms: float | None, budgets: Sequence[float] | None, seed: int,
                     calibrate: int, measure: bool, max_measure: int, export: str, protocol: Any, progress: bool,
                     calibration_mode: str | None, t0: float) -> SearchRun:
-    from hwlat._io import atomic_write_text
-    from hwlat.predictors import LookupPredictor
-    from hwlat.predictors.io import save_predictor
-    from hwlat.predictors.lookup import DEFAULT_CALIBRATION
-    from hwlat.search.gallery import build_gallery
-    from hwlat.search.strategies.base import json_plain
 
     calibration: dict[str, Any] = {}
     if predictor is None:
@@ -127,7 +124,6 @@ def _search_gallery(space: Any, dev: Any, out: Path, rt: Any, acc: Any, table: A
         predictor = LookupPredictor(space=space, table=tab,
                                     calibration=calibration_mode or DEFAULT_CALIBRATION).fit()
         if calibrate and measure:
-            from hwlat.profiler.networks import measure_archs
 
             archs = space.sample(seed + 10_007, calibrate)
             y = measure_archs(space, archs, dev, protocol=protocol, out_dir=out / "calibration", passes=1,
