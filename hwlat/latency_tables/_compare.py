@@ -13,13 +13,9 @@ import numpy as np
 import pandas as pd
 
 from hwlat.errors import InputError
-from hwlat.latency_tables._table import (
-    FLOAT_STATS,
-    LatencyTable,
-    SpecOrKey,
-    TableMetadata,
-    _utc_now,
-)
+from hwlat.latency_tables._table import LatencyTable, SpecOrKey
+from hwlat.latency_tables.metadata import TableMetadata, _utc_now
+from hwlat.latency_tables.schema import FLOAT_STATS
 from hwlat.ops.spec import OpSpec
 
 __all__ = ["merge", "diff", "TableDiff", "check_regression", "coverage", "Coverage"]

@@ -15,24 +15,35 @@ time and hwlat version.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
 import io
 import json
 import logging
-import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hwlat._io import atomic_path, atomic_write_text
 from hwlat.errors import InputError, MissingEntryError
-from hwlat.ops.spec import _STR_PARAMS, KINDS, OpSpec
+from hwlat.latency_tables.metadata import TableMetadata
+from hwlat.latency_tables.schema import (
+    _COLUMNS,
+    BASE_COLUMNS,
+    COLUMN_DTYPES,
+    FLOAT_STATS,
+    PARAM_COLUMN_OF,
+    PARAM_COLUMNS,
+    SCHEMA_VERSION,
+    STAT_COLUMNS,
+    _coerce_frame,
+    _empty_frame,
+    _spec_columns,
+    _stat_columns,
+)
+from hwlat.ops.spec import OpSpec
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -49,314 +60,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: 2: ``latency_ms`` (the protocol's statistic) is the latency; ``noisy`` gave way to ``unstable``
-SCHEMA_VERSION = 2
 _PARQUET_KEY = b"hwlat"
 _CSV_MAGIC = "# hwlat-table "
 
-SpecOrKey = Union[OpSpec, str]
-
-# -- the schema of a table ---------------------------------------------------------------------------
-
-BASE_COLUMNS: tuple[str, ...] = ("key", "kind", "c_in", "h_in", "w_in")
-
-
-#: float statistics, in milliseconds but ``stability_pct``; only ``latency_ms`` must be present
-FLOAT_STATS: tuple[str, ...] = ("latency_ms", "min_ms", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "mean_ms", "std_ms",
-                                "stability_pct", "canary_ms", "context_ms")
-#: integer statistics: samples, rounds, times the op was given more rounds
-INT_STATS: tuple[str, ...] = ("n", "rounds", "remeasured")
-STAT_COLUMNS: tuple[str, ...] = (*FLOAT_STATS, *INT_STATS, "unstable", "measured_utc")
-
-
-def _param_columns() -> tuple[dict[str, str], dict[str, str]]:
-    """(column -> dtype, op parameter -> column); a parameter whose name is taken gets another."""
-    taken = {*BASE_COLUMNS, "flops", *STAT_COLUMNS}
-    renamed = {"n": "n_inputs"}  # add/concat's input count vs the sample count ``n``
-    cols: dict[str, str] = {}
-    names: dict[str, str] = {}
-    for schema in KINDS.values():
-        for name in schema:
-            if name in names:
-                continue
-            col = renamed.get(name, name) if name in taken else name
-            if col in taken or col in cols:
-                col = f"param_{name}"
-            names[name] = col
-            cols[col] = "string" if name in _STR_PARAMS else "Int64"
-    return cols, names
-
-
-_PARAM_DTYPES, PARAM_COLUMN_OF = _param_columns()
-#: one column per op parameter of any kind (``n`` of add/concat is stored as ``n_inputs``)
-PARAM_COLUMNS: tuple[str, ...] = tuple(_PARAM_DTYPES)
-
-COLUMN_DTYPES: dict[str, str] = {
-    "key": "string",
-    "kind": "string",
-    "c_in": "Int64",
-    "h_in": "Int64",
-    "w_in": "Int64",
-    **_PARAM_DTYPES,
-    "flops": "Int64",
-    **{name: "float64" for name in FLOAT_STATS},
-    **{name: "Int64" for name in INT_STATS},
-    "unstable": "bool",
-    "measured_utc": "string",
-}
-_COLUMNS: tuple[str, ...] = tuple(COLUMN_DTYPES)
-assert not set(PARAM_COLUMNS) & {*BASE_COLUMNS, "flops", *STAT_COLUMNS}, "op parameter clashes with a column"
-
-# columns a stored table must have (parameter columns of newer kinds may be absent in older files)
-_REQUIRED_COLUMNS: tuple[str, ...] = (*BASE_COLUMNS, "flops", "latency_ms")
-
-
-def _utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _hwlat_version() -> str:
-    from hwlat import __version__
-
-    return __version__
-
-
-def _jsonable(obj: Any, where: str) -> Any:
-    """A JSON-safe copy of ``obj`` (numpy scalars to Python, tuples to lists, paths to str)."""
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v, f"{where}.{k}") for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v, where) for v in obj]
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    raise InputError(f"table metadata {where} holds a {type(obj).__name__}, which cannot be stored as JSON; "
-                     "use str, int, float, bool, lists or dicts")
-
-
-# -- metadata ----------------------------------------------------------------------------------------
-
-@dataclass
-class TableMetadata:
-    """Provenance of a latency table.
-
-    ``overhead_ms`` is the runtime's per-call overhead (ms) measured on an empty model, or None
-    when not measured. ``source`` is ``"measured"``, ``"imported:<file name>"`` or ``"merged"``.
-    ``threads`` 0 means the runtime's default (or, for imported tables, not published).
-    ``statistic`` names what ``latency_ms`` is (``"min"``, ``"median"``, ``"mean"``...; tables
-    of schema 1 held medians); ``interference`` is the run's interference figure (see
-    :class:`hwlat.profiler.meter.Interference`), empty when not measured.
-    """
-
-    device: dict[str, Any] = field(default_factory=dict)
-    host: dict[str, Any] = field(default_factory=dict)
-    runtime: str = ""
-    runtime_version: str = ""
-    threads: int = 1
-    protocol: dict[str, Any] = field(default_factory=dict)
-    overhead_ms: float | None = None
-    created_utc: str = field(default_factory=_utc_now)
-    hwlat_version: str = field(default_factory=_hwlat_version)
-    schema_version: int = SCHEMA_VERSION
-    source: str = "measured"
-    statistic: str = ""
-    interference: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def device_name(self) -> str:
-        return str(self.device.get("name", "?"))
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict (the inverse of :meth:`from_dict`)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return _jsonable(out, "metadata")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TableMetadata:
-        if not isinstance(d, Mapping):
-            raise InputError(f"table metadata must be a JSON object, got {type(d).__name__}")
-        version = d.get("schema_version", SCHEMA_VERSION)
-        try:
-            version = int(version)
-        except (TypeError, ValueError):
-            raise InputError(f"table metadata has a malformed schema_version {version!r}; expected an integer") from None
-        if version > SCHEMA_VERSION:
-            raise InputError(
-                f"this latency table uses table schema version {version}, newer than the {SCHEMA_VERSION} this "
-                f"hwlat ({_hwlat_version()}) reads; upgrade hwlat: pip install -U hwlat"
-            )
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            logger.debug("ignoring unknown table metadata fields: %s", ", ".join(unknown))
-        kw: dict[str, Any] = {k: d[k] for k in names if k in d}
-        if version < 2 and not kw.get("statistic"):
-            kw["statistic"] = "median"  # schema 1 stored the median as the latency
-        for name in ("device", "host", "protocol", "interference", "extra"):
-            if kw.get(name) is None:
-                kw[name] = {}
-            if not isinstance(kw[name], Mapping):
-                raise InputError(f"table metadata field {name!r} must be an object, got {kw[name]!r}")
-            kw[name] = dict(kw[name])
-        try:
-            kw["threads"] = int(kw.get("threads", 1))
-            if kw.get("overhead_ms") is not None:
-                kw["overhead_ms"] = float(kw["overhead_ms"])
-        except (TypeError, ValueError):
-            raise InputError(
-                f"table metadata has malformed threads={d.get('threads')!r} or overhead_ms={d.get('overhead_ms')!r}; "
-                "expected an integer and a number (or null)"
-            ) from None
-        for name in ("runtime", "runtime_version", "created_utc", "hwlat_version", "source", "statistic"):
-            if name in kw:
-                kw[name] = "" if kw[name] is None else str(kw[name])
-        kw["schema_version"] = SCHEMA_VERSION  # older files are upgraded when read
-        return cls(**kw)
-
-    def copy(self) -> TableMetadata:
-        return TableMetadata.from_dict(json.loads(json.dumps(self.to_dict())))
-
-    def provenance(self) -> dict[str, Any]:
-        """The fields that say where numbers come from (recorded by :func:`merge`)."""
-        d = self.to_dict()
-        return {k: d[k] for k in ("source", "device", "host", "runtime", "runtime_version", "threads",
-                                  "protocol", "statistic", "interference", "overhead_ms", "created_utc",
-                                  "hwlat_version", "extra")}
-
+SpecOrKey = OpSpec | str
 
 # -- the table ---------------------------------------------------------------------------------------
-
-def _spec_columns(spec: OpSpec) -> dict[str, Any]:
-    shape = spec.input_shape
-    row: dict[str, Any] = {
-        "key": spec.key,
-        "kind": spec.kind,
-        "c_in": shape[0],
-        "h_in": shape[1] if len(shape) == 3 else None,
-        "w_in": shape[2] if len(shape) == 3 else None,
-    }
-    for name, value in spec.params:
-        row[PARAM_COLUMN_OF[name]] = value
-    row["flops"] = spec.flops
-    return row
-
-
-def _stat_columns(stats: Mapping[str, Any], key: str) -> dict[str, Any]:
-    unknown = sorted(set(stats) - set(STAT_COLUMNS))
-    if unknown:
-        raise InputError(f"unknown statistic(s) {', '.join(map(repr, unknown))} for {key}; "
-                         f"a table row holds: {', '.join(STAT_COLUMNS)}")
-    if stats.get("latency_ms") is None and stats.get("median_ms") is not None:
-        stats = {**stats, "latency_ms": stats["median_ms"]}  # rows given as medians only (schema 1)
-    if stats.get("latency_ms") is None:
-        raise InputError(f"statistics for {key} lack latency_ms (ms); every row needs it")
-    out: dict[str, Any] = {}
-    for name in FLOAT_STATS:
-        v = stats.get(name)
-        try:
-            out[name] = float("nan") if v is None else float(v)
-        except (TypeError, ValueError):
-            raise InputError(f"statistic {name} for {key} must be a number of ms, got {v!r}") from None
-    if not math.isfinite(out["latency_ms"]):
-        raise InputError(f"latency_ms for {key} is {out['latency_ms']}; a table row needs a finite latency (ms)")
-    for name, default in (("n", None), ("rounds", None), ("remeasured", 0)):
-        v = stats.get(name, default)
-        if v is not None and not (isinstance(v, float) and math.isnan(v)):
-            try:
-                iv = int(v)
-            except (TypeError, ValueError):
-                raise InputError(f"{name} for {key} must be a non-negative integer, got {v!r}") from None
-            if iv != v or iv < 0:
-                raise InputError(f"{name} for {key} must be a non-negative integer, got {v!r}")
-            v = iv
-        else:
-            v = None
-        out[name] = v
-    out["unstable"] = bool(stats.get("unstable") or False)
-    utc = stats.get("measured_utc")
-    out["measured_utc"] = None if utc is None else str(utc)
-    return out
-
-
-def _coerce_frame(df: pd.DataFrame, where: str) -> pd.DataFrame:
-    """Check columns, cast them to the table's dtypes and order them; ``where`` names the source."""
-    df = _upgrade_v1(df)
-    missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"{where} is not an hwlat latency table: missing column(s) {', '.join(missing)}; "
-                         "tables are written by LatencyTable.save or hwlat profile")
-    df = df.copy()
-    for name in (*PARAM_COLUMNS, *STAT_COLUMNS):  # statistics of newer versions may be absent in older files
-        if name not in df.columns:
-            df[name] = False if name == "unstable" else None
-    extras = [c for c in df.columns if c not in COLUMN_DTYPES]
-    df = df[[*_COLUMNS, *extras]].reset_index(drop=True)
-    for name, dtype in COLUMN_DTYPES.items():
-        col = df[name]
-        try:
-            if dtype == "bool":
-                if col.isna().any():
-                    col = col.astype(object).where(col.notna(), False)
-                if col.dtype == object or str(col.dtype) in ("string", "str"):
-                    lowered = col.astype(str).str.strip().str.lower()
-                    bad = ~lowered.isin(["true", "false", "1", "0", "1.0", "0.0"])
-                    if bad.any():
-                        raise ValueError(f"not a boolean: {col[bad].iloc[0]!r}")
-                    col = lowered.isin(["true", "1", "1.0"])
-                df[name] = col.astype(bool)
-            elif dtype == "Int64":
-                if col.dtype == object or str(col.dtype) in ("string", "str"):
-                    col = pd.to_numeric(col, errors="raise")
-                df[name] = col.astype("Int64")
-            elif dtype == "string":
-                df[name] = col.astype("string")
-            else:
-                df[name] = pd.to_numeric(col, errors="raise").astype(dtype)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{where}: column {name!r} cannot be read as {dtype}: {exc}") from None
-    if df["key"].isna().any():
-        raise InputError(f"{where}: some rows have no key; every row needs its op key")
-    dup = df["key"][df["key"].duplicated()]
-    if len(dup):
-        raise InputError(f"{where}: duplicate key(s) {', '.join(map(str, dup.unique()[:3]))}; "
-                         "keys are unique (merge tables with hwlat.latency_tables.merge)")
-    bad = df["latency_ms"].isna() | ~np.isfinite(df["latency_ms"].to_numpy(dtype=float, na_value=np.nan))
-    if bad.any():
-        raise InputError(f"{where}: latency_ms is missing or not finite for {df['key'][bad].iloc[0]}; "
-                         "every row needs a latency")
-    prefix = df["key"].str.split(":", n=1).str[0]
-    wrong = (prefix != df["kind"]).fillna(True).astype(bool)
-    if wrong.any():
-        raise InputError(f"{where}: kind {df['kind'][wrong].iloc[0]!r} does not match key "
-                         f"{df['key'][wrong].iloc[0]!r}")
-    return df
-
-
-def _upgrade_v1(df: pd.DataFrame) -> pd.DataFrame:
-    """A table of schema 1 (its latency was ``median_ms``; a ``noisy`` flag) in today's columns."""
-    if "latency_ms" in df.columns or "median_ms" not in df.columns:
-        return df
-    df = df.copy()
-    df["latency_ms"] = df["median_ms"]
-    for name in ("min_ms", "stability_pct", "canary_ms", "context_ms", "rounds"):
-        if name not in df.columns:
-            df[name] = None
-    df["unstable"] = False
-    return df.drop(columns=[c for c in ("noisy",) if c in df.columns])
-
-
-def _empty_frame() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in COLUMN_DTYPES.items()})
-
 
 def _plain(v: Any) -> Any:
     if v is None or v is pd.NA:
@@ -692,3 +401,4 @@ class LatencyTable:
             return TableMetadata.from_dict(d)
         except InputError as exc:
             raise InputError(f"{p}: {exc}") from None
+

@@ -78,7 +78,7 @@ KINDS: dict[str, dict[str, Any]] = {
 }
 
 _INT_PARAMS = {"cout", "k", "s", "groups", "dil", "bn", "mid", "se", "res", "pad", "n", "bias"}
-_STR_PARAMS = {"act", "pre_act", "mode", "fn"}
+STR_PARAMS = {"act", "pre_act", "mode", "fn"}
 _CHOICES = {
     "act": ACTIVATIONS,
     "pre_act": ("none", "relu"),
@@ -274,7 +274,7 @@ def _coerce(kind: str, name: str, value: Value) -> Value:
         if name in {"bn", "se", "res", "bias"} and iv not in (0, 1):
             raise InputError(f"op {kind!r}: parameter {name!r} is 0 or 1, got {iv}")
         return iv
-    if name in _STR_PARAMS:
+    if name in STR_PARAMS:
         sv = str(value)
         choices = _CHOICES[name]
         if sv not in choices:

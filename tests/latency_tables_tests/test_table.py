@@ -10,7 +10,7 @@ import pytest
 
 from hwlat.errors import InputError, MissingEntryError
 from hwlat.latency_tables import LatencyTable, TableMetadata
-from hwlat.latency_tables._table import COLUMN_DTYPES, SCHEMA_VERSION
+from hwlat.latency_tables.schema import COLUMN_DTYPES, SCHEMA_VERSION
 from hwlat.ops import spec as S
 
 from .conftest import example_specs, make_meta, stats
