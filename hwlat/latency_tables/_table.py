@@ -6,11 +6,11 @@ statistics of its measured latency, all in milliseconds. ``latency_ms`` is the l
 prediction uses: the statistic the protocol chose (``metadata.statistic``, the minimum of single
 calls by default); the distribution is kept beside it (``min_ms``, ``median_ms``, ``iqr_ms``,
 ``p10_ms``, ``p90_ms``...), with ``stability_pct`` (how far the estimate on the even rounds and
-on the odd rounds disagree), ``canary_ms`` (how quiet the machine was while the op was
-measured) and ``context_ms`` (the op's marginal cost inside a chain of its own copies, without
-the per-call overhead: how it runs inside a network; NaN where not measured). The metadata says where the numbers come from: device, host, runtime and version,
-threads, measurement protocol and statistic, the run's interference figure, per-call overhead,
-time and hwlat version.
+on the odd rounds disagree), ``canary_ms`` (how quiet the machine was while the op was measured)
+and ``context_ms`` (the op's marginal cost inside a chain of its own copies, without the
+per-call overhead: how it runs inside a network; NaN where not measured). The metadata says
+where the numbers come from: device, host, runtime and version, threads, measurement protocol
+and statistic, the run's interference figure, per-call overhead, time and hwlat version.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,7 @@ SCHEMA_VERSION = 2
 _PARQUET_KEY = b"hwlat"
 _CSV_MAGIC = "# hwlat-table "
 
-SpecOrKey = Union[OpSpec, str]
+SpecOrKey = OpSpec | str
 
 # -- the schema of a table ---------------------------------------------------------------------------
 
@@ -188,7 +188,8 @@ class TableMetadata:
         try:
             version = int(version)
         except (TypeError, ValueError):
-            raise InputError(f"table metadata has a malformed schema_version {version!r}; expected an integer") from None
+            raise InputError(f"table metadata has a malformed schema_version {version!r}; "
+                             "expected an integer") from None
         if version > SCHEMA_VERSION:
             raise InputError(
                 f"this latency table uses table schema version {version}, newer than the {SCHEMA_VERSION} this "

@@ -366,7 +366,8 @@ def _map_node(n: Any, op: str, a: dict[str, Any], k: KernelInfo, shapes: dict, c
         if op == "FusedConv":
             act = _act_of(str(a.get("activation", "")), a.get("activation_params"))
             if act is None:
-                k.note = f"fused activation {a.get('activation')}{a.get('activation_params', '')} is not in the vocabulary"
+                k.note = (f"fused activation {a.get('activation')}{a.get('activation_params', '')} "
+                          "is not in the vocabulary")
                 return
             if len(n.input) > 3 and n.input[3]:
                 k.note = "residual Add fused into the kernel"

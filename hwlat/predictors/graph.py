@@ -33,11 +33,11 @@ raises :class:`~hwlat.errors.UnsupportedOpError` listing every such node, unless
 times a rate fitted on its elementwise rows (``add``, ``act``, ``bn``, ``concat``) otherwise.
 
 A kernel spec found in the table costs its latency less the runtime's per-call overhead (every
-row was timed with it); the overhead is added once per model. A kernel regressor
-(any object with ``predict(specs) -> ms`` that raises ``UnsupportedOpError`` for kinds it does
-not know, e.g. :class:`hwlat.predictors.kernels.KernelRegressor`) answers specs missing from
-the table. :func:`~hwlat.predictors.onnx_kernels.kernel_specs_of` lists the distinct specs of a model, so that profiling exactly
-those gives exact table hits.
+row was timed with it); the overhead is added once per model. A kernel regressor (any object
+with ``predict(specs) -> ms`` that raises ``UnsupportedOpError`` for kinds it does not know,
+e.g. :class:`hwlat.predictors.kernels.KernelRegressor`) answers specs missing from the table.
+:func:`~hwlat.predictors.onnx_kernels.kernel_specs_of` lists the distinct specs of a model, so
+that profiling exactly those gives exact table hits.
 
 Cost: the first query of a model runs the optimiser and maps the graph (cached, see
 :mod:`hwlat.predictors.onnx_kernels`); a prediction is then a table gather (~0.1-0.2 ms).

@@ -119,7 +119,7 @@ class MeasureJob:
             if on_chunk is not None:
                 on_chunk(self)
         p = self.protocol
-        for attempt in range(max(p.remeasure, 1)):
+        for _attempt in range(max(p.remeasure, 1)):
             stale = [(k, it) for k, it in todo if self._stale(self.rows[k])]
             if not stale:
                 break

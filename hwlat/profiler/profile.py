@@ -193,8 +193,8 @@ def _profile(todo_specs: list[OpSpec], dev: DeviceSpec, rt: Runtime, protocol: P
 
     if not rt.is_available():
         if dev.runtime == "torch" and dev.provider == "cpu":
-            raise MissingDependencyError("torch is not installed (needed for device %r); install it with: "
-                                         "pip install 'hwlat[torch]'" % dev.name)
+            raise MissingDependencyError(f"torch is not installed (needed for device {dev.name!r}); install it with: "
+                                         "pip install 'hwlat[torch]'")
         raise DeviceError(f"runtime {dev.runtime} with provider {dev.provider} is not available on this machine "
                           f"(device {dev.name!r}); run 'hwlat devices detect' to see what is")
 

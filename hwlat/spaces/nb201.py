@@ -128,7 +128,8 @@ class NB201Space(SearchSpace):
         try:
             t = tuple(arch)
         except TypeError:
-            raise InputError(f"an NB201 arch is a tuple of 6 op names, got {arch!r}; e.g. decode({_EXAMPLE!r})") from None
+            raise InputError(f"an NB201 arch is a tuple of 6 op names, got {arch!r}; "
+                             f"e.g. decode({_EXAMPLE!r})") from None
         if len(t) != 6:
             raise InputError(f"an NB201 arch has 6 edges, got {len(t)}: {t!r}; e.g. {self.decode(_EXAMPLE)!r}")
         for i, op in enumerate(t):

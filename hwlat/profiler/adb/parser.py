@@ -56,8 +56,8 @@ _FAILURE = re.compile(r"Benchmarking failed|Failed to |Could not open|Didn't fin
 
 #: header label -> column name in the DataFrames
 _COLUMNS = {
-    "node type": "node_type", "Node type": "node_type", "start": "start_ms", "first": "first_ms", "avg ms": "avg_ms", "%": "pct",
-    "cdf%": "cdf_pct", "mem KB": "mem_kb", "times called": "times_called", "Name": "name",
+    "node type": "node_type", "Node type": "node_type", "start": "start_ms", "first": "first_ms", "avg ms": "avg_ms",
+    "%": "pct", "cdf%": "cdf_pct", "mem KB": "mem_kb", "times called": "times_called", "Name": "name",
     "count": "count", "avg %": "pct", "cdf %": "cdf_pct",
 }
 _OP_COLUMNS = ["node_type", "name", "node_index", "start_ms", "first_ms", "avg_ms", "pct", "cdf_pct", "mem_kb",

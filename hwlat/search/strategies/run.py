@@ -6,13 +6,13 @@
 >>> res.front.best_under([1.0, 2.0])                                         # doctest: +SKIP
 
 Strategies (:mod:`hwlat.search.strategies`) work on the integer encoding of a space (genes,
-:meth:`SearchSpace.gene_sizes`), in an ask/tell loop: a strategy proposes a batch of gene rows, :func:`run_search` drops those
-already evaluated (every architecture is evaluated once), evaluates the rest in one vectorised
-call of the latency predictor (``predict_genes(genes) -> ms`` or ``predict(archs) -> ms``) and of
-the accuracy source, stores them in the archive and tells the strategy. Everything random
-comes from one seeded generator, and the archive, the strategy's state and the generator's
-state can be written to a checkpoint (atomically) and resumed: a resumed search continues
-exactly where the interrupted one stopped.
+:meth:`SearchSpace.gene_sizes`), in an ask/tell loop: a strategy proposes a batch of gene rows,
+:func:`run_search` drops those already evaluated (every architecture is evaluated once),
+evaluates the rest in one vectorised call of the latency predictor
+(``predict_genes(genes) -> ms`` or ``predict(archs) -> ms``) and of the accuracy source, stores
+them in the archive and tells the strategy. Everything random comes from one seeded generator,
+and the archive, the strategy's state and the generator's state can be written to a checkpoint
+(atomically) and resumed: a resumed search continues exactly where the interrupted one stopped.
 
 Latency budgets
 ---------------
