@@ -145,7 +145,7 @@ def _aligned_buffer_class(schema: Any) -> type:
     """A ``BufferT`` whose data vector starts on a 16-byte boundary of the file."""
     cls = _ALIGNED_BUFFER.get(id(schema))
     if cls is None:
-        class _AlignedBufferT(schema.BufferT):  # type: ignore[misc, name-defined]
+        class _AlignedBufferT(schema.BufferT):
             def Pack(self, builder: Any) -> int:  # noqa: N802 - flatbuffers naming
                 raw = self.data.tobytes()
                 builder.StartVector(1, len(raw), _ALIGN)

@@ -312,7 +312,9 @@ class NB201Space(SearchSpace):
             elif kind == "relu":
                 out.append(_cached_spec("act", shape, fn="relu"))
             elif kind == "pool":
-                out.append(self._edge_spec("avg_pool_3x3", shape))
+                spec = self._edge_spec("avg_pool_3x3", shape)
+                assert spec is not None
+                out.append(spec)
             elif kind in ("zero", "zero_edge"):
                 out.append(_cached_spec("bn", shape, act="none"))
             elif kind == "sum" and len(arg[1]) >= 2:
@@ -453,7 +455,9 @@ class NB201Space(SearchSpace):
             elif kind == "relu":
                 relus[arg] = b.apply(_cached_spec("act", shape, fn="relu"), nodes[arg])
             elif kind == "pool":
-                pools[arg] = b.apply(self._edge_spec("avg_pool_3x3", shape), nodes[arg])
+                spec = self._edge_spec("avg_pool_3x3", shape)
+                assert spec is not None
+                pools[arg] = b.apply(spec, nodes[arg])
             elif kind == "zero":
                 nodes[arg] = zero_of(x)
             elif kind == "zero_edge":
