@@ -225,13 +225,13 @@ class GraphPredictor(BaseEstimator):
                 r = rates["conv"]
                 return k.spec.flops * r[0], f"{k.spec.flops:.3g} FLOPs x {r[0]:.3g} {r[2]} ({r[1]})"
             if k.spec.kind == "fc" and ("fc" in rates or "conv" in rates):
-                r = rates.get("fc", rates.get("conv"))
+                r = rates["fc"] if "fc" in rates else rates["conv"]
                 return k.spec.flops * r[0], f"{k.spec.flops:.3g} FLOPs x {r[0]:.3g} {r[2]} ({r[1]})"
         if k.compute and k.flops is not None:
-            r = rates.get("fc" if "Gemm" in k.op_type or "MatMul" in k.op_type else "conv") or rates.get("conv") \
+            rate = rates.get("fc" if "Gemm" in k.op_type or "MatMul" in k.op_type else "conv") or rates.get("conv") \
                 or rates.get("fc")
-            if r is not None:
-                return k.flops * r[0], f"{k.flops:.3g} FLOPs x {r[0]:.3g} {r[2]} ({r[1]})"
+            if rate is not None:
+                return k.flops * rate[0], f"{k.flops:.3g} FLOPs x {rate[0]:.3g} {rate[2]} ({rate[1]})"
         if k.elements is not None and "elem" in rates:
             r = rates["elem"]
             return k.elements * r[0], f"{k.elements:.3g} elements x {r[0]:.3g} {r[2]} ({r[1]})"

@@ -83,7 +83,7 @@ class ProfileResult:
 
 def measure_graphs(runtime: Runtime, items: Sequence[tuple[str, Graph]], protocol: Protocol, *,
                    rng: np.random.Generator | None = None,
-                   on_done: Callable[[str], None] | None = None) -> list[Measurement]:
+                   on_done: Callable[[str], object] | None = None) -> list[Measurement]:
     """Measure labelled graphs together as one chunk (see :class:`~hwlat.profiler.meter.Meter`);
     one Measurement per graph (the canary's is left out)."""
     meter = Meter(runtime, protocol, rng=rng)
@@ -93,7 +93,7 @@ def measure_graphs(runtime: Runtime, items: Sequence[tuple[str, Graph]], protoco
 
 def measure_specs(runtime: Runtime, specs: Sequence[OpSpec], protocol: Protocol, *,
                   rng: np.random.Generator | None = None,
-                  on_done: Callable[[str], None] | None = None) -> list[Measurement]:
+                  on_done: Callable[[str], object] | None = None) -> list[Measurement]:
     """Measure op specs together (one chunk); see :func:`measure_graphs`."""
     items = [(s.key, build_graph(s, seed=protocol.seed)) for s in specs]
     return measure_graphs(runtime, items, protocol, rng=rng, on_done=on_done)

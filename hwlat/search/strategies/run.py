@@ -132,7 +132,7 @@ class SearchResult:
                 return None
             i = int(np.argmax(self.accuracy))
             return self.archive.iloc[i].to_dict()
-        return self.front.best_under(b)  # type: ignore[return-value]
+        return self.front.best_under(b)
 
     def __repr__(self) -> str:
         budget = f", budget {self.budget_ms:g} ms" if self.budget_ms is not None else ""
@@ -162,7 +162,8 @@ class _Checkpoint:
         payload = {k: v for k, v in arrays.items()}
         payload["header"] = np.array(json.dumps(header))
         with atomic_path(self.path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **payload)
+            # numpy's stub lets a **dict of arrays fill its allow_pickle: bool
+            np.savez(fh, **payload)  # type: ignore[arg-type]
 
     def load(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         if not self.path.exists():
