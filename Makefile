@@ -1,7 +1,7 @@
 # hwlat: two commands do all the set-up on a fresh machine with Python 3.11 and pip.
 #   make demo   creates .venv, installs hwlat, profiles this machine's CPU, queries the table, searches
 #               NB201 under a 2 ms budget and writes a gallery measured on the device
-#   make test   creates .venv, installs hwlat with the dev extras, runs the test suite
+#   make test   creates .venv, installs hwlat with the dev extras, runs ruff, mypy and the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -40,6 +40,8 @@ sshd:
 	      echo "could not install openssh-server: the SSH device tests will skip"; }; } || true
 
 test: $(STAMP) sshd
+	$(BIN)/ruff check hwlat tests benchmarks
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:

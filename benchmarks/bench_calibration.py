@@ -41,7 +41,8 @@ def main() -> None:
     ap.add_argument("--tables", type=Path, default=Path("benchmarks/out/profile"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/calibration.md"))
     args = ap.parse_args()
-    lines = ["| device | space | calibration | ±10 % | ±5 % | MAPE % | Spearman | ±10 % vs mean of 2 | MAPE vs mean of 2 |",
+    lines = ["| device | space | calibration | ±10 % | ±5 % | MAPE % | Spearman "
+             "| ±10 % vs mean of 2 | MAPE vs mean of 2 |",
              "|---|---|---|---|---|---|---|---|---|"]
     for dev_dir in sorted(p for p in args.fidelity.iterdir() if p.is_dir()):
         dev = dev_dir.name

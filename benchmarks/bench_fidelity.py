@@ -122,7 +122,8 @@ def main() -> None:
                 results.append(r)
                 best = {p["k"]: p for p in r["predictions"] if p["calibration"] == "auto"}
                 print(f"[{dev} {name}] {r['wall_s']:.0f} s; noise floor ±5 % {r['noise_floor']['within_5_pct']:.0f} %; "
-                      + "; ".join(f"auto K={k} ({p['fitted']}): ±10 % {p['within_10_pct']:.0f} %, ±5 % {p['within_5_pct']:.0f} %"
+                      + "; ".join(f"auto K={k} ({p['fitted']}): ±10 % {p['within_10_pct']:.0f} %, "
+                                  f"±5 % {p['within_5_pct']:.0f} %"
                                   for k, p in best.items()), flush=True)
     finally:
         if stress is not None:

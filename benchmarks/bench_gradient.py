@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Started {started}; predictor: {pred_desc}; the space spans {lo:.2f}–{hi:.2f} ms (predicted).",
         f"{args.epochs} epochs per search on scikit-learn digits (70 % weights / 15 % α / 15 % held out), "
-        f"supernet width 0.35 at 32x32 with shared candidate weights, seed {args.seed}, {args.threads} torch thread(s), "
+        f"supernet width 0.35 at 32x32 with shared candidate weights, seed {args.seed}, "
+        f"{args.threads} torch thread(s), "
         f"latency weight {'default' if args.latency_weight is None else f'{args.latency_weight:g}'} for {args.loss}, "
         "on a shared 2-core machine.",
         "",

@@ -121,7 +121,8 @@ class IR(nn.Module):
 class MobileNetV2(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+        cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+               (6, 320, 1, 1)]
         layers: list[nn.Module] = [cbr(3, 32, 3, 2, act=nn.ReLU6)]
         cin = 32
         for t, c, n, s in cfg:

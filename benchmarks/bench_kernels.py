@@ -40,7 +40,8 @@ def held_out(specs, ms, choices, splits) -> pd.DataFrame:
     frames = []
     for est, target in choices:
         t0 = time.perf_counter()
-        reps = [KernelRegressor(estimator=est, target=target).held_out_report(specs, ms, random_state=s) for s in splits]
+        reps = [KernelRegressor(estimator=est, target=target).held_out_report(specs, ms, random_state=s)
+                for s in splits]
         fit_s = (time.perf_counter() - t0) / len(splits)
         df = pd.concat(reps).groupby("kind", sort=False).mean(numeric_only=True).reset_index()
         df.insert(0, "estimator", f"{est}/{target}")

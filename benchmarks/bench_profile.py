@@ -101,7 +101,8 @@ def report(results: dict) -> str:
                      f"{rep['median_abs_delta_pct']:.2f} % | {rep['p90_abs_delta_pct']:.1f} % | "
                      f"{rep['max_abs_delta_pct']:.1f} % | {'—' if ctx is None else f'{ctx:.1f} %'} | "
                      f"{a['overhead_us']:.1f} µs / {b['overhead_us']:.1f} µs | "
-                     f"{a['slow_rounds_pct']:.0f} % / {b['slow_rounds_pct']:.0f} % | {100 * a['unstable_share']:.0f} % |")
+                     f"{a['slow_rounds_pct']:.0f} % / {b['slow_rounds_pct']:.0f} % | "
+                     f"{100 * a['unstable_share']:.0f} % |")
     lines += ["", "| device | OFA resolution | ops | wall | slow rounds | unstable | median stability |",
               "|---|---|---|---|---|---|---|"]
     for dev, r in results["devices"].items():

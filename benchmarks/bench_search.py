@@ -151,7 +151,8 @@ def markdown(nb: dict[str, Any], ofa: dict[str, Any], meta: dict[str, Any]) -> s
         d = nb[ds]
         L.append(f"### NAS-Bench-201 {ds}: exact front {d['front_size']} points, HV {d['hv_true']:.3f}")
         L.append("")
-        L.append("| strategy | " + " | ".join(f"HV ratio @{n}" for n in EVALS) + " | regret @500 (pts) | regret @1000 |")
+        L.append("| strategy | " + " | ".join(f"HV ratio @{n}" for n in EVALS)
+                 + " | regret @500 (pts) | regret @1000 |")
         L.append("|---|" + "---|" * (len(EVALS) + 2))
         for s in STRATEGIES:
             cells = [f"{np.mean(d['hv'][s][n]):.4f} (min {np.min(d['hv'][s][n]):.4f})" for n in EVALS]
@@ -202,8 +203,9 @@ def main() -> None:
             "seeds": args.seeds, "table": table_src, "bench_s": time.perf_counter() - t0}
     md = markdown(nb, ofa, meta)
     atomic_write_text(out / "results.md", md)
-    atomic_write_text(out / "results.json", json.dumps({"meta": meta, "nb201": nb, "ofa": ofa}, indent=1,
-                                                       default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+    atomic_write_text(out / "results.json",
+                      json.dumps({"meta": meta, "nb201": nb, "ofa": ofa}, indent=1,
+                                 default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
     print(md)
 
 

@@ -68,7 +68,8 @@ class LineProgress:
     def line(self) -> str:
         elapsed = time.perf_counter() - self._t0
         pct = 100.0 * self.n / self.total if self.total else 100.0
-        text = f"{self.desc + ': ' if self.desc else ''}{self.n}/{self.total} {self.unit} ({pct:.0f} %), {elapsed:.0f} s"
+        text = (f"{self.desc + ': ' if self.desc else ''}{self.n}/{self.total} {self.unit} ({pct:.0f} %), "
+                f"{elapsed:.0f} s")
         done = self.n - self._initial
         if 0 < done and self.n < self.total:
             text += f", ETA {elapsed / done * (self.total - self.n):.0f} s"

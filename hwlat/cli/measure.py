@@ -55,8 +55,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             print(f"{r['model']} on {r['device']}: {r['latency_ms']:.4f} ms ({r['statistic']} of {r['n']} single calls "
-                  f"over {r['rounds']} rounds; median {r['median_ms']:.4f}, p10-p90 {r['p10_ms']:.4f}-{r['p90_ms']:.4f} ms"
-                  f", stable within {r['stability_pct']:.1f} %)")
+                  f"over {r['rounds']} rounds; median {r['median_ms']:.4f}, "
+                  f"p10-p90 {r['p10_ms']:.4f}-{r['p90_ms']:.4f} ms, stable within {r['stability_pct']:.1f} %)")
         if got.interference is not None:
             print(got.interference.summary())
     return 0

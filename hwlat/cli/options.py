@@ -147,11 +147,13 @@ def format_parser(*choices: str, default: str | None = None) -> argparse.Argumen
     choices = choices or FORMATS
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--format", choices=choices, default=default or choices[0],
-                   help="output format" + (": table for people, json and csv for programs" if choices == FORMATS else ""))
+                   help="output format"
+                   + (": table for people, json and csv for programs" if choices == FORMATS else ""))
     return p
 
 
-def output_parser(kind: str, what: str, *, required: bool = True, default: str | None = None) -> argparse.ArgumentParser:
+def output_parser(kind: str, what: str, *, required: bool = True,
+                  default: str | None = None) -> argparse.ArgumentParser:
     """``-o/--output``: a folder (``kind="folder"``) or a file (``kind="file"``) holding ``what``."""
     if kind not in ("folder", "file"):
         raise ValueError(f"kind is 'folder' or 'file', not {kind!r}")

@@ -27,7 +27,7 @@ def add_parser(sub: Any, parents: Parents) -> None:
             hwlat query model.onnx --device cpu-ort --table kernels.parquet --explain
             hwlat query model.onnx --table kernels.parquet --regressor kernels.npz --save-predictor graph.npz
             hwlat query other.onnx --predictor graph.npz
-        """)
+        """)  # noqa: E501 - example command lines print as written; the NB201 and OFA archs do not fit
     p.add_argument("archs", nargs="*", help="architectures in the space's text form, or .onnx files")
     p.add_argument("--archs-file", metavar="FILE",
                    help="more architectures, one per line ('-': standard input, e.g. from 'hwlat space sample')")

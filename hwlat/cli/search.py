@@ -39,11 +39,11 @@ def add_parser(sub: Any, parents: Parents) -> None:
         "search a space under a latency budget; write a gallery measured on the device",
         description=DESCRIPTION.format(syntax="see 'hwlat search --help'"),
         epilog="""
-            hwlat search --device cpu-ort --space nb201 --budget 5 -o gallery/
-            hwlat search --device cpu-ort --space nb201 --accuracy nb201-csv:accuracy.csv:cifar100 --table t.parquet -o g/
-            hwlat search --device cpu-ort --space proxyless --strategy gradient --budgets 6 8 10 12 -o pnas/
-            hwlat search --device cpu-litert --space ofa-mbv3 --resolution 224 --accuracy ofa-predictor:acc_predictor.pth \\
-                --strategy evolution --reward hard --budget 30 --evaluations 5000 -o ofa-gallery/
+        hwlat search --device cpu-ort --space nb201 --budget 5 -o gallery/
+        hwlat search --device cpu-ort --space nb201 --accuracy nb201-csv:accuracy.csv:cifar100 --table t.parquet -o g/
+        hwlat search --device cpu-ort --space proxyless --strategy gradient --budgets 6 8 10 12 -o pnas/
+        hwlat search --device cpu-litert --space ofa-mbv3 --resolution 224 --accuracy ofa-predictor:acc_predictor.pth \\
+            --strategy evolution --reward hard --budget 30 --evaluations 5000 -o ofa-gallery/
         """)
     p.help_hooks.append(_accuracy_help)
     p.add_argument("--device", required=True, help="device to measure on (and whose table to use)")

@@ -36,7 +36,8 @@ def add_parser(sub: Any, parents: Parents) -> None:
                 epilog="hwlat space sample nb201 -n 100 > archs.txt\n"
                        "hwlat space sample nb201 -n 100 | hwlat query --space nb201 --table t.parquet --archs-file -\n"
                        "hwlat space sample proxyless -n 12 --seed 3 --format csv > to_measure.csv")
-    x.add_argument("space", choices=space_choices(), metavar="SPACE", help="search space: " + ", ".join(space_choices()))
+    x.add_argument("space", choices=space_choices(), metavar="SPACE",
+                   help="search space: " + ", ".join(space_choices()))
     x.add_argument("-n", type=int, default=10, help="architectures to sample")
     x.add_argument("--seed", type=int, default=0, help=seed_help("the sample"))
     x.add_argument("--resolution", type=int, nargs="+", metavar="PX",

@@ -111,7 +111,7 @@ def runtime_providers(runtime: str) -> tuple[str, ...]:
     kernels)."""
     providers = RUNTIMES.meta(runtime).get("providers")
     if providers is None:
-        providers = getattr(RUNTIMES.get(runtime), "providers", ())
+        return tuple(getattr(RUNTIMES.get(runtime), "providers", ()))
     return tuple(providers)
 
 

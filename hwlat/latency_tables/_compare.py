@@ -160,7 +160,8 @@ def _pct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # -- regression gate -------------------------------------------------------------------------------
 
-_RULE = re.compile(r"^\s*(?P<stat>[a-z0-9_]+)\s*:\s*(?P<sign>[+-]?)\s*(?P<num>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>%|ms)\s*$")
+_RULE = re.compile(r"^\s*(?P<stat>[a-z0-9_]+)\s*:\s*(?P<sign>[+-]?)\s*"
+                   r"(?P<num>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>%|ms)\s*$")
 _RULE_HELP = ("expected STAT:[+|-]NUMBER(%|ms), e.g. 'latency_ms:+5%' (b slower than a by more than 5 %), "
               "'latency_ms:-5%' (faster by more than 5 %), 'latency_ms:5%' (either way) or 'latency_ms:+0.1ms'; "
               f"STAT is one of {', '.join(FLOAT_STATS)}; join several rules with ','")

@@ -6,11 +6,11 @@ statistics of its measured latency, all in milliseconds. ``latency_ms`` is the l
 prediction uses: the statistic the protocol chose (``metadata.statistic``, the minimum of single
 calls by default); the distribution is kept beside it (``min_ms``, ``median_ms``, ``iqr_ms``,
 ``p10_ms``, ``p90_ms``...), with ``stability_pct`` (how far the estimate on the even rounds and
-on the odd rounds disagree), ``canary_ms`` (how quiet the machine was while the op was
-measured) and ``context_ms`` (the op's marginal cost inside a chain of its own copies, without
-the per-call overhead: how it runs inside a network; NaN where not measured). The metadata says where the numbers come from: device, host, runtime and version,
-threads, measurement protocol and statistic, the run's interference figure, per-call overhead,
-time and hwlat version.
+on the odd rounds disagree), ``canary_ms`` (how quiet the machine was while the op was measured)
+and ``context_ms`` (the op's marginal cost inside a chain of its own copies, without the
+per-call overhead: how it runs inside a network; NaN where not measured). The metadata says
+where the numbers come from: device, host, runtime and version, threads, measurement protocol
+and statistic, the run's interference figure, per-call overhead, time and hwlat version.
 """
 
 from __future__ import annotations

@@ -95,7 +95,8 @@ def ofa_key_to_spec(key: str, *, space: str = "ofa-mbv3") -> OpSpec:
         fields[name] = value
     expected: tuple[str, ...] = conf["fields"] if typ == "expanded_conv" else ()
     if set(fields) != set(expected):
-        other = [s for s, c in SPACES.items() if s != space and typ == "expanded_conv" and set(fields) == set(c["fields"])]
+        other = [s for s, c in SPACES.items()
+                 if s != space and typ == "expanded_conv" and set(fields) == set(c["fields"])]
         hint = f"; it looks like a {other[0]!r} table: import it with space={other[0]!r}" if other else ""
         raise InputError(f"lookup-table key {key!r} has fields {sorted(fields) or 'none'}, but a {typ!r} key of a "
                          f"{space!r} table has {list(expected) or 'none'}{hint}")
@@ -117,7 +118,8 @@ def ofa_key_to_spec(key: str, *, space: str = "ofa-mbv3") -> OpSpec:
             try:
                 ratio = float(fields["expand"])
             except ValueError:
-                raise InputError(f"lookup-table key {key!r}: expand ratio {fields['expand']!r} is not a number") from None
+                raise InputError(f"lookup-table key {key!r}: expand ratio {fields['expand']!r} "
+                                 "is not a number") from None
             mid = c if ratio == 1 else int(round(c * ratio))
         hs = num("hs") if "hs" in fields else 0
         spec = _make(key, "mbconv", inp, cout=_channels(out, key), k=num("kernel"), s=num("stride"), mid=mid,

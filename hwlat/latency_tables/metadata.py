@@ -99,7 +99,8 @@ class TableMetadata:
         try:
             version = int(version)
         except (TypeError, ValueError):
-            raise InputError(f"table metadata has a malformed schema_version {version!r}; expected an integer") from None
+            raise InputError(f"table metadata has a malformed schema_version {version!r}; "
+                             "expected an integer") from None
         if version > SCHEMA_VERSION:
             raise InputError(
                 f"this latency table uses table schema version {version}, newer than the {SCHEMA_VERSION} this "

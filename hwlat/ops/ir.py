@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class Node:
     op: str
     inputs: list[str]
     output: str
-    attrs: dict[str, object] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)  # per op: ints, floats, strings, int sequences
     weights: dict[str, np.ndarray] = field(default_factory=dict)
 
 

@@ -66,7 +66,7 @@ def graph_to_onnx(graph: Graph):
             nodes.append(helper.make_node("Sigmoid", n.inputs, [n.output], name=tag))
         elif n.op in ("avgpool", "maxpool"):
             k = int(a["k"])
-            kw = {"count_include_pad": 0} if n.op == "avgpool" else {}
+            kw: dict[str, Any] = {"count_include_pad": 0} if n.op == "avgpool" else {}
             nodes.append(helper.make_node(
                 "AveragePool" if n.op == "avgpool" else "MaxPool", n.inputs, [n.output], name=tag,
                 kernel_shape=[k, k], strides=[a["stride"]] * 2, pads=list(a["pads"]), **kw))

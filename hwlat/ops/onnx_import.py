@@ -333,7 +333,8 @@ def map_graph(m: Any, fused_away: set[str] | None, label: str) -> list[KernelInf
                        op_type=op if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}", shapes=shape_s)
         moved = [_numel(s) for i, s in zip(in_names, ins) if i not in inits] + \
                 [_numel(s) for s in outs]
-        k.elements = float(sum(moved)) if moved and all(v is not None for v in moved) else None
+        known = [v for v in moved if v is not None]
+        k.elements = float(sum(known)) if moved and len(known) == len(moved) else None
         kernels.append(k)
         by_name[n.name] = k
         a = _attrs(n)
@@ -364,10 +365,12 @@ def _map_node(n: Any, op: str, a: dict[str, Any], k: KernelInfo, shapes: dict, c
     if op in ("Conv", "FusedConv"):
         act = "none"
         if op == "FusedConv":
-            act = _act_of(str(a.get("activation", "")), a.get("activation_params"))
-            if act is None:
-                k.note = f"fused activation {a.get('activation')}{a.get('activation_params', '')} is not in the vocabulary"
+            fused = _act_of(str(a.get("activation", "")), a.get("activation_params"))
+            if fused is None:
+                k.note = (f"fused activation {a.get('activation')}{a.get('activation_params', '')} "
+                          "is not in the vocabulary")
                 return
+            act = fused
             if len(n.input) > 3 and n.input[3]:
                 k.note = "residual Add fused into the kernel"
         act = conv_act.get(n.name, act) if act == "none" else act
@@ -444,9 +447,9 @@ def _map_node(n: Any, op: str, a: dict[str, Any], k: KernelInfo, shapes: dict, c
         k.spec = OpSpec.make("bn", x)
         return
     if op == "Mul":
-        data = [shapes.get(i) for i in n.input]
-        if len(data) == 2 and all(s is not None and len(s) == 4 for s in data) and \
-                data[1][2:] == (1, 1) and data[0][1] == data[1][1] and data[0][2:] != (1, 1):
+        lhs, rhs = (shapes.get(i) for i in n.input) if len(n.input) == 2 else (None, None)
+        if lhs is not None and rhs is not None and len(lhs) == 4 and len(rhs) == 4 and \
+                rhs[2:] == (1, 1) and lhs[1] == rhs[1] and lhs[2:] != (1, 1):
             k.note = ("channel gate (C,H,W)*(C,1,1) (squeeze-excite): the vocabulary has no kind for it "
                       "(proposed: 'scale')")
             return

@@ -17,7 +17,7 @@ import difflib
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from hwlat.errors import InputError
 
@@ -41,7 +41,7 @@ __all__ = [
     "identity",
 ]
 
-Value = Union[int, float, str]
+Value = int | float | str
 
 ACTIVATIONS = ("none", "relu", "relu6", "hswish", "hsigmoid", "sigmoid")
 
@@ -143,7 +143,7 @@ class OpSpec:
         if kind == "fc" and len(shape) == 3 and shape[1:] == (1, 1):
             shape = shape[:1]  # one computation, one key: fc on (C,1,1) is fc on (C,)
         spec = cls(kind, shape, tuple(sorted(full.items())))
-        spec.output_shape  # validates shapes and parameter combinations
+        _ = spec.output_shape  # validates shapes and parameter combinations
         return spec
 
     @classmethod

@@ -93,7 +93,8 @@ class _Writer:
         self._opcode_index: dict[tuple[int, int], int] = {}
         self.operators: list[Any] = []
 
-    def tensor(self, name: str, shape: Sequence[int], *, dtype: int | None = None, data: np.ndarray | None = None) -> int:
+    def tensor(self, name: str, shape: Sequence[int], *, dtype: int | None = None,
+               data: np.ndarray | None = None) -> int:
         t = self.s.TensorT()
         t.name = name
         t.shape = [int(x) for x in shape]
@@ -144,7 +145,7 @@ def _aligned_buffer_class(schema: Any) -> type:
     """A ``BufferT`` whose data vector starts on a 16-byte boundary of the file."""
     cls = _ALIGNED_BUFFER.get(id(schema))
     if cls is None:
-        class _AlignedBufferT(schema.BufferT):  # type: ignore[misc, name-defined]
+        class _AlignedBufferT(schema.BufferT):
             def Pack(self, builder: Any) -> int:  # noqa: N802 - flatbuffers naming
                 raw = self.data.tobytes()
                 builder.StartVector(1, len(raw), _ALIGN)
@@ -165,7 +166,7 @@ def graph_to_tflite(graph: Graph) -> bytes:
     s = import_optional("ai_edge_litert.schema_py_generated", "writing TFLite models")
     flatbuffers = import_optional("flatbuffers", "writing TFLite models")
     B = s.BuiltinOperator
-    O = s.BuiltinOptions
+    OPT = s.BuiltinOptions
     ACT = {"none": s.ActivationFunctionType.NONE, "relu": s.ActivationFunctionType.RELU,
            "relu6": s.ActivationFunctionType.RELU6}
 
@@ -195,16 +196,17 @@ def graph_to_tflite(graph: Graph) -> bytes:
     def scalar(tag: str, value: float) -> int:
         return w.const(tag, np.array([value], np.float32))
 
-    def pad_op(tag: str, x: int, shape: list[int], pads: Sequence[int], value: float | None = None) -> tuple[int, list[int]]:
+    def pad_op(tag: str, x: int, shape: list[int], pads: Sequence[int],
+               value: float | None = None) -> tuple[int, list[int]]:
         top, left, bottom, right = (int(p) for p in pads)
         paddings = np.array([[0, 0], [top, bottom], [left, right], [0, 0]], np.int32)
         out_shape = [shape[0], shape[1] + top + bottom, shape[2] + left + right, shape[3]]
         out = w.tensor(f"{tag}/pad", out_shape)
         if value is None:
-            w.op(B.PAD, [x, w.const(f"{tag}/paddings", paddings)], [out], O.PadOptions, s.PadOptionsT())
+            w.op(B.PAD, [x, w.const(f"{tag}/paddings", paddings)], [out], OPT.PadOptions, s.PadOptionsT())
         else:
             w.op(B.PADV2, [x, w.const(f"{tag}/paddings", paddings), scalar(f"{tag}/pad_value", value)], [out],
-                 O.PadV2Options, s.PadV2OptionsT())
+                 OPT.PadV2Options, s.PadV2OptionsT())
         return out, out_shape
 
     for i, n in enumerate(graph.nodes):
@@ -240,7 +242,7 @@ def graph_to_tflite(graph: Graph) -> bytes:
                 opt.dilationHFactor = opt.dilationWFactor = dil
                 opt.depthMultiplier = cout // cin
                 opt.fusedActivationFunction = fused
-                w.op(B.DEPTHWISE_CONV_2D, [x, filt, bias], [y], O.DepthwiseConv2DOptions, opt,
+                w.op(B.DEPTHWISE_CONV_2D, [x, filt, bias], [y], OPT.DepthwiseConv2DOptions, opt,
                      version=2 if dil != 1 else 1)
             else:
                 filt = w.const(f"{tag}/filter", np.ascontiguousarray(W.transpose(0, 2, 3, 1)))  # OHWI
@@ -248,7 +250,7 @@ def graph_to_tflite(graph: Graph) -> bytes:
                 opt.padding, opt.strideH, opt.strideW = padding, st, st
                 opt.dilationHFactor = opt.dilationWFactor = dil
                 opt.fusedActivationFunction = fused
-                w.op(B.CONV_2D, [x, filt, bias], [y], O.Conv2DOptions, opt, version=6 if cin_g != cin else 1)
+                w.op(B.CONV_2D, [x, filt, bias], [y], OPT.Conv2DOptions, opt, version=6 if cin_g != cin else 1)
         elif n.op == "relu":
             w.op(B.RELU, ins, [y])
         elif n.op == "relu6":
@@ -261,8 +263,8 @@ def graph_to_tflite(graph: Graph) -> bytes:
             mid = w.tensor(f"{tag}/relu6_x_plus_3", out_shape)
             opt = s.AddOptionsT()
             opt.fusedActivationFunction = ACT["relu6"]
-            w.op(B.ADD, [ins[0], scalar(f"{tag}/three", 3.0)], [mid], O.AddOptions, opt)
-            w.op(B.MUL, [mid, scalar(f"{tag}/one_sixth", 1.0 / 6.0)], [y], O.MulOptions, s.MulOptionsT())
+            w.op(B.ADD, [ins[0], scalar(f"{tag}/three", 3.0)], [mid], OPT.AddOptions, opt)
+            w.op(B.MUL, [mid, scalar(f"{tag}/one_sixth", 1.0 / 6.0)], [y], OPT.MulOptions, s.MulOptionsT())
         elif n.op in ("avgpool", "maxpool"):
             k, st = int(a["k"]), int(a["stride"])
             x = ins[0]
@@ -282,44 +284,44 @@ def graph_to_tflite(graph: Graph) -> bytes:
             opt.filterHeight = opt.filterWidth = k
             code = B.AVERAGE_POOL_2D if n.op == "avgpool" else B.MAX_POOL_2D
             if correction is None:
-                w.op(code, [x], [y], O.Pool2DOptions, opt)
+                w.op(code, [x], [y], OPT.Pool2DOptions, opt)
             else:
                 pooled = w.tensor(f"{tag}/sum_over_k2", out_shape)
-                w.op(code, [x], [pooled], O.Pool2DOptions, opt)
-                w.op(B.MUL, [pooled, w.const(f"{tag}/exclude_pad_scale", correction)], [y], O.MulOptions,
+                w.op(code, [x], [pooled], OPT.Pool2DOptions, opt)
+                w.op(B.MUL, [pooled, w.const(f"{tag}/exclude_pad_scale", correction)], [y], OPT.MulOptions,
                      s.MulOptionsT())
         elif n.op == "gap":
             opt = s.ReducerOptionsT()
             opt.keepDims = True
-            w.op(B.MEAN, [ins[0], w.const(f"{tag}/axes", np.array([1, 2], np.int32))], [y], O.ReducerOptions, opt)
+            w.op(B.MEAN, [ins[0], w.const(f"{tag}/axes", np.array([1, 2], np.int32))], [y], OPT.ReducerOptions, opt)
         elif n.op in ("flatten", "identity"):
             opt = s.ReshapeOptionsT()
             opt.newShape = list(out_shape)
             w.op(B.RESHAPE, [ins[0], w.const(f"{tag}/shape", np.array(out_shape, np.int32))], [y],
-                 O.ReshapeOptions, opt)
+                 OPT.ReshapeOptions, opt)
         elif n.op == "fc":
             Wfc = np.ascontiguousarray(n.weights["W"])  # [cout, cin]
             fin = [ins[0], w.const(f"{tag}/weights", Wfc)]
             fin.append(w.const(f"{tag}/bias", n.weights["b"]) if "b" in n.weights else -1)
             opt = s.FullyConnectedOptionsT()
             opt.fusedActivationFunction = fused
-            w.op(B.FULLY_CONNECTED, fin, [y], O.FullyConnectedOptions, opt)
+            w.op(B.FULLY_CONNECTED, fin, [y], OPT.FullyConnectedOptions, opt)
         elif n.op == "add":
             opt = s.AddOptionsT()
             opt.fusedActivationFunction = fused
-            w.op(B.ADD, ins, [y], O.AddOptions, opt)
+            w.op(B.ADD, ins, [y], OPT.AddOptions, opt)
         elif n.op == "mul":
-            w.op(B.MUL, ins, [y], O.MulOptions, s.MulOptionsT())
+            w.op(B.MUL, ins, [y], OPT.MulOptions, s.MulOptionsT())
         elif n.op == "concat":
             opt = s.ConcatenationOptionsT()
             opt.axis = 3
-            w.op(B.CONCATENATION, ins, [y], O.ConcatenationOptions, opt)
+            w.op(B.CONCATENATION, ins, [y], OPT.ConcatenationOptions, opt)
         elif n.op == "affine":
             mid = w.tensor(f"{tag}/scaled", out_shape)
             w.op(B.MUL, [ins[0], w.const(f"{tag}/scale", n.weights["scale"].astype(np.float32))], [mid],
-                 O.MulOptions, s.MulOptionsT())
+                 OPT.MulOptions, s.MulOptionsT())
             w.op(B.ADD, [mid, w.const(f"{tag}/shift", n.weights["shift"].astype(np.float32))], [y],
-                 O.AddOptions, s.AddOptionsT())
+                 OPT.AddOptions, s.AddOptionsT())
         else:
             raise UnsupportedOpError(
                 f"the TFLite emitter cannot express primitive {n.op!r}; export the model to ONNX instead"

@@ -57,8 +57,9 @@ def _torch() -> Any:
 def _classes() -> dict[str, type]:
     if _CLASSES:
         return _CLASSES
-    torch = _torch()
-    nn = torch.nn
+    _torch()  # MissingDependencyError, naming the extra to install, when torch is missing
+    import torch
+    from torch import nn
 
     class Add(nn.Module):
         """Elementwise sum of two tensors of one shape."""
@@ -86,6 +87,9 @@ def _classes() -> dict[str, type]:
             c = int(scale.shape[0])
             self.register_buffer("scale", _tensor(scale).reshape(1, c, 1, 1))
             self.register_buffer("shift", _tensor(shift).reshape(1, c, 1, 1))
+            # what the buffers are, for type checkers (not a class annotation: TorchScript would read it)
+            self.scale: torch.Tensor
+            self.shift: torch.Tensor
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x * self.scale + self.shift
@@ -187,7 +191,7 @@ def _layer(n: Node, graph: Graph) -> Any:
         w = n.weights["W"]
         cout, cin_g, k, _ = w.shape
         cin = graph.shapes[n.inputs[0]][0]
-        top, left, bottom, right = (int(p) for p in a["pads"])  # type: ignore[union-attr]
+        top, left, bottom, right = (int(p) for p in a["pads"])
         symmetric = top == bottom and left == right
         conv = torch.nn.utils.skip_init(
             nn.Conv2d, cin, int(cout), int(k), stride=int(a["stride"]), padding=(top, left) if symmetric else 0,
@@ -205,7 +209,7 @@ def _layer(n: Node, graph: Graph) -> Any:
     if n.op in _ACT_LAYERS:
         return getattr(nn, _ACT_LAYERS[n.op])()
     if n.op in ("avgpool", "maxpool"):
-        top, left, bottom, right = (int(p) for p in a["pads"])  # type: ignore[union-attr]
+        top, left, bottom, right = (int(p) for p in a["pads"])
         k = int(a["k"])
         if top != bottom or left != right or 2 * max(top, left) > k:
             raise UnsupportedOpError(

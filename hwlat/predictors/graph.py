@@ -33,11 +33,11 @@ raises :class:`~hwlat.errors.UnsupportedOpError` listing every such node, unless
 times a rate fitted on its elementwise rows (``add``, ``act``, ``bn``, ``concat``) otherwise.
 
 A kernel spec found in the table costs its latency less the runtime's per-call overhead (every
-row was timed with it); the overhead is added once per model. A kernel regressor
-(any object with ``predict(specs) -> ms`` that raises ``UnsupportedOpError`` for kinds it does
-not know, e.g. :class:`hwlat.predictors.kernels.KernelRegressor`) answers specs missing from
-the table. :func:`~hwlat.predictors.onnx_kernels.kernel_specs_of` lists the distinct specs of a model, so that profiling exactly
-those gives exact table hits.
+row was timed with it); the overhead is added once per model. A kernel regressor (any object
+with ``predict(specs) -> ms`` that raises ``UnsupportedOpError`` for kinds it does not know,
+e.g. :class:`hwlat.predictors.kernels.KernelRegressor`) answers specs missing from the table.
+:func:`~hwlat.predictors.onnx_kernels.kernel_specs_of` lists the distinct specs of a model, so
+that profiling exactly those gives exact table hits.
 
 Cost: the first query of a model runs the optimiser and maps the graph (cached, see
 :mod:`hwlat.predictors.onnx_kernels`); a prediction is then a table gather (~0.1-0.2 ms).
@@ -225,13 +225,13 @@ class GraphPredictor(BaseEstimator):
                 r = rates["conv"]
                 return k.spec.flops * r[0], f"{k.spec.flops:.3g} FLOPs x {r[0]:.3g} {r[2]} ({r[1]})"
             if k.spec.kind == "fc" and ("fc" in rates or "conv" in rates):
-                r = rates.get("fc", rates.get("conv"))
+                r = rates["fc"] if "fc" in rates else rates["conv"]
                 return k.spec.flops * r[0], f"{k.spec.flops:.3g} FLOPs x {r[0]:.3g} {r[2]} ({r[1]})"
         if k.compute and k.flops is not None:
-            r = rates.get("fc" if "Gemm" in k.op_type or "MatMul" in k.op_type else "conv") or rates.get("conv") \
+            rate = rates.get("fc" if "Gemm" in k.op_type or "MatMul" in k.op_type else "conv") or rates.get("conv") \
                 or rates.get("fc")
-            if r is not None:
-                return k.flops * r[0], f"{k.flops:.3g} FLOPs x {r[0]:.3g} {r[2]} ({r[1]})"
+            if rate is not None:
+                return k.flops * rate[0], f"{k.flops:.3g} FLOPs x {rate[0]:.3g} {rate[2]} ({rate[1]})"
         if k.elements is not None and "elem" in rates:
             r = rates["elem"]
             return k.elements * r[0], f"{k.elements:.3g} elements x {r[0]:.3g} {r[2]} ({r[1]})"

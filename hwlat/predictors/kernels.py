@@ -3,8 +3,9 @@
 A latency table answers only for the op keys it holds. To price a configuration it lacks (a
 channel count, a resolution, a kernel size no one profiled), hwlat fits one scikit-learn
 regressor per op kind on named features of the op (:mod:`hwlat.predictors.features`: shapes,
-FLOPs, weights, bytes moved, arithmetic intensity and the kind's own parameters), trained on sampled kernels profiled on the
-device (see :mod:`hwlat.predictors.sampling`), as nn-Meter does with its kernel predictors.
+FLOPs, weights, bytes moved, arithmetic intensity and the kind's own parameters), trained on
+sampled kernels profiled on the device (see :mod:`hwlat.predictors.sampling`), as nn-Meter does
+with its kernel predictors.
 
 By default the regressor is fitted on ``log(latency)``: a squared error on the log is a relative
 error on the latency, which is what matters across ops from microseconds to tens of milliseconds.

@@ -186,7 +186,7 @@ class LookupPredictor(BaseEstimator):
         k = y.size
         if k < 6:
             return "affine"
-        errors = {"affine": [], "type": []}
+        errors: dict[str, list[float]] = {"affine": [], "type": []}
         ad = self._adapter("type")
         for i in range(k):
             rest = np.arange(k) != i

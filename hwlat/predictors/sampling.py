@@ -330,8 +330,8 @@ def _oof_relative_errors(specs: Sequence[OpSpec], ms: np.ndarray, *, estimator: 
         if te.size == 0:
             continue
         reg = KernelRegressor(estimator=estimator, min_samples=2, random_state=seed)
-        reg.fit([specs[i] for i in tr], ms[tr])
-        pred = reg.predict([specs[i] for i in te])
+        reg.fit([specs[int(i)] for i in tr], ms[tr])
+        pred = reg.predict([specs[int(i)] for i in te])
         err[te] = np.abs(pred / ms[te] - 1.0)
     return err
 

@@ -134,8 +134,9 @@ def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibra
                    protocol: Any = None, out_dir: Any = None, progress: bool = True,
                    calibration: str | None = None, runtime: Any = None) -> ValidationResult:
     """Measure ``n`` random architectures and ``calibrate`` others, all mixed in the same chunks
-    (two interleaved copies each: the second is the noise floor); compare with the :class:`~hwlat.predictors.lookup.LookupPredictor` of ``table`` calibrated
-    on the latter (``calibration``: see :data:`~hwlat.predictors.lookup.CALIBRATIONS`)."""
+    (two interleaved copies each: the second is the noise floor); compare with the
+    :class:`~hwlat.predictors.lookup.LookupPredictor` of ``table`` calibrated on the latter
+    (``calibration``: see :data:`~hwlat.predictors.lookup.CALIBRATIONS`)."""
     if n < 3:
         raise InputError(f"validate needs at least 3 test architectures, got n={n}")
     if calibrate < 0:

@@ -214,7 +214,8 @@ class Agent:
         if not cls.is_available():
             others = [f"{n} {v['version']}" for n, v in self._runtime_table().items() if v["available"]]
             raise DeviceError(f"runtime {name} is not installed on this device (available: "
-                              f"{', '.join(others) or 'none'}); install it there: pip install {cls.distribution or name}")
+                              f"{', '.join(others) or 'none'}); "
+                              f"install it there: pip install {cls.distribution or name}")
         options = msg.get("options") or {}
         if not isinstance(options, dict):
             raise _ProtocolError("field 'options' must be an object")

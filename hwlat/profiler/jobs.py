@@ -80,7 +80,7 @@ class MeasureJob:
         return float(np.median([r["latency_ms"] for r in (quiet or recs)]))
 
     # -- measuring ----------------------------------------------------------------------------
-    def _chunk(self, items: Sequence[tuple[str, Item]], on_done: Callable[[str], None] | None) -> None:
+    def _chunk(self, items: Sequence[tuple[str, Item]], on_done: Callable[[str], object] | None) -> None:
         meter = self.meter
         batch = [item for _, item in items]
         if self.overhead:
@@ -106,7 +106,7 @@ class MeasureJob:
             self.record(f"{CANARY_KEY}#{c}", cm, round_minima_ms=cm.round_minima_ms)
 
     def run(self, items: Sequence[tuple[str, Item]], *, chunk_size: int = 16,
-            on_done: Callable[[str], None] | None = None,
+            on_done: Callable[[str], object] | None = None,
             on_chunk: Callable[[MeasureJob], None] | None = None) -> dict[str, dict[str, Any]]:
         """Measure the items whose key has no record yet, ``chunk_size`` at a time, then once more
         those whose chunk ran in a slow spell; returns the records of ``items``' keys.
@@ -119,7 +119,7 @@ class MeasureJob:
             if on_chunk is not None:
                 on_chunk(self)
         p = self.protocol
-        for attempt in range(max(p.remeasure, 1)):
+        for _attempt in range(max(p.remeasure, 1)):
             stale = [(k, it) for k, it in todo if self._stale(self.rows[k])]
             if not stale:
                 break

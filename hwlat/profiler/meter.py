@@ -268,7 +268,7 @@ class Meter:
         q = min(max(self.protocol.min_quiet_rounds, 1), len(seen))
         return seen[q - 1] if seen else math.inf
 
-    def measure(self, items: Sequence[Item], *, on_done: Callable[[str], None] | None = None,
+    def measure(self, items: Sequence[Item], *, on_done: Callable[[str], object] | None = None,
                 canary: bool | None = None) -> list[Measurement]:
         """Measure one chunk of items together (see the module docstring); one Measurement per item.
 

@@ -102,7 +102,8 @@ def parse_ort_trace(events: list[dict[str, Any]], drop_runs: int, statistic: str
         per_run = np.array([sum(t) for t in rec["times"] if t], dtype=np.float64) / 1e3
         if per_run.size == 0:
             continue
-        rows.append({"node": name, "op_type": rec["op_type"], "provider": rec["provider"].replace("ExecutionProvider", ""),
+        rows.append({"node": name, "op_type": rec["op_type"],
+                     "provider": rec["provider"].replace("ExecutionProvider", ""),
                      "latency_ms": Measurement(name, [per_run * 1e-3], statistic=statistic).latency_ms,
                      "median_ms": float(np.median(per_run)), "p90_ms": float(np.percentile(per_run, 90)),
                      "runs": int(per_run.size)})

@@ -83,7 +83,7 @@ class ProfileResult:
 
 def measure_graphs(runtime: Runtime, items: Sequence[tuple[str, Graph]], protocol: Protocol, *,
                    rng: np.random.Generator | None = None,
-                   on_done: Callable[[str], None] | None = None) -> list[Measurement]:
+                   on_done: Callable[[str], object] | None = None) -> list[Measurement]:
     """Measure labelled graphs together as one chunk (see :class:`~hwlat.profiler.meter.Meter`);
     one Measurement per graph (the canary's is left out)."""
     meter = Meter(runtime, protocol, rng=rng)
@@ -93,7 +93,7 @@ def measure_graphs(runtime: Runtime, items: Sequence[tuple[str, Graph]], protoco
 
 def measure_specs(runtime: Runtime, specs: Sequence[OpSpec], protocol: Protocol, *,
                   rng: np.random.Generator | None = None,
-                  on_done: Callable[[str], None] | None = None) -> list[Measurement]:
+                  on_done: Callable[[str], object] | None = None) -> list[Measurement]:
     """Measure op specs together (one chunk); see :func:`measure_graphs`."""
     items = [(s.key, build_graph(s, seed=protocol.seed)) for s in specs]
     return measure_graphs(runtime, items, protocol, rng=rng, on_done=on_done)
@@ -193,8 +193,8 @@ def _profile(todo_specs: list[OpSpec], dev: DeviceSpec, rt: Runtime, protocol: P
 
     if not rt.is_available():
         if dev.runtime == "torch" and dev.provider == "cpu":
-            raise MissingDependencyError("torch is not installed (needed for device %r); install it with: "
-                                         "pip install 'hwlat[torch]'" % dev.name)
+            raise MissingDependencyError(f"torch is not installed (needed for device {dev.name!r}); install it with: "
+                                         "pip install 'hwlat[torch]'")
         raise DeviceError(f"runtime {dev.runtime} with provider {dev.provider} is not available on this machine "
                           f"(device {dev.name!r}); run 'hwlat devices detect' to see what is")
 

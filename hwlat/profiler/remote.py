@@ -44,7 +44,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -129,7 +129,7 @@ class RemoteRuntime(Runtime):
 
     name = "remote"
     model_format = "onnx"
-    providers = ()
+    providers: ClassVar[tuple[str, ...]] = ()  # the served runtime's, set per instance
 
     def __init__(self, runtime: str = "onnxruntime", *, command: Sequence[str] | None = None,
                  location: str = "subprocess", kind: str = "subprocess", threads: int = 1,

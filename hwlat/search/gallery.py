@@ -136,15 +136,16 @@ def _thin(n: int, keep: int) -> list[int]:
 
 def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str | os.PathLike[str], *,
                   accuracy_name: str, accuracy_kind: str = "accuracy", budgets: Sequence[float] | None = None,
-                  max_budget_ms: float | None = None, measure: bool = True, max_measure: int = 30, protocol: Any = None, export: str = "budgets",
-                  meta: dict[str, Any] | None = None, progress: bool = True, runtime: Any = None) -> Gallery:
+                  max_budget_ms: float | None = None, measure: bool = True, max_measure: int = 30,
+                  protocol: Any = None, export: str = "budgets", meta: dict[str, Any] | None = None,
+                  progress: bool = True, runtime: Any = None) -> Gallery:
     """Write the gallery of ``archive`` (columns ``arch`` — the space's text form —, ``latency_ms``
     predicted, ``accuracy``) to ``out_dir``.
 
-    ``budgets`` (ms) default to six spread over the front, up to ``max_budget_ms`` if given. The members picked for a budget are
-    always measured; up to ``max_measure`` members in all (the rest of the front thinned evenly).
-    ``export``: ``"budgets"`` (the picked members), ``"front"`` (every measured member) or
-    ``"none"``.
+    ``budgets`` (ms) default to six spread over the front, up to ``max_budget_ms`` if given. The
+    members picked for a budget are always measured; up to ``max_measure`` members in all (the
+    rest of the front thinned evenly). ``export``: ``"budgets"`` (the picked members),
+    ``"front"`` (every measured member) or ``"none"``.
     """
     for col in ("arch", "latency_ms", "accuracy"):
         if col not in archive.columns:

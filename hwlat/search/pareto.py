@@ -14,7 +14,7 @@ The functions on objective matrices (:func:`non_dominated_mask`, :func:`non_domi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -222,13 +222,19 @@ class ParetoFront:
             raise InputError(f"ref is (latency_ms, accuracy), got {ref!r}")
         return hypervolume_2d(np.column_stack([self.latency_ms, -self.accuracy]), (r[0], -r[1]))
 
+    @overload
+    def best_under(self, budget_ms: float) -> dict[str, Any] | None: ...
+
+    @overload
+    def best_under(self, budget_ms: Iterable[float]) -> pd.DataFrame: ...
+
     def best_under(self, budget_ms: float | Iterable[float]) -> dict[str, Any] | None | pd.DataFrame:
         """The most accurate point whose latency is within ``budget_ms``.
 
         With one budget: that point as a dict, or None when nothing fits. With several: a
         DataFrame, one row per budget (``budget_ms`` first; NaN where nothing fits).
         """
-        if np.ndim(budget_ms) == 0:
+        if np.ndim(budget_ms) == 0:  # type: ignore[arg-type]  # numpy's stub says ArrayLike; ndim takes any object
             b = float(budget_ms)  # type: ignore[arg-type]
             fits = self._df[self._df["latency_ms"] <= b]
             if fits.empty:

@@ -29,7 +29,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from hwlat.ops.spec import OpSpec
 __all__ = ["SearchSpace", "Part", "Arch", "RngLike", "as_rng", "unique_ops"]
 
 Arch = Any
-RngLike = Union[int, np.integer, np.random.Generator]
+RngLike = int | np.integer | np.random.Generator
 
 
 def as_rng(rng_or_seed: RngLike) -> np.random.Generator:

@@ -128,7 +128,8 @@ class NB201Space(SearchSpace):
         try:
             t = tuple(arch)
         except TypeError:
-            raise InputError(f"an NB201 arch is a tuple of 6 op names, got {arch!r}; e.g. decode({_EXAMPLE!r})") from None
+            raise InputError(f"an NB201 arch is a tuple of 6 op names, got {arch!r}; "
+                             f"e.g. decode({_EXAMPLE!r})") from None
         if len(t) != 6:
             raise InputError(f"an NB201 arch has 6 edges, got {len(t)}: {t!r}; e.g. {self.decode(_EXAMPLE)!r}")
         for i, op in enumerate(t):
@@ -311,7 +312,9 @@ class NB201Space(SearchSpace):
             elif kind == "relu":
                 out.append(_cached_spec("act", shape, fn="relu"))
             elif kind == "pool":
-                out.append(self._edge_spec("avg_pool_3x3", shape))
+                spec = self._edge_spec("avg_pool_3x3", shape)
+                assert spec is not None
+                out.append(spec)
             elif kind in ("zero", "zero_edge"):
                 out.append(_cached_spec("bn", shape, act="none"))
             elif kind == "sum" and len(arg[1]) >= 2:
@@ -452,7 +455,9 @@ class NB201Space(SearchSpace):
             elif kind == "relu":
                 relus[arg] = b.apply(_cached_spec("act", shape, fn="relu"), nodes[arg])
             elif kind == "pool":
-                pools[arg] = b.apply(self._edge_spec("avg_pool_3x3", shape), nodes[arg])
+                spec = self._edge_spec("avg_pool_3x3", shape)
+                assert spec is not None
+                pools[arg] = b.apply(spec, nodes[arg])
             elif kind == "zero":
                 nodes[arg] = zero_of(x)
             elif kind == "zero_edge":

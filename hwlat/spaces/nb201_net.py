@@ -27,8 +27,9 @@ def _nb201_classes() -> dict[str, type]:
     """The NB201 torch modules (built on first use: torch is imported lazily)."""
     if _NB201_CLASSES:
         return _NB201_CLASSES
-    torch = _torch()
-    nn = torch.nn
+    _torch()  # MissingDependencyError, naming the extra to install, when torch is missing
+    import torch
+    from torch import nn
 
     def norm(c: int, bn: bool) -> nn.Module:
         return nn.BatchNorm2d(c) if bn else nn.Identity()
@@ -53,7 +54,7 @@ def _nb201_classes() -> dict[str, type]:
         def __init__(self, arch: Sequence[str], c: int, bn: bool) -> None:
             super().__init__()
             self.edges = [(dst, src) for dst, src in EDGES]
-            ops = []
+            ops: list[nn.Module] = []
             for op in arch:
                 if op == "nor_conv_1x1":
                     ops.append(ReLUConvBN(c, c, 1, 1, bn))
@@ -75,6 +76,7 @@ def _nb201_classes() -> dict[str, type]:
                     if dst == j:
                         y = self.ops[e](nodes[src])
                         s = y if s is None else s + y
+                assert s is not None  # every node has an edge into it
                 nodes.append(s)
             return nodes[3]
 

@@ -158,7 +158,8 @@ class OFAMobileNetV3Space(SearchSpace):
         rng = as_rng(rng_or_seed)
         a = self._check(arch)
         active = [4 * i + j for i in range(self.N_STAGES) for j in range(a["d"][i])]
-        slots = [("ks", p, self.KS) for p in active] + [("e", p, self.E) for p in active]
+        slots: list[tuple[str, int, Sequence[int]]] = [("ks", p, self.KS) for p in active]
+        slots += [("e", p, self.E) for p in active]
         slots += [("d", i, self.D) for i in range(self.N_STAGES)]
         if len(self.resolutions) > 1:
             slots.append(("r", -1, self.resolutions))
@@ -177,12 +178,12 @@ class OFAMobileNetV3Space(SearchSpace):
         r = self._check(arch)["r"]
         return (3, r, r)
 
-    def _head(self, r: int) -> tuple[list[OpSpec], tuple[int, int, int]]:
+    def _head(self, r: int) -> tuple[list[OpSpec], tuple[int, ...]]:
         first = conv((3, r, r), self.first_width, 3, 2, act="hswish")
         shape = first.output_shape
         block = mbconv(shape, self.first_block_width, 3, 1, mid=shape[0], se=0, act="relu",
                        res=int(shape[0] == self.first_block_width))
-        return [first, block], block.output_shape  # type: ignore[return-value]
+        return [first, block], block.output_shape
 
     def _layer(self, i: int, j: int, shape: tuple[int, ...], k: int, e: int) -> OpSpec:
         cin = shape[0]
@@ -267,7 +268,7 @@ class OFAMobileNetV3Space(SearchSpace):
         out = [Part("head", (r,))]
         for i in range(self.N_STAGES):
             for j in range(self.MAX_DEPTH):
-                genes = (r, k + 4 * i + j, e + 4 * i + j)
+                genes: tuple[int, ...] = (r, k + 4 * i + j, e + 4 * i + j)
                 if j >= min(self.D):  # only these layers can be skipped by depth
                     genes = (r, d + i, k + 4 * i + j, e + 4 * i + j)
                 out.append(Part(f"stage{i + 1}-layer{j + 1}", genes))
@@ -310,7 +311,7 @@ class OFAMobileNetV3Space(SearchSpace):
             for j in range(a["d"][i]):
                 spec = self._layer(i, j, shape, a["ks"][4 * i + j], a["e"][4 * i + j])
                 out.append(spec)
-                shape = spec.output_shape  # type: ignore[assignment]
+                shape = spec.output_shape
         return out + self._tail(shape)
 
     def _ops_at(self, r: int) -> list[OpSpec]:
@@ -322,7 +323,7 @@ class OFAMobileNetV3Space(SearchSpace):
                     first = self._layer(i, 0, shape, k, e)
                     out.append(first)
             assert first is not None
-            shape = first.output_shape  # type: ignore[assignment]
+            shape = first.output_shape
             for k in self.KS:
                 for e in self.E:
                     out.append(self._layer(i, 1, shape, k, e))

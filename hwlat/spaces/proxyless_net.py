@@ -8,8 +8,8 @@ list of candidates per searchable layer and runs the weighted paths of a plan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from hwlat._optional import import_optional
 from hwlat._torch import seeded
@@ -30,8 +30,9 @@ _CLASSES: dict[str, type] = {}
 def _classes() -> dict[str, type]:
     if _CLASSES:
         return _CLASSES
-    torch = _torch()
-    nn = torch.nn
+    _torch()  # MissingDependencyError, naming the extra to install, when torch is missing
+    import torch
+    from torch import nn
 
     def norm(c: int, bn: bool) -> nn.Module:
         return nn.BatchNorm2d(c) if bn else nn.Identity()
@@ -58,6 +59,8 @@ def _classes() -> dict[str, type]:
 
     def sliced_bn(h: torch.Tensor, bn: nn.BatchNorm2d, c: int) -> torch.Tensor:
         """Batch norm over the first ``c`` channels of ``bn`` (its running statistics updated in place)."""
+        # running statistics are tracked (nn.BatchNorm2d's default, kept by every caller here)
+        assert bn.running_mean is not None and bn.running_var is not None and bn.num_batches_tracked is not None
         mom = 0.0
         if bn.training:
             bn.num_batches_tracked.add_(1)
@@ -116,7 +119,9 @@ def _classes() -> dict[str, type]:
             for (i, j), choices in zip(space.layers, self.candidates):
                 cout = space.stage_widths[i]
                 stride = STRIDES[i] if j == 0 else 1
-                kes = [None if ch == "zero" else tuple(int(v) for v in ch[1:].split("_e")) for ch in choices]
+                # a candidate is "zero" or "k{K}_e{E}": a (kernel, expand ratio) pair
+                kes = [None if ch == "zero" else cast("tuple[int, int]", tuple(int(v) for v in ch[1:].split("_e")))
+                       for ch in choices]
                 if self.shared:
                     ops = nn.ModuleList([SharedMBConv(cin, cout, stride, [ke for ke in kes if ke is not None])])
                 else:
@@ -133,7 +138,7 @@ def _classes() -> dict[str, type]:
 
         def forward(self, x: torch.Tensor, plan: Sequence[Sequence[tuple[int, Any]]] | None = None) -> torch.Tensor:
             x = self.first_block(self.first(x))
-            for layer, ops in enumerate(self.layers):
+            for layer, ops in enumerate(cast("Iterable[nn.ModuleList]", self.layers)):
                 steps = plan[layer] if plan is not None else ((0, None),)
                 y = None
                 for idx, w in steps:

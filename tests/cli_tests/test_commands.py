@@ -216,7 +216,8 @@ def test_search_writes_a_measured_gallery_and_resumes(tmp_path, shared_data):
     summary = json.loads(res.stdout)
     assert summary["evaluations"] == 300 and summary["accuracy"].startswith("nb201:cifar10")
     assert summary["calibration"]["n"] == 3 and summary["hypervolume"] > 0
-    for name in ("front.csv", "front.json", "budgets.csv", "pareto.png", "index.html", "search.json", "table/table.parquet"):
+    for name in ("front.csv", "front.json", "budgets.csv", "pareto.png", "index.html", "search.json",
+                 "table/table.parquet"):
         assert (out / name).exists(), name
     budgets = summary["budgets"]
     assert len(budgets) == 6 and all(b["measured_ms"] > 0 for b in budgets)

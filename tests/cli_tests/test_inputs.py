@@ -16,7 +16,8 @@ from hwlat.spaces import get_space
 def _table(tmp_path, specs, name="t.parquet"):
     """A table of every op in ``specs`` (their latencies do not matter here)."""
     path = tmp_path / name
-    LatencyTable.from_rows(TableMetadata(), [(s, {"median_ms": 0.01 + 1e-4 * i}) for i, s in enumerate(specs)]).save(path)
+    rows = [(s, {"median_ms": 0.01 + 1e-4 * i}) for i, s in enumerate(specs)]
+    LatencyTable.from_rows(TableMetadata(), rows).save(path)
     return str(path)
 
 

@@ -22,7 +22,8 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def commands(parser: argparse.ArgumentParser,
+             path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     """Every (sub)command parser, with its words."""
     yield path, parser
     for action in parser._actions:
@@ -58,7 +59,8 @@ def test_help_imports_no_numpy():
             "for argv in (['--help'], ['profile', '--help'], ['query', '--help'], ['table', 'diff', '--help']):\n"
             "    try:\n        p.parse_args(argv)\n    except SystemExit:\n        pass\n"
             "print(sorted(m for m in ('pandas', 'numpy', 'onnx', 'yaml') if m in sys.modules))")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60, env=_env())
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60,
+                         env=_env())
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().splitlines()[-1] == "[]"
 

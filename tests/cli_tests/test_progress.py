@@ -44,7 +44,8 @@ def test_profile_into_a_log_has_no_carriage_returns(tmp_path):
     ops = tmp_path / "ops.txt"
     ops.write_text("conv:3x16x16:cout=8,k=3\npool:8x16x16:k=3,pad=1\n")
     res = subprocess.run([sys.executable, "-m", "hwlat", "profile", "--device", "cpu-ort", "--ops", str(ops),
-                          "-o", str(tmp_path / "t"), "--quick"], capture_output=True, text=True, check=False, timeout=300)
+                          "-o", str(tmp_path / "t"), "--quick"],
+                         capture_output=True, text=True, check=False, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "\r" not in res.stderr
     progress = [ln for ln in res.stderr.splitlines() if ln.startswith("profiling cpu-ort:")]

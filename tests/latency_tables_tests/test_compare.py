@@ -129,8 +129,8 @@ def test_nan_statistics_never_flag():
     assert len(check_regression(d, "latency_ms:+1%")) == 1
 
 
-@pytest.mark.parametrize("rule", ["latency_ms", "latency_ms:+5", "latency_ms:5s", "+5%", "median:+5%", "latency_ms:++5%",
-                                  "", "latency_ms:+5%,"])
+@pytest.mark.parametrize("rule", ["latency_ms", "latency_ms:+5", "latency_ms:5s", "+5%", "median:+5%",
+                                  "latency_ms:++5%", "", "latency_ms:+5%,"])
 def test_malformed_rule(rule):
     a, b = _pair()
     with pytest.raises(InputError, match="e.g. 'latency_ms:\\+5%'"):

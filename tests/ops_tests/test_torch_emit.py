@@ -123,9 +123,9 @@ def test_module_is_eval_float32_and_shapes_match_spec():
     y = m(*m.example_inputs(0))
     assert tuple(y.shape) == (1, *spec.output_shape)
     # real torch layers, with the graph's weights
-    convs = [l for l in m.layers if isinstance(l, torch.nn.Conv2d)]
+    convs = [layer for layer in m.layers if isinstance(layer, torch.nn.Conv2d)]
     assert len(convs) == 5 and convs[1].groups == convs[1].in_channels == 64
-    assert any(isinstance(l, torch.nn.Hardswish) for l in m.layers)
+    assert any(isinstance(layer, torch.nn.Hardswish) for layer in m.layers)
 
 
 def test_weights_are_copied_from_the_graph_and_seeded():

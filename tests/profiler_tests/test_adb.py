@@ -300,7 +300,8 @@ if [ ! -f "$graph" ]; then cat "$FAKE_BM_DATA/missing_model.txt"; exit 1; fi
 magic=$(dd if="$graph" bs=1 skip=4 count=4 2>/dev/null)
 if [ "$magic" != "TFL3" ]; then cat "$FAKE_BM_DATA/unsupported_op.txt"; exit 1; fi
 # the timed-run count of the recorded log becomes the requested one, as the real tool's would
-if [ "$profile" = 1 ]; then cat "$FAKE_BM_PROFILE"; else sed "s/count=20 first=/count=$runs first=/" "$FAKE_BM_TIMING"; fi
+if [ "$profile" = 1 ]; then cat "$FAKE_BM_PROFILE"
+else sed "s/count=20 first=/count=$runs first=/" "$FAKE_BM_TIMING"; fi
 '''
 
 FAKE_GETPROP = r'''#!/bin/sh

@@ -149,7 +149,8 @@ def test_inputs_are_seeded():
 def test_prepare_module_times_a_users_module(mode):
     nn = torch.nn
     gen = torch.Generator().manual_seed(0)
-    user = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 5))
+    user = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(8 * 8 * 8, 5))
     with torch.no_grad():
         for p in user.parameters():
             p.copy_(torch.randn(p.shape, generator=gen) * 0.1)

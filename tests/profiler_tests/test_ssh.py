@@ -128,7 +128,8 @@ def test_profile_over_ssh_records_the_remote_host(sshd, tmp_path):
     assert "ssh_identity" not in json.dumps(meta.extra) and meta.host["host_id"] == detect(gpus=False)["host_id"]
     if pin:  # the agent ran pinned to one core: the fingerprint is the agent's, not this process's
         assert meta.host["cpu_cores_available"] == 1
-    assert len(list((tmp_path / "agent-cache").glob("*.onnx"))) == 5  # two ops, the conv in context, empty model, canary
+    # two ops, the conv in context, empty model, canary
+    assert len(list((tmp_path / "agent-cache").glob("*.onnx"))) == 5
 
 
 def test_agent_killed_mid_profile_over_ssh_then_resume(sshd, tmp_path):

@@ -208,7 +208,9 @@ def test_nsga2_front_near_exact_front(nb201, nb201_pred, nb201_acc, all_genes):
 
 
 def test_nsga2_more_objectives(nb201, nb201_pred, nb201_acc):
-    params = lambda g: (np.asarray(g) >= 2).sum(axis=1).astype(float)  # convs in the cell
+    def params(g):  # convs in the cell
+        return (np.asarray(g) >= 2).sum(axis=1).astype(float)
+
     res = run_search(nb201, nb201_pred, nb201_acc, "nsga2", n_evals=120, seed=0, progress=False, population=12,
                      extra_objectives={"n_convs": params})
     assert res.archive["n_convs"].tolist() == params(res.genes).tolist()

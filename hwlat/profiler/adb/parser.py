@@ -56,8 +56,8 @@ _FAILURE = re.compile(r"Benchmarking failed|Failed to |Could not open|Didn't fin
 
 #: header label -> column name in the DataFrames
 _COLUMNS = {
-    "node type": "node_type", "Node type": "node_type", "start": "start_ms", "first": "first_ms", "avg ms": "avg_ms", "%": "pct",
-    "cdf%": "cdf_pct", "mem KB": "mem_kb", "times called": "times_called", "Name": "name",
+    "node type": "node_type", "Node type": "node_type", "start": "start_ms", "first": "first_ms", "avg ms": "avg_ms",
+    "%": "pct", "cdf%": "cdf_pct", "mem KB": "mem_kb", "times called": "times_called", "Name": "name",
     "count": "count", "avg %": "pct", "cdf %": "cdf_pct",
 }
 _OP_COLUMNS = ["node_type", "name", "node_index", "start_ms", "first_ms", "avg_ms", "pct", "cdf_pct", "mem_kb",
@@ -424,11 +424,11 @@ def benchmark_flags(graph: str, *, threads: int = 1, use_xnnpack: bool = True, w
     if fp16:
         flags.append("--xnnpack_force_fp16=true")
     flags += [f"--warmup_runs={warmup_runs}", f"--num_runs={num_runs}"]
-    for name, v in (("warmup_min_secs", warmup_min_secs), ("min_secs", min_secs), ("max_secs", max_secs)):
-        if v is not None:
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or not math.isfinite(v):
-                raise InputError(f"{name} must be a non-negative number of seconds, got {v!r}")
-            flags.append(f"--{name}={v:g}")
+    for name, secs in (("warmup_min_secs", warmup_min_secs), ("min_secs", min_secs), ("max_secs", max_secs)):
+        if secs is not None:
+            if not isinstance(secs, (int, float)) or isinstance(secs, bool) or secs < 0 or not math.isfinite(secs):
+                raise InputError(f"{name} must be a non-negative number of seconds, got {secs!r}")
+            flags.append(f"--{name}={secs:g}")
     if op_profiling:
         flags.append("--enable_op_profiling=true")
     if verbose:

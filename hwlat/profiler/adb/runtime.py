@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -164,7 +165,7 @@ class AdbLiteRTRuntime(Runtime):
         own random inputs)."""
         return _AdbPrepared(self, self.device.push_model(_tflite_file(path)), Path(path).name)
 
-    def profile_model(self, path: str | Path, *, protocol: Protocol | None = None, trace_runs: int = 50,
+    def profile_model(self, path: str | os.PathLike[str], *, protocol: Protocol | None = None, trace_runs: int = 50,
                       warmup_runs: int = 10, device: str = "", samples: int = 5) -> ModelProfile:
         """Profile a ``.tflite`` file on the phone.
 
@@ -235,7 +236,7 @@ def make_adb_runtime(dev: DeviceSpec) -> AdbLiteRTRuntime:
     return rt
 
 
-def _tflite_file(path: str | Path) -> Path:
+def _tflite_file(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if p.suffix != ".tflite":
         raise InputError(f"an adb device runs .tflite models with benchmark_model; {p} is not one")

@@ -8,6 +8,7 @@ clock). Everything statistical (warm-up, rounds, noise) lives in :mod:`hwlat.pro
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -171,7 +172,7 @@ class Runtime(ABC):
         """
         raise UnsupportedOpError(f"runtime {self.name!r} cannot load model files")
 
-    def profile_model(self, path: str | Path, *, protocol: Protocol | None = None, trace_runs: int = 50,
+    def profile_model(self, path: str | os.PathLike[str], *, protocol: Protocol | None = None, trace_runs: int = 50,
                       warmup_runs: int = 10, device: str = "") -> ModelProfile:
         """A model file's end-to-end latency and per-node breakdown on this runtime (``device``
         names the device in the result). The default: this runtime has no breakdown."""

@@ -4,6 +4,7 @@ from ONNX Runtime's trace."""
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -158,7 +159,7 @@ class OnnxRuntime(Runtime):
         return _OrtPrepared(self._session(self.emit(graph)), graph.random_inputs(seed), self.provider == "cuda")
 
     def prepare_file(self, path: str | Path, *, seed: int = 0, inputs: Sequence[np.ndarray] | None = None,
-                     so: Any | None = None) -> Prepared:
+                     so: Any | None = None) -> _OrtPrepared:
         """Load an ``.onnx`` file (``so``: the session options, e.g. with profiling enabled)."""
         session = self._session(str(path), so)
         if inputs is None:
@@ -169,7 +170,7 @@ class OnnxRuntime(Runtime):
             bound = list(inputs)
         return _OrtPrepared(session, bound, self.provider == "cuda")
 
-    def profile_model(self, path: str | Path, *, protocol: Protocol | None = None, trace_runs: int = 50,
+    def profile_model(self, path: str | os.PathLike[str], *, protocol: Protocol | None = None, trace_runs: int = 50,
                       warmup_runs: int = 10, device: str = "") -> ModelProfile:
         """The end-to-end latency from an untraced session (tracing adds per-node overhead), the
         breakdown from a traced session of ``warmup_runs + trace_runs`` runs, the warm-up runs dropped."""
@@ -211,7 +212,7 @@ def random_inputs_for_session(session: Any, seed: int = 0) -> list[np.ndarray]:
     """Random inputs for every input of an ONNX Runtime session; symbolic dimensions become 1."""
     rng = np.random.default_rng(seed)
     dtypes = _NP_TYPES
-    out = []
+    out: list[np.ndarray] = []
     for i in session.get_inputs():
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
         dt = dtypes.get(i.type)

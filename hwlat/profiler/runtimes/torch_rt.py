@@ -176,7 +176,8 @@ class TorchRuntime(Runtime):
             raise InputError(f"torch runtime option mode must be one of {', '.join(MODES)}, got {mode!r}")
         unknown = sorted(set(self.options) - {"mode"})
         if unknown:
-            raise InputError(f"unknown torch runtime option(s) {', '.join(map(repr, unknown))}; the only option is 'mode'")
+            raise InputError(f"unknown torch runtime option(s) {', '.join(map(repr, unknown))}; "
+                             "the only option is 'mode'")
         self.mode: str = mode
 
     @_provider_aware
@@ -240,7 +241,8 @@ class TorchRuntime(Runtime):
                         traced = torch.jit.trace(module, args, check_trace=False)
                         module = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
                 except Exception as exc:  # tracing fails with many exception types
-                    raise UnsupportedOpError(f"torch.jit could not trace {what}: {exc}; use options mode='eager'") from exc
+                    raise UnsupportedOpError(f"torch.jit could not trace {what}: {exc}; "
+                                             "use options mode='eager'") from exc
             prepared = _TorchPrepared(module, inputs, device=device, threads=self.threads)
         finally:
             if self.threads > 0:

@@ -21,7 +21,7 @@ def canonical_genes(space: SearchSpace, genes: np.ndarray) -> np.ndarray:
     return np.asarray(space.canonical_genes(np.asarray(genes, dtype=np.int64)), dtype=np.int64)
 
 
-def mutate_genes(genes: np.ndarray, sizes: Sequence[int], rng: np.random.Generator, *,
+def mutate_genes(genes: np.ndarray, sizes: Sequence[int] | np.ndarray, rng: np.random.Generator, *,
                  space: SearchSpace | None = None, max_rounds: int = 8) -> np.ndarray:
     """Each row with one gene changed to a different value (vectorised; a new array).
 

@@ -6,13 +6,13 @@
 >>> res.front.best_under([1.0, 2.0])                                         # doctest: +SKIP
 
 Strategies (:mod:`hwlat.search.strategies`) work on the integer encoding of a space (genes,
-:meth:`SearchSpace.gene_sizes`), in an ask/tell loop: a strategy proposes a batch of gene rows, :func:`run_search` drops those
-already evaluated (every architecture is evaluated once), evaluates the rest in one vectorised
-call of the latency predictor (``predict_genes(genes) -> ms`` or ``predict(archs) -> ms``) and of
-the accuracy source, stores them in the archive and tells the strategy. Everything random
-comes from one seeded generator, and the archive, the strategy's state and the generator's
-state can be written to a checkpoint (atomically) and resumed: a resumed search continues
-exactly where the interrupted one stopped.
+:meth:`SearchSpace.gene_sizes`), in an ask/tell loop: a strategy proposes a batch of gene rows,
+:func:`run_search` drops those already evaluated (every architecture is evaluated once),
+evaluates the rest in one vectorised call of the latency predictor
+(``predict_genes(genes) -> ms`` or ``predict(archs) -> ms``) and of the accuracy source, stores
+them in the archive and tells the strategy. Everything random comes from one seeded generator,
+and the archive, the strategy's state and the generator's state can be written to a checkpoint
+(atomically) and resumed: a resumed search continues exactly where the interrupted one stopped.
 
 Latency budgets
 ---------------
@@ -132,7 +132,7 @@ class SearchResult:
                 return None
             i = int(np.argmax(self.accuracy))
             return self.archive.iloc[i].to_dict()
-        return self.front.best_under(b)  # type: ignore[return-value]
+        return self.front.best_under(b)
 
     def __repr__(self) -> str:
         budget = f", budget {self.budget_ms:g} ms" if self.budget_ms is not None else ""
@@ -162,7 +162,8 @@ class _Checkpoint:
         payload = {k: v for k, v in arrays.items()}
         payload["header"] = np.array(json.dumps(header))
         with atomic_path(self.path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **payload)
+            # numpy's stub lets a **dict of arrays fill its allow_pickle: bool
+            np.savez(fh, **payload)  # type: ignore[arg-type]
 
     def load(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         if not self.path.exists():
