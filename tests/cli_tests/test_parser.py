@@ -169,6 +169,7 @@ def test_a_failed_check_exits_3(tmp_path, capsys):
     a, b = str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")
     assert main(["table", "diff", a, b, "--fail-if", "median_ms:+5%"]) == 3
     assert main(["table", "diff", a, b, "--fail-if", "median_ms:+60%"]) == 0
+    capsys.readouterr()
     assert main(["table", "coverage", a, "--space", "nb201", "--fail-if-missing", "--format", "csv"]) == 3
     out = capsys.readouterr().out
     assert out.startswith("missing,kind\n") and out.count("\n") > 5
