@@ -227,8 +227,9 @@ class LookupPredictor(BaseEstimator):
 
     def predict_genes(self, genes: np.ndarray) -> np.ndarray:
         """Latency (ms) of each gene row: one vectorised pass."""
+        g = self._genes(genes)
         a, b = self.coef_
-        return a * gather_parts(self._genes(genes), self.part_genes_, self.part_dims_, self.part_tables_) + b
+        return a * gather_parts(g, self.part_genes_, self.part_dims_, self.part_tables_) + b
 
     def raw_sum(self, archs: Sequence[Any]) -> np.ndarray:
         return self.raw_sum_genes(self.space.to_genes(list(archs)))

@@ -78,7 +78,8 @@ class TestFewShotAdapter(PredictorContract):
 
 class TestKernelRegressor(PredictorContract):
     @pytest.fixture(scope="class")
-    def kernel_table(self):
+    @classmethod
+    def kernel_table(cls):
         specs = sample_kernels("conv", 30, seed=0, ranges=SMALL) + sample_kernels("pool", 10, seed=0, ranges=SMALL)
         return flops_table(specs)
 
@@ -97,7 +98,8 @@ class TestKernelRegressor(PredictorContract):
 
 class TestGraphPredictor(PredictorContract):
     @pytest.fixture(scope="class")
-    def models(self, tmp_path_factory):
+    @classmethod
+    def models(cls, tmp_path_factory):
         d = tmp_path_factory.mktemp("contract-models")
         chains = [[S.conv((3, 32, 32), 16, 3, 2, act="relu"), S.pwconv((16, 16, 16), 24)],
                   [S.conv((3, 32, 32), 8, 3, 1, act="relu"), S.pool((8, 32, 32), 3, 2, mode="max")]]
@@ -109,7 +111,8 @@ class TestGraphPredictor(PredictorContract):
         return paths
 
     @pytest.fixture(scope="class")
-    def kernel_table(self, models):
+    @classmethod
+    def kernel_table(cls, models):
         return flops_table([s for m in models for s in kernel_specs_of(m)])
 
     @pytest.fixture

@@ -222,11 +222,11 @@ def test_inputs_paths_bytes_and_protos_agree_and_are_cached(models, table):
     ms = [pred.predict([path])[0], pred.predict([proto])[0], pred.predict([proto.SerializeToString()])[0],
           pred.predict(str(path))[0]]
     np.testing.assert_allclose(ms, ms[0])
-    from hwlat.predictors import graph as G
+    from hwlat.predictors import onnx_kernels as K
 
-    before = len(G._cache)
+    before = len(K._cache)
     pred.predict([path, path])
-    assert len(G._cache) == before  # served from the cache
+    assert len(K._cache) == before  # served from the cache
 
 
 def test_calibration_moves_predictions_toward_measurements(models, table, measured):
