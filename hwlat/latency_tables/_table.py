@@ -204,48 +204,42 @@ class LatencyTable:
             raise self._missing_error([key])
         return float(median[pos])
 
-    def get_many(self, keys: Iterable[SpecOrKey], column: str = "latency_ms") -> tuple[np.ndarray, np.ndarray]:
-        """``(ms, found)``: the latencies (ms, ``latency_ms`` or another float column) of many ops,
-        float64 in the order given with NaN where the table has no row, and a boolean array that
-        says which were found. Unlike :meth:`lookup_many` a missing op is not an error."""
-        index, median = self._ensure_index()
+    def _positions(self, keys: Iterable[SpecOrKey], column: str) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """(values of ``column``, row of each key or -1, the keys as given): the shared part of the lookups."""
+        index, values = self._ensure_index()
         if column != "latency_ms":
             if column not in FLOAT_STATS:
                 raise InputError(f"unknown column {column!r}; choose one of {', '.join(FLOAT_STATS)}")
-            median = self._df[column].to_numpy(dtype=np.float64, na_value=np.nan)
+            values = self._df[column].to_numpy(dtype=np.float64, na_value=np.nan)
         items = list(keys)
         pos = np.fromiter((index.get(k.key if isinstance(k, OpSpec) else k, -1) for k in items),
                           dtype=np.int64, count=len(items))
         for i in np.flatnonzero(pos < 0):  # slow path: canonicalise non-canonical key strings
             pos[i] = index.get(self._resolve(items[i]), -1)
+        return values, pos, items
+
+    def get_many(self, keys: Iterable[SpecOrKey], column: str = "latency_ms") -> tuple[np.ndarray, np.ndarray]:
+        """``(ms, found)``: the latencies (ms, ``latency_ms`` or another float column) of many ops,
+        float64 in the order given with NaN where the table has no row, and a boolean array that
+        says which were found. Unlike :meth:`lookup_many` a missing op is not an error."""
+        values, pos, _ = self._positions(keys, column)
         found = pos >= 0
-        ms = np.full(len(items), np.nan)
-        ms[found] = median[pos[found]]
+        ms = np.full(len(pos), np.nan)
+        ms[found] = values[pos[found]]
         return ms, found
 
     def lookup_many(self, keys: Iterable[SpecOrKey], column: str = "latency_ms") -> np.ndarray:
         """Latencies (ms, ``latency_ms``, or another float column such as ``context_ms``) of many
         ops, float64 in the order given; one error lists all missing."""
-        index, median = self._ensure_index()
-        if column != "latency_ms":
-            if column not in FLOAT_STATS:
-                raise InputError(f"unknown column {column!r}; choose one of {', '.join(FLOAT_STATS)}")
-            median = self._df[column].to_numpy(dtype=np.float64, na_value=np.nan)
-        items = list(keys)
-        pos = np.fromiter((index.get(k.key if isinstance(k, OpSpec) else k, -1) for k in items),
-                          dtype=np.int64, count=len(items))
-        missing_at = np.flatnonzero(pos < 0)
-        if len(missing_at):  # slow path: canonicalise non-canonical key strings
+        values, pos, items = self._positions(keys, column)
+        if (pos < 0).any():
             still: list[str] = []
-            for i in missing_at:
+            for i in np.flatnonzero(pos < 0):
                 key = self._resolve(items[i])
-                p = index.get(key, -1)
-                pos[i] = p
-                if p < 0 and key not in still:
+                if key not in still:
                     still.append(key)
-            if still:
-                raise self._missing_error(still)
-        return median[pos]
+            raise self._missing_error(still)
+        return values[pos]
 
     def nearest_keys(self, key: str, n: int = 3) -> list[str]:
         """The ``n`` keys of the table most like ``key`` (same kind first)."""

@@ -25,7 +25,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["LayerTables", "Predictor", "table_hash", "MIN_GRID"]
+from hwlat.errors import InputError
+
+__all__ = ["LayerTables", "Predictor", "NotOverASpace", "table_hash", "MIN_GRID"]
 
 #: the largest grid of shared genes :meth:`LayerTables.min_ms` enumerates exactly
 MIN_GRID = 2_000_000
@@ -127,3 +129,29 @@ class Predictor(Protocol):
 
     @classmethod
     def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None) -> Any: ...
+
+
+class NotOverASpace:
+    """The protocol's space methods for a predictor of something else than a space's architectures
+    (single ops, ONNX models): ``predict_genes`` refuses, ``min_latency`` and ``layer_tables``
+    are None. ``predicts`` says what it predicts instead, for the message."""
+
+    predicts: str = "something other than architectures"
+
+    def _check_fitted(self) -> None:  # pragma: no cover - every user defines its own
+        pass
+
+    def predict_genes(self, genes: np.ndarray) -> np.ndarray:
+        """Not applicable: this predictor does not predict architectures of a search space."""
+        raise InputError(f"a {type(self).__name__} predicts {self.predicts}, not gene rows of a search space; "
+                         "use a LookupPredictor for architectures")
+
+    def min_latency(self) -> float | None:
+        """None: there is no search space whose least latency this predictor could tell."""
+        self._check_fitted()
+        return None
+
+    def layer_tables(self) -> LayerTables | None:
+        """None: this predictor is not additive over the parts of a space."""
+        self._check_fitted()
+        return None

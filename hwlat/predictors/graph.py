@@ -62,7 +62,7 @@ from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
 from hwlat.latency_tables import FLOAT_STATS, LatencyTable, TableMetadata
 from hwlat.ops.onnx_import import KernelInfo
 from hwlat.ops.spec import OpSpec
-from hwlat.predictors.base import LayerTables, table_hash
+from hwlat.predictors.base import NotOverASpace, table_hash
 from hwlat.predictors.io import load_predictor
 from hwlat.predictors.onnx_kernels import ModelLike, analyse_model, model_label, ort_device
 from hwlat.predictors.parts import fit_affine
@@ -77,7 +77,7 @@ _ELEMWISE_KINDS = ("add", "act", "bn", "concat")
 
 # -- the predictor ---------------------------------------------------------------------------------
 
-class GraphPredictor(BaseEstimator):
+class GraphPredictor(NotOverASpace, BaseEstimator):
     """Latency (ms) of ONNX models from a latency table of their kernels.
 
     A scikit-learn estimator: every parameter is keyword-only and stored unchanged;
@@ -101,6 +101,8 @@ class GraphPredictor(BaseEstimator):
         from FLOPs or elements moved times a rate fitted on the table (see the module doc) and
         report it with source ``fallback``.
     """
+
+    predicts = "ONNX models (predict(paths))"
 
     def __init__(self, *, table: Any = None, regressor: Any = None, device: Any = "cpu-ort",
                  allow_fallback: bool = False) -> None:
@@ -301,20 +303,6 @@ class GraphPredictor(BaseEstimator):
         df["share_pct"] = 100 * df["predicted_ms"] / total if total > 0 else np.nan
         return df
 
-    def predict_genes(self, genes: np.ndarray) -> np.ndarray:
-        """Not applicable: a graph predictor predicts ONNX models, not architectures of a space."""
-        raise InputError("a GraphPredictor predicts ONNX models (predict(paths)), not gene rows of a search space; "
-                         "use a LookupPredictor for architectures")
-
-    def min_latency(self) -> float | None:
-        """None: a graph predictor has no search space whose least latency it could tell."""
-        self._check_fitted()
-        return None
-
-    def layer_tables(self) -> LayerTables | None:
-        """None: a graph predictor is not additive over the parts of a space."""
-        self._check_fitted()
-        return None
 
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:  # noqa: N803 - BaseEstimator's signature
         state = "unfitted"

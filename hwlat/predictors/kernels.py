@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 
 from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
 from hwlat.ops.spec import OpSpec
-from hwlat.predictors.base import LayerTables, table_hash
+from hwlat.predictors.base import NotOverASpace, table_hash
 from hwlat.predictors.features import BASE_FEATURES, KIND_FEATURES, as_spec, featurize
 
 __all__ = ["ESTIMATORS", "KernelRegressor"]
@@ -144,7 +144,7 @@ def _xy(X: Any, y: Any) -> tuple[list[OpSpec], np.ndarray]:
     return specs, ms
 
 
-class KernelRegressor(RegressorMixin, BaseEstimator):
+class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
     """Latency (ms) of single ops from one regressor per op kind, fitted on profiled kernels.
 
     Parameters
@@ -170,6 +170,8 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         reg.predict([conv((32, 56, 56), 64, 3)])     # array([...]) ms
         reg.held_out_report(table)                   # MAPE, ±10 %, Spearman per kind
     """
+
+    predicts = "single ops (predict(specs))"
 
     def __init__(self, *, estimator: Any = "et", target: str = "log", min_samples: int = 8,
                  random_state: int = 0) -> None:
@@ -277,20 +279,6 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
             out = np.maximum(out, floor)  # a regressor in ms can undershoot below 0
         return out
 
-    def predict_genes(self, genes: np.ndarray) -> np.ndarray:
-        """Not applicable: a kernel regressor predicts single ops, not architectures of a space."""
-        raise InputError("a KernelRegressor predicts single ops (predict(specs)), not gene rows of a search space; "
-                         "use a LookupPredictor for architectures")
-
-    def min_latency(self) -> float | None:
-        """None: a kernel regressor has no search space whose least latency it could tell."""
-        self._check_fitted()
-        return None
-
-    def layer_tables(self) -> LayerTables | None:
-        """None: a kernel regressor is not additive over the parts of a space."""
-        self._check_fitted()
-        return None
 
     # -- evaluation -----------------------------------------------------------------------------
     def held_out_report(self, X: Any, y: Sequence[float] | np.ndarray | None = None, *, test_size: float = 0.2,
