@@ -95,6 +95,10 @@ class Registry(Generic[T]):
         load_plugins()
         return list(self._entries)
 
+    def primary_names(self) -> list[str]:
+        """The names, without those registered as another name of an entry (meta ``alias_of``)."""
+        return [n for n in self.names() if not self._meta[n].get("alias_of")]
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.names()
 

@@ -61,7 +61,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     for d in list_devices(search_path=args.devices_dir):
         try:
             cls = get_runtime_class(d.runtime)
-            ok = cls.is_available() and (d.provider != "cuda" or _cuda_ok(d.runtime))
+            ok = cls.is_available() and (d.provider != "cuda" or cls.cuda_available())
         except HwlatError:
             ok = False
         usable.append({"device": d.name, "usable_here": ok})
@@ -74,9 +74,3 @@ def cmd_detect(args: argparse.Namespace) -> int:
         print()
         emit(usable, "table")
     return 0
-
-
-def _cuda_ok(runtime: str) -> bool:
-    from hwlat.profiler.runtimes import get_runtime_class
-
-    return get_runtime_class(runtime).cuda_available()

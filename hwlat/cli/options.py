@@ -122,7 +122,7 @@ def space_choices() -> list[str]:
 
 def strategy_choices() -> list[str]:
     """Registered strategies, without the other names some are also registered under (``alias_of``)."""
-    return [n for n in STRATEGIES.names() if not STRATEGIES.meta(n).get("alias_of")]
+    return STRATEGIES.primary_names()
 
 
 class Parents:

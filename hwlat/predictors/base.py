@@ -19,7 +19,7 @@ A predictor is a scikit-learn style estimator (keyword-only parameters stored un
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -137,9 +137,8 @@ class NotOverASpace:
     are None. ``predicts`` says what it predicts instead, for the message."""
 
     predicts: str = "something other than architectures"
-
-    def _check_fitted(self) -> None:  # pragma: no cover - every user defines its own
-        pass
+    #: the predictor's own "is it fitted" check (raises NotFittedError), which every user defines
+    _check_fitted: Callable[[], None]
 
     def predict_genes(self, genes: np.ndarray) -> np.ndarray:
         """Not applicable: this predictor does not predict architectures of a search space."""

@@ -165,7 +165,7 @@ class Strategy(ABC):
 
 def strategy_names(*, aliases: bool = False) -> list[str]:
     """The registered strategy names (without the aliases registered with ``alias_of=``, unless asked)."""
-    return [n for n in STRATEGIES.names() if aliases or not STRATEGIES.meta(n).get("alias_of")]
+    return STRATEGIES.names() if aliases else STRATEGIES.primary_names()
 
 
 def make_strategy(name: str | Strategy, **kw: Any) -> Strategy:
