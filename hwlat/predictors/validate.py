@@ -26,7 +26,7 @@ from hwlat.errors import InputError
 from hwlat.predictors.io import save_predictor
 from hwlat.predictors.lookup import DEFAULT_CALIBRATION, LookupPredictor
 from hwlat.profiler import Protocol
-from hwlat.profiler.networks import measure_archs
+from hwlat.profiler.networks import drift_text, measure_archs
 
 __all__ = ["metrics", "ValidationResult", "validate_space"]
 
@@ -72,6 +72,7 @@ class ValidationResult:
     predictor: Any = None  # the calibrated LookupPredictor
     interference: Any = None  # Interference of the test networks' run
     statistic: str = "min"
+    drift: dict[str, Any] | None = None  # NetworkMeasurements.drift of the networks' run
 
     def summary(self) -> str:
         p, n = self.prediction, self.noise_floor
@@ -80,6 +81,7 @@ class ValidationResult:
                  f"(predictor calibrated on {cal.get('n', 0)} others, {cal.get('mode', 'affine')} calibration); "
                  f"statistic: {self.statistic}",
                  self.interference.summary() if self.interference is not None else "interference: not measured",
+                 *([drift_text(self.drift)] if self.drift else []),
                  f"{'':24s}{'prediction':>12s}{'noise floor':>14s}",
                  f"{'within ±5 %':24s}{p['within_5_pct']:>11.1f}%{n['within_5_pct']:>13.1f}%",
                  f"{'within ±10 %':24s}{p['within_10_pct']:>11.1f}%{n['within_10_pct']:>13.1f}%",
@@ -94,7 +96,8 @@ class ValidationResult:
     def to_dict(self) -> dict[str, Any]:
         return {"space": self.space, "device": self.device, "statistic": self.statistic,
                 "prediction": self.prediction, "noise_floor": self.noise_floor, "calibration": self.calibration,
-                "interference": self.interference.to_dict() if self.interference is not None else None}
+                "interference": self.interference.to_dict() if self.interference is not None else None,
+                "drift": self.drift}
 
     def plot(self, path: str | Path) -> Path:
         """Scatter plot of predicted vs measured (and repeat vs first measurement) as PNG."""
@@ -165,7 +168,8 @@ def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibra
     res = ValidationResult(space.name, dev.name, rows, metrics(pred, meas[:, 0]), metrics(meas[:, 1], meas[:, 0]),
                            {"n": len(cal), "mode": predictor.calibrated_, "b_ms": float(predictor.coef_[1]),
                             "overhead_ms": predictor.overhead_ms_, "multipliers": predictor.group_coef_},
-                           predictor=predictor, interference=got.interference, statistic=got.statistic)
+                           predictor=predictor, interference=got.interference, statistic=got.statistic,
+                           drift=got.drift)
     if out_dir is not None:
         d = Path(out_dir)
         csv, png, js = d / "validation.csv", d / "validation.png", d / "validation.json"

@@ -8,6 +8,13 @@ same job: items with a key, measured chunk by chunk through one
 items whose chunk never came within ``quiet_tol`` of the run's quiet level (a level that is only
 known at the end) are measured again, after waiting for the machine to be quiet, up to the
 protocol's ``remeasure`` times, and the run closer to the quiet level is kept.
+
+With a *reference* item (whole networks: a fixed network of their space), the reference is one
+more item of every chunk, and every record keeps the reference's estimate in its chunk
+(``reference_ms``). The machine's slow drift, a level a few per cent above or below its usual
+one that lasts minutes (too little for the canary's ``quiet_tol`` to call it a slow spell), moves
+the reference as much as the items beside it, so that ``latency_ms * level / reference_ms``
+takes it out (:meth:`MeasureJob.reference_level_ms`).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.meter import CANARY_LABEL, Interference, Item, Meter
 from hwlat.profiler.protocol import Protocol
 
-__all__ = ["MeasureJob", "OVERHEAD_SPEC", "OVERHEAD_KEY", "CANARY_KEY"]
+__all__ = ["MeasureJob", "OVERHEAD_SPEC", "OVERHEAD_KEY", "CANARY_KEY", "REFERENCE_KEY"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,7 @@ log = logging.getLogger(__name__)
 OVERHEAD_SPEC = identity((1, 1, 1))
 OVERHEAD_KEY = "__overhead__"
 CANARY_KEY = CANARY_LABEL
+REFERENCE_KEY = "__reference__"
 
 
 class MeasureJob:
@@ -40,20 +48,24 @@ class MeasureJob:
     ``rows`` holds every record (key -> dict with ``latency_ms``...), the resumed ones included;
     ``overhead=True`` times the empty model in every chunk as one more item (its records are
     ``__overhead__#i``; :meth:`overhead_ms` is their median), and the canary's records are
-    ``__canary__#i``.
+    ``__canary__#i``. ``reference`` (a function that makes the reference item) times it in every
+    chunk too (records ``__reference__#i``; each item's record gets its chunk's ``reference_ms``).
     """
 
     def __init__(self, runtime: Any, protocol: Protocol, *, checkpoint: Checkpoint | None = None,
-                 overhead: bool = False, rng: np.random.Generator | None = None) -> None:
+                 overhead: bool = False, rng: np.random.Generator | None = None,
+                 reference: Callable[[Meter], Item] | None = None) -> None:
         self.protocol = protocol
         self.checkpoint = checkpoint
         self.overhead = overhead
+        self.reference = reference
         self.rows: dict[str, dict[str, Any]] = checkpoint.rows if checkpoint is not None else {}
         self.meter = Meter(runtime, protocol, rng=rng if rng is not None else np.random.default_rng(protocol.seed))
         for k, r in self.rows.items():
             if k.startswith(CANARY_KEY):
                 self.meter.observe_canary(r["latency_ms"], r.get("round_minima_ms", ()))
-        self._chunks = sum(k.startswith((CANARY_KEY, OVERHEAD_KEY)) for k in self.rows)
+        # an index for the next chunk's records, above every index already used
+        self._chunks = sum(k.startswith((CANARY_KEY, OVERHEAD_KEY, REFERENCE_KEY)) for k in self.rows)
         self.remeasured: set[str] = set()
 
     # -- records ------------------------------------------------------------------------------
@@ -79,6 +91,13 @@ class MeasureJob:
         quiet = [r for r in recs if not self._stale(r)]
         return float(np.median([r["latency_ms"] for r in (quiet or recs)]))
 
+    def reference_level_ms(self) -> float | None:
+        """The reference's level: the lower quartile of its estimates over the chunks (None without
+        a reference). Most chunks run at the machine's usual level; the quartile leans to the
+        quieter of them without resting on the single fastest one."""
+        refs = [r["latency_ms"] for k, r in self.rows.items() if k.startswith(REFERENCE_KEY)]
+        return float(np.percentile(refs, 25)) if refs else None
+
     # -- measuring ----------------------------------------------------------------------------
     def _chunk(self, items: Sequence[tuple[str, Item]], on_done: Callable[[str], object] | None) -> None:
         meter = self.meter
@@ -87,20 +106,28 @@ class MeasureJob:
             # the empty model is timed in every chunk, interleaved with the ops, so that the
             # overhead is measured under the same conditions as the ops it is subtracted from
             batch.append(meter.spec_item(OVERHEAD_SPEC, OVERHEAD_KEY))
+        if self.reference is not None:
+            batch.append(self.reference(meter))
         keys = {item[0]: key for key, item in items}
         results = meter.measure(batch, on_done=(lambda label: on_done(keys[label]) if label in keys else None)
                                 if on_done else None)
+        extra: dict[str, Any] = {}
+        ref = results[len(items) + self.overhead] if self.reference is not None else None
+        if ref is not None:
+            extra["reference_ms"] = ref.latency_ms
         for (key, _), m in zip(items, results):
             if m.remeasured:
                 self.remeasured.add(key)
             old = self.rows.get(key)
             if old is not None and (old.get("canary_ms") or np.inf) <= (m.extra.get("canary_ms") or np.inf):
                 continue  # a second try that ran no quieter than the first: keep the first
-            self.record(key, m)
+            self.record(key, m, **extra)
         c = self._chunks
         self._chunks += 1
         if self.overhead:
             self.record(f"{OVERHEAD_KEY}#{c}", results[len(items)])
+        if ref is not None:
+            self.record(f"{REFERENCE_KEY}#{c}", ref)
         if self.protocol.canary:
             cm = results[-1]
             self.record(f"{CANARY_KEY}#{c}", cm, round_minima_ms=cm.round_minima_ms)

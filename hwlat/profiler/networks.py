@@ -5,6 +5,15 @@ gallery's measured column); :func:`measure_files` model files (``hwlat measure``
 ``passes=2`` every network is prepared twice and both copies are measured in the *same* chunk,
 their rounds interleaved: the second copy is the noise floor of the first, taken under the same
 conditions, not minutes later.
+
+Networks of a space are measured with the space's reference network
+(:meth:`~hwlat.spaces.base.SearchSpace.reference_arch`) beside them in every chunk, and reported
+*at the reference's level*: ``raw * level / reference_in_its_chunk``. A machine that drifts a few
+per cent for minutes (slower while calibration networks run, quicker while the gallery's do)
+moves the reference as much as the networks beside it, so the drift cancels; the raw numbers are
+kept beside the levelled ones (``raw_ms``). The level is the run's own
+(:meth:`~hwlat.profiler.jobs.MeasureJob.reference_level_ms`), or one given by an earlier run
+(``level_ms``): the gallery is measured at the level of the calibration its predictor was fitted on.
 """
 
 from __future__ import annotations
@@ -20,12 +29,12 @@ import numpy as np
 from hwlat._progress import progress_bar
 from hwlat.errors import InputError
 from hwlat.profiler.checkpoint import Checkpoint, checkpoint_header
-from hwlat.profiler.jobs import MeasureJob
-from hwlat.profiler.meter import Interference
+from hwlat.profiler.jobs import REFERENCE_KEY, MeasureJob
+from hwlat.profiler.meter import Interference, Item, Meter
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.transports import open_runtime
 
-__all__ = ["NetworkMeasurements", "measure_archs", "measure_files", "CHECKPOINT_NAME"]
+__all__ = ["NetworkMeasurements", "drift_text", "measure_archs", "measure_files", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "measurements.jsonl"
 
@@ -34,14 +43,37 @@ CHECKPOINT_NAME = "measurements.jsonl"
 class NetworkMeasurements:
     """End-to-end latencies (ms, the protocol's statistic) of networks, ``passes`` copies each.
 
-    ``ms`` has shape ``(n, passes)``; ``records`` holds every copy's statistics (median, p90,
-    IQR, stability...) in the same order, ``records[i][p]``.
+    ``ms`` has shape ``(n, passes)``: at the reference's level ``reference_level_ms`` when the
+    networks were measured beside a reference (see the module docstring), else as measured;
+    ``raw_ms`` as measured. ``records`` holds every copy's statistics (median, p90, IQR,
+    stability, ``reference_ms`` of its chunk...) in the same order, ``records[i][p]``.
     """
 
     ms: np.ndarray
     records: list[list[dict[str, Any]]]
     interference: Interference | None
     statistic: str
+    raw_ms: np.ndarray | None = None
+    reference_level_ms: float | None = None
+    reference: str | None = None  # the reference network's text form
+
+    @property
+    def drift(self) -> dict[str, Any] | None:
+        """How far the machine drifted over the run: the reference's chunk estimates over its level
+        (min, median, max) and the median correction applied (levelled / raw); None without one."""
+        if self.reference_level_ms is None or self.raw_ms is None:
+            return None
+        refs = np.array([r["reference_ms"] for rs in self.records for r in rs if r.get("reference_ms")], float)
+        if refs.size == 0:
+            return None
+        ratio = refs / self.reference_level_ms
+        return {"reference": self.reference, "level_ms": self.reference_level_ms,
+                "chunk_ratio_min": float(ratio.min()), "chunk_ratio_median": float(np.median(ratio)),
+                "chunk_ratio_max": float(ratio.max()),
+                "median_correction": float(np.median(self.ms / self.raw_ms))}
+
+    def drift_summary(self) -> str:
+        return drift_text(self.drift)
 
     def __getitem__(self, idx: Any) -> Any:  # measurements[:, 0] reads like the array
         return self.ms[idx]
@@ -51,15 +83,26 @@ class NetworkMeasurements:
         return sum(bool(r.get("unstable")) for rs in self.records for r in rs)
 
 
+def drift_text(drift: dict[str, Any] | None) -> str:
+    """One line for a person about :attr:`NetworkMeasurements.drift`."""
+    if drift is None:
+        return "drift: not measured (no reference network)"
+    return (f"drift: the reference network ran x{drift['chunk_ratio_min']:.2f} to x{drift['chunk_ratio_max']:.2f} "
+            f"of its level across chunks; latencies are at its level "
+            f"(median correction x{drift['median_correction']:.3f})")
+
+
 def _measure(keys: list[list[str]], make_item: Any, dev: Any, rt: Any, protocol: Protocol, out_dir: Any,
-             progress: bool, chunk_size: int, seed: int, what: str) -> NetworkMeasurements:
+             progress: bool, chunk_size: int, seed: int, what: str,
+             reference: tuple[str, Any] | None = None, level_ms: float | None = None) -> NetworkMeasurements:
     from hwlat._io import ensure_writable_dir
 
     ckpt = None
     if out_dir is not None:
         ckpt = Checkpoint(ensure_writable_dir(out_dir) / CHECKPOINT_NAME, checkpoint_header(dev, rt, protocol))
     try:
-        job = MeasureJob(rt, protocol, checkpoint=ckpt, rng=np.random.default_rng(seed))
+        job = MeasureJob(rt, protocol, checkpoint=ckpt, rng=np.random.default_rng(seed),
+                         reference=reference[1] if reference is not None else None)
         # the copies of one network stay side by side, so a chunk always holds all of them
         items = [(k, make_item(job.meter, i, k)) for i, ks in enumerate(keys) for k in ks]
         passes = max(len(ks) for ks in keys) if keys else 1
@@ -71,17 +114,27 @@ def _measure(keys: list[list[str]], make_item: Any, dev: Any, rt: Any, protocol:
         if ckpt is not None:
             ckpt.close()
     records = [[rows[k] for k in ks] for ks in keys]
-    ms = np.array([[r["latency_ms"] for r in rs] for rs in records], dtype=np.float64).reshape(len(keys), -1)
-    return NetworkMeasurements(ms, records, job.interference(), protocol.statistic)
+    raw = np.array([[r["latency_ms"] for r in rs] for rs in records], dtype=np.float64).reshape(len(keys), -1)
+    level = level_ms if level_ms is not None else job.reference_level_ms()
+    if reference is None or level is None:
+        return NetworkMeasurements(raw, records, job.interference(), protocol.statistic, raw)
+    # records resumed from a run without a reference stay as measured
+    factor = np.array([[level / r["reference_ms"] if r.get("reference_ms") else 1.0 for r in rs] for rs in records],
+                      dtype=np.float64).reshape(raw.shape)
+    return NetworkMeasurements(raw * factor, records, job.interference(), protocol.statistic, raw, level,
+                               reference[0])
 
 
 def measure_archs(space: Any, archs: Sequence[Any], device: Any, *, protocol: Protocol | None = None,
                   out_dir: str | os.PathLike[str] | None = None, passes: int = 1, tag: str = "",
                   progress: bool = True, chunk_size: int = 8, seed: int = 0,
-                  runtime: Any = None) -> NetworkMeasurements:
+                  runtime: Any = None, reference: bool = True, level_ms: float | None = None) -> NetworkMeasurements:
     """End-to-end latency (ms) of each architecture of ``space``, ``passes`` copies each.
 
     Networks are measured ``chunk_size`` at a time, every copy of a network in the same chunk.
+    With ``reference`` (the default) the space's reference network is timed in every chunk and
+    the latencies are reported at its level: this run's, or ``level_ms`` when given (the
+    ``reference_level_ms`` of an earlier run on the same device), see the module docstring.
     With ``out_dir`` each result is checkpointed and a rerun measures only what is missing.
     ``device`` is a device (or its name), whose runtime is opened and closed here, or an opened
     :class:`~hwlat.profiler.runtimes.Runtime` (as ``runtime``), which is used and left open.
@@ -95,9 +148,18 @@ def measure_archs(space: Any, archs: Sequence[Any], device: Any, *, protocol: Pr
     def make_item(meter: Any, i: int, key: str) -> Any:
         return meter.graph_item(key, lambda: space.build(archs[i], seed=protocol.seed))
 
+    ref = None
+    if reference:
+        ref_arch = space.reference_arch()
+
+        def reference_item(meter: Meter) -> Item:
+            return meter.graph_item(REFERENCE_KEY, lambda: space.build(ref_arch, seed=protocol.seed))
+        ref = (space.encode(ref_arch), reference_item)
+    elif level_ms is not None:
+        raise InputError("level_ms needs the reference network (reference=True)")
     with open_runtime(device, runtime) as (dev, rt):
         return _measure(keys, make_item, dev, rt, protocol, out_dir, progress, chunk_size, seed,
-                        f"measuring {space.name} on {dev.name}")
+                        f"measuring {space.name} on {dev.name}", ref, level_ms)
 
 
 def measure_files(paths: Sequence[str | os.PathLike[str]], device: Any, *, protocol: Protocol | None = None,

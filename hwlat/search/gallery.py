@@ -39,7 +39,7 @@ import pandas as pd
 from hwlat._io import atomic_path, atomic_write_text, ensure_writable_dir
 from hwlat.errors import InputError
 from hwlat.profiler.meter import Interference
-from hwlat.profiler.networks import measure_archs
+from hwlat.profiler.networks import drift_text, measure_archs
 from hwlat.search.pareto import non_dominated_mask
 
 __all__ = ["Gallery", "build_gallery", "default_budgets", "export_member"]
@@ -112,6 +112,8 @@ class Gallery:
         if self.meta.get("interference"):
 
             lines.append(Interference.from_dict(self.meta["interference"]).summary())
+        if self.meta.get("drift"):
+            lines.append(drift_text(self.meta["drift"]))
         if len(b):
             with pd.option_context("display.width", 200, "display.max_colwidth", 60,
                                    "display.float_format", lambda v: f"{v:.4g}" if abs(v) >= 1e5 else f"{v:.3f}"):
@@ -138,14 +140,17 @@ def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str |
                   accuracy_name: str, accuracy_kind: str = "accuracy", budgets: Sequence[float] | None = None,
                   max_budget_ms: float | None = None, measure: bool = True, max_measure: int = 30,
                   protocol: Any = None, export: str = "budgets", meta: dict[str, Any] | None = None,
-                  progress: bool = True, runtime: Any = None) -> Gallery:
+                  progress: bool = True, runtime: Any = None, level_ms: float | None = None) -> Gallery:
     """Write the gallery of ``archive`` (columns ``arch`` — the space's text form —, ``latency_ms``
     predicted, ``accuracy``) to ``out_dir``.
 
     ``budgets`` (ms) default to six spread over the front, up to ``max_budget_ms`` if given. The
     members picked for a budget are always measured; up to ``max_measure`` members in all (the
     rest of the front thinned evenly). ``export``: ``"budgets"`` (the picked members),
-    ``"front"`` (every measured member) or ``"none"``.
+    ``"front"`` (every measured member) or ``"none"``. ``level_ms``: the reference level of the
+    calibration the predictions come from (:func:`~hwlat.profiler.networks.measure_archs`), so
+    that the measured column is at the level the predictor speaks; the raw numbers are kept in
+    ``raw_measured_ms``.
     """
     for col in ("arch", "latency_ms", "accuracy"):
         if col not in archive.columns:
@@ -172,14 +177,19 @@ def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str |
     to_measure = sorted(set(picked) | set(_thin(len(front), max(max_measure - len(picked), 0))))[:max(max_measure,
                                                                                                         len(picked))]
     front["measured_ms"] = np.nan
+    front["raw_measured_ms"] = np.nan
     interference = None
+    drift = None
     if measure and to_measure:
 
         archs = [space.decode(front.at[i, "arch"]) for i in to_measure]
         got = measure_archs(space, archs, device, protocol=protocol, out_dir=out / "measurements", passes=1,
-                            tag="gallery-", progress=progress, runtime=runtime)
+                            tag="gallery-", progress=progress, runtime=runtime, level_ms=level_ms)
         front.loc[to_measure, "measured_ms"] = got[:, 0]
+        if got.raw_ms is not None:
+            front.loc[to_measure, "raw_measured_ms"] = got.raw_ms[:, 0]
         interference = got.interference
+        drift = got.drift
     front["error_pct"] = 100 * (front["latency_ms"] - front["measured_ms"]) / front["measured_ms"]
     front["accuracy_source"] = accuracy_name
     front["files"] = ""
@@ -213,7 +223,8 @@ def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str |
             "measured": int(err.size), "within_10_pct": int((np.abs(err) <= 10).sum()),
             "within_5_pct": int((np.abs(err) <= 5).sum()),
             "median_abs_error_pct": float(np.median(np.abs(err))) if err.size else None,
-            "interference": interference.to_dict() if interference is not None else None, **(meta or {})}
+            "interference": interference.to_dict() if interference is not None else None, "drift": drift,
+            **(meta or {})}
     keep = [c for c in front.columns if c not in ("genes",)]
     front_csv, front_json, bud_csv = out / "front.csv", out / "front.json", out / "budgets.csv"
     with atomic_path(front_csv) as tmp:

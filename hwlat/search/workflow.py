@@ -115,6 +115,7 @@ def _search_gallery(space: Any, dev: Any, out: Path, rt: Any, acc: Any, table: A
                     calibration_mode: str | None, t0: float) -> SearchRun:
 
     calibration: dict[str, Any] = {}
+    level_ms = None
     if predictor is None:
         tab = space_table(space, dev, table, out, protocol=protocol, progress=progress, runtime=rt)
         tdev = tab.metadata.device_name
@@ -126,11 +127,12 @@ def _search_gallery(space: Any, dev: Any, out: Path, rt: Any, acc: Any, table: A
         if calibrate and measure:
 
             archs = space.sample(seed + 10_007, calibrate)
-            y = measure_archs(space, archs, dev, protocol=protocol, out_dir=out / "calibration", passes=1,
-                              tag="cal-", progress=progress, seed=seed, runtime=rt)[:, 0]
-            predictor.calibrate(archs, y)
+            got = measure_archs(space, archs, dev, protocol=protocol, out_dir=out / "calibration", passes=1,
+                                tag="cal-", progress=progress, seed=seed, runtime=rt)
+            predictor.calibrate(archs, got[:, 0])
+            level_ms = got.reference_level_ms  # the gallery is measured at this level too
             calibration = {"n": int(calibrate), "mode": predictor.calibrated_, "b_ms": float(predictor.coef_[1]),
-                           "multipliers": predictor.group_coef_}
+                           "multipliers": predictor.group_coef_, "drift": got.drift}
             save_predictor(predictor, out / "predictor.npz")
     found = strat.find(space, predictor, acc, out_dir=out, budget_ms=budget_ms, budgets=budgets, n_evals=n_evals,
                        seed=seed, progress=progress,
@@ -139,7 +141,7 @@ def _search_gallery(space: Any, dev: Any, out: Path, rt: Any, acc: Any, table: A
                             accuracy_kind=found.accuracy_kind, budgets=found.budgets,
                             max_budget_ms=found.max_budget_ms, measure=measure,
                             max_measure=max(max_measure, found.min_measure), protocol=protocol, export=export,
-                            meta=found.meta, progress=progress, runtime=rt)
+                            meta=found.meta, progress=progress, runtime=rt, level_ms=level_ms)
     summary = found.summarize(gallery)
     path = out / "search.json"
     atomic_write_text(path, json.dumps(summary, indent=2, default=json_plain))

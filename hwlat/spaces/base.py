@@ -162,6 +162,16 @@ class SearchSpace(ABC):
             return False
         return True
 
+    def reference_arch(self) -> Arch:
+        """A fixed, mid-sized network of the space: the median by FLOPs of nine seeded samples.
+
+        Whole networks are measured with it beside them in every chunk (see
+        :func:`~hwlat.profiler.networks.measure_archs`), so that the machine's slow drift between
+        chunks, and between calibration and gallery, can be taken out.
+        """
+        archs = self.sample(20_261_201, 9)
+        return sorted(archs, key=self.flops)[len(archs) // 2]
+
     def example(self) -> str:
         """The encoded text of a valid architecture (for messages and docs)."""
         return self.encode(self.sample(0, 1)[0])

@@ -202,13 +202,14 @@ def test_validate_for_real_and_resume(tmp_path):
     lines = (tmp_path / "v" / "measurements.jsonl").read_text().splitlines()
     import json
     keys = {json.loads(ln)["key"] for ln in lines[1:]} - {"__canary__"}
-    keys = {k for k in keys if not k.startswith("__canary__")}
+    keys = {k for k in keys if not k.startswith(("__canary__", "__reference__"))}
     # both copies of every network (a chunk that ran in a slow spell is re-measured: more lines, same keys)
     assert len(keys) == 2 * (3 + 6)
     again = validate_space(space, table, "cpu-ort", n=6, calibrate=3, seed=0, protocol=proto,
                            out_dir=tmp_path / "v", progress=False)
     assert (tmp_path / "v" / "measurements.jsonl").read_text().splitlines() == lines  # nothing re-measured
     np.testing.assert_allclose(again.rows["measured_ms"], res.rows["measured_ms"])
+    assert res.drift is not None and res.to_dict()["drift"]["level_ms"] > 0 and "drift:" in res.summary()
 
 
 def test_validate_refuses_a_table_of_another_device(tmp_path):

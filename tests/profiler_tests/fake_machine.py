@@ -4,11 +4,14 @@ Every prepared model has a true latency derived from its graph. Calls advance a 
 shared by all models of one machine; the machine switches between a quiet and a slow mode as
 that clock runs (slow spells of ``slow_s`` seconds between quiet spells of ``quiet_s``, each
 drawn from an exponential law, or a fixed ``schedule`` of (until_s, slow) spells). In the slow
-mode a call takes ``factor`` times longer. Every call also gets a little positive jitter:
-interference only ever adds time.
+mode a call takes ``factor`` times longer. ``level`` (a function of that clock) is a slow drift
+on top: every call takes ``level(now)`` times longer (1.07: a spell 7 % slow, below what the
+canary calls slow). Every call also gets a little positive jitter: interference only ever adds time.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,8 +20,10 @@ from hwlat.profiler.runtimes.base import Prepared, Runtime
 
 class TwoSpeedMachine:
     def __init__(self, *, factor: float = 1.7, quiet_s: float = 0.4, slow_s: float = 0.8, jitter: float = 0.01,
-                 seed: int = 0, schedule: list[tuple[float, bool]] | None = None) -> None:
+                 seed: int = 0, schedule: list[tuple[float, bool]] | None = None,
+                 level: Callable[[float], float] | None = None) -> None:
         self.factor, self.quiet_s, self.slow_s, self.jitter = factor, quiet_s, slow_s, jitter
+        self.level = level
         self.rng = np.random.default_rng(seed)
         self.now = 0.0
         self.schedule = schedule
@@ -41,6 +46,8 @@ class TwoSpeedMachine:
     def call(self, true_s: float) -> float:
         slow = self._mode()
         t = true_s * (self.factor if slow else 1.0) * (1.0 + self.rng.exponential(self.jitter))
+        if self.level is not None:
+            t *= self.level(self.now)
         self.now += t
         self.calls += 1
         self.slow_calls += slow

@@ -1,0 +1,83 @@
+"""Whole networks measured beside the space's reference network: drift that the canary lets pass
+(a few per cent for minutes) is taken out, within one run and between calibration and gallery."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hwlat.errors import InputError
+from hwlat.profiler import Protocol
+from hwlat.profiler.networks import CHECKPOINT_NAME, measure_archs
+from hwlat.spaces import get_space
+
+from .fake_machine import TwoSpeedMachine, TwoSpeedRuntime, true_latency_s
+
+PROTO = Protocol(rounds=6, round_time_s=0.002, warmup_max_s=0.1, remeasure=1, reference=False)
+
+
+@pytest.fixture(scope="module")
+def nb201():
+    space = get_space("nb201")
+    archs = space.sample(11, 16)
+    truth = np.array([true_latency_s(space.build(a)) * 1e3 for a in archs])
+    return space, archs, truth
+
+
+def _measure(space, archs, machine, **kw):
+    return measure_archs(space, archs, "cpu-ort", protocol=PROTO, progress=False, chunk_size=4,
+                         runtime=TwoSpeedRuntime(machine), **kw)
+
+
+def test_drift_within_a_run_is_taken_out(nb201):
+    space, archs, truth = nb201
+    quiet = TwoSpeedMachine(factor=1.0)
+    _measure(space, archs, quiet)
+    half = quiet.now / 2  # half of the simulated time a run takes
+    got = _measure(space, archs, TwoSpeedMachine(factor=1.0, level=lambda t: 1.07 if t < half else 1.0))
+    raw, lev = got.raw_ms[:, 0] / truth, got.ms[:, 0] / truth
+    assert raw.max() / raw.min() > 1.05  # the first chunks ran 7 % slow, and the canary let them pass
+    assert lev.max() / lev.min() < 1.02  # beside the reference, every network is at one level
+    assert got.interference.chunks_remeasured == 0
+    d = got.drift
+    assert d["chunk_ratio_max"] / d["chunk_ratio_min"] == pytest.approx(1.07, abs=0.02)
+    assert d["reference"] == space.encode(space.reference_arch())
+    assert "drift: the reference network ran" in got.drift_summary()
+
+
+def test_a_later_run_is_measured_at_the_level_of_an_earlier_one(nb201):
+    """Calibration in a 7 % slow spell, gallery in a quiet one: measured at the calibration's level,
+    the gallery agrees with what the calibration saw; raw, it would be 7 % off."""
+    space, archs, truth = nb201
+    cal = _measure(space, archs[:8], TwoSpeedMachine(factor=1.0, level=lambda t: 1.07))
+    gal = _measure(space, archs[8:], TwoSpeedMachine(factor=1.0), level_ms=cal.reference_level_ms)
+    cal_ratio = np.median(cal.ms[:, 0] / truth[:8])
+    assert np.median(gal.raw_ms[:, 0] / truth[8:]) / cal_ratio == pytest.approx(1 / 1.07, abs=0.01)
+    assert np.median(gal.ms[:, 0] / truth[8:]) / cal_ratio == pytest.approx(1.0, abs=0.01)
+    assert gal.reference_level_ms == cal.reference_level_ms
+
+
+def test_without_reference_latencies_are_as_measured(nb201):
+    space, archs, _ = nb201
+    got = _measure(space, archs[:4], TwoSpeedMachine(factor=1.0), reference=False)
+    assert np.array_equal(got.ms, got.raw_ms) and got.drift is None and got.reference_level_ms is None
+    assert "not measured" in got.drift_summary()
+    with pytest.raises(InputError, match="level_ms needs the reference"):
+        _measure(space, archs[:4], TwoSpeedMachine(factor=1.0), reference=False, level_ms=1.0)
+
+
+def test_real_runtime_records_the_reference_and_resumes_at_the_same_level(tmp_path):
+    space = get_space("nb201")
+    archs = space.sample(5, 3)
+    proto = Protocol.quick()
+    got = measure_archs(space, archs, "cpu-ort", protocol=proto, out_dir=tmp_path, progress=False)
+    lines = [json.loads(x) for x in (tmp_path / CHECKPOINT_NAME).read_text().splitlines()[1:]]
+    refs = [r for r in lines if r["key"].startswith("__reference__#")]
+    nets = [r for r in lines if r["key"].startswith("pass0|")]
+    assert len(refs) == 1 and len(nets) == 3 and all(r["reference_ms"] == refs[0]["latency_ms"] for r in nets)
+    assert got.reference_level_ms == pytest.approx(refs[0]["latency_ms"])
+    assert np.allclose(got.ms, got.raw_ms)  # one chunk: its reference is the level
+    again = measure_archs(space, archs, "cpu-ort", protocol=proto, out_dir=tmp_path, progress=False)
+    assert np.array_equal(again.ms, got.ms)  # resumed: nothing measured again, the same level
