@@ -14,12 +14,15 @@ conformance suite it should pass.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwlat.errors import InputError
 from hwlat.registry import ACCURACY
 from hwlat.search.accuracy.base import AccuracySource, as_source
 from hwlat.search.accuracy.callable import CallableAccuracy
+
+if TYPE_CHECKING:
+    from hwlat.spaces import SearchSpace
 
 __all__ = ["accuracy_syntax", "make_accuracy"]
 
@@ -31,7 +34,7 @@ def accuracy_syntax() -> tuple[str, ...]:
     return (*lines, "module:function or path/to/file.py:function")
 
 
-def make_accuracy(spec: Any, space: Any, **kw: Any) -> AccuracySource:
+def make_accuracy(spec: Any, space: SearchSpace, **kw: Any) -> AccuracySource:
     """The accuracy source described by ``spec`` for ``space``.
 
     ``spec`` is a text ``PREFIX:REST`` whose prefix is registered in
