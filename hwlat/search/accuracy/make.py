@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hwlat.errors import InputError
-from hwlat.registry import ACCURACY
+from hwlat.registry import ACCURACY, accuracy_syntax
 from hwlat.search.accuracy.base import AccuracySource, as_source
 from hwlat.search.accuracy.callable import CallableAccuracy
 
@@ -25,13 +25,6 @@ if TYPE_CHECKING:
     from hwlat.spaces import SearchSpace
 
 __all__ = ["accuracy_syntax", "make_accuracy"]
-
-
-def accuracy_syntax() -> tuple[str, ...]:
-    """One line per accepted accuracy specification (for help texts): the registered prefixes, then
-    user callables."""
-    lines = [str(ACCURACY.meta(n).get("syntax") or f"{n}:...") for n in ACCURACY.names()]
-    return (*lines, "module:function or path/to/file.py:function")
 
 
 def make_accuracy(spec: Any, space: SearchSpace, **kw: Any) -> AccuracySource:
