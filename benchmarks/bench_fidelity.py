@@ -13,6 +13,12 @@ For each device and space, everything with hwlat's default protocol and statisti
    networks, for each K, and predicts the N test networks (copy 1): share within ±5 % / ±10 %,
    MAPE, Spearman, Kendall. The test networks are never part of any fit.
 
+Networks are measured beside their space's reference network and reported at its level
+(hwlat's default; see ``hwlat.profiler.networks``). Side by side, from the same samples, the
+``auto`` calibration is also fitted and scored on the raw numbers (``auto/raw``): what the
+reference takes out. ``--reuse`` keeps the table and the measurements of an earlier run (resumed,
+nothing measured again) and only fits and scores again.
+
 ``--stress`` keeps the other core busy with a plain Python loop for the whole run. Also the
 lookup query speed (a million architectures in one call). OFA and ProxylessNAS at 224x224.
 """
@@ -46,40 +52,45 @@ def busy() -> None:  # pragma: no cover - a stress process
         x += 1
 
 
-def run_one(dev_name: str, space_name: str, n: int, ks: list[int], out: Path, protocol: Protocol) -> dict:
+def run_one(dev_name: str, space_name: str, n: int, ks: list[int], out: Path, protocol: Protocol,
+            reuse: bool = False) -> dict:
     dev = load_device(dev_name)
     rt = runtime_for_device(dev)
     space = get_space(space_name, **SPACE_KW[space_name])
     t0 = time.time()
     prof = profile_ops(space.all_ops(), dev, protocol=protocol, runtime=rt, out_dir=out / "table", progress=False,
-                       fresh=True)
+                       fresh=not reuse)
     t1 = time.time()
     k_max = max(ks)
     archs = _distinct_sample(space, n + k_max, 0)
     order = np.random.default_rng(1).permutation(len(archs))
     ckpt = out / "networks"
-    if (ckpt / "measurements.jsonl").exists():
+    if (ckpt / "measurements.jsonl").exists() and not reuse:
         (ckpt / "measurements.jsonl").unlink()
     got = measure_archs(space, [archs[i] for i in order], dev, protocol=protocol, out_dir=ckpt, passes=2,
                         progress=False, runtime=rt)
-    ms = np.empty_like(got.ms)
-    ms[order] = got.ms
-    test, y, rep = archs[:n], ms[:n, 0], ms[:n, 1]
-    cal, y_cal = archs[n:], ms[n:, 0]
+    ms, raw = np.empty_like(got.ms), np.empty_like(got.ms)
+    ms[order], raw[order] = got.ms, got.raw_ms
+    test = archs[:n]
+    cal = archs[n:]
     rows = []
-    floor = metrics(rep, y)
+    floor = metrics(ms[:n, 1], ms[:n, 0])
     for k in ks:
-        for cmode in CALIBRATIONS:
-            pred = LookupPredictor(space=space, table=prof.table, calibration=cmode).fit()
-            pred.calibrate(cal[:k], y_cal[:k])
+        for cmode, data in [(c, ms) for c in CALIBRATIONS] + [("auto/raw", raw)]:
+            pred = LookupPredictor(space=space, table=prof.table, calibration=cmode.split("/")[0]).fit()
+            pred.calibrate(cal[:k], data[n:n + k, 0])
             rows.append({"k": k, "calibration": cmode, "fitted": pred.calibrated_,
-                         **metrics(pred.predict(test), y)})
+                         **metrics(pred.predict(test), data[:n, 0])})
+    (out / "networks.json").write_text(json.dumps({
+        "archs": [space.encode(a) for a in archs], "n_test": n, "measurement_order": order.tolist(),
+        "levelled_ms": ms.tolist(), "raw_ms": raw.tolist(), "reference_level_ms": got.reference_level_ms}))
     t2 = time.time()
     if hasattr(rt, "close"):
         rt.close()
     return {"device": dev_name, "space": space_name, "n": n, "ops": prof.n_ops, "profile_wall_s": prof.wall_s,
             "networks_wall_s": t2 - t1, "table_interference": prof.interference.to_dict(),
-            "networks_interference": got.interference.to_dict(), "median_network_ms": float(np.median(y)),
+            "networks_interference": got.interference.to_dict(), "networks_drift": got.drift,
+            "median_network_ms": float(np.median(ms[:n, 0])),
             "noise_floor": floor, "predictions": rows, "wall_s": t2 - t0}
 
 
@@ -104,6 +115,8 @@ def main() -> None:
     ap.add_argument("--calibrate", type=int, nargs="+", default=[10, 20])
     ap.add_argument("--stress", action="store_true", help="keep the other core busy with a Python loop")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/fidelity"))
+    ap.add_argument("--reuse", action="store_true",
+                    help="fit and score again on the table and measurements of an earlier run (nothing measured)")
     args = ap.parse_args()
     stress = None
     if args.stress:
@@ -118,10 +131,12 @@ def main() -> None:
     try:
         for dev in args.devices:
             for name in args.spaces:
-                r = run_one(dev, name, args.n, args.calibrate, args.out / tag / dev / name, protocol)
+                r = run_one(dev, name, args.n, args.calibrate, args.out / tag / dev / name, protocol, args.reuse)
                 results.append(r)
                 best = {p["k"]: p for p in r["predictions"] if p["calibration"] == "auto"}
+                d = r["networks_drift"] or {}
                 print(f"[{dev} {name}] {r['wall_s']:.0f} s; noise floor ±5 % {r['noise_floor']['within_5_pct']:.0f} %; "
+                      f"drift x{d.get('chunk_ratio_min', 1):.3f}..x{d.get('chunk_ratio_max', 1):.3f}; "
                       + "; ".join(f"auto K={k} ({p['fitted']}): ±10 % {p['within_10_pct']:.0f} %, "
                                   f"±5 % {p['within_5_pct']:.0f} %"
                                   for k, p in best.items()), flush=True)
@@ -140,19 +155,20 @@ def main() -> None:
                                                                "queries_per_s": speed}, indent=2))
     print(f"\nstress: {'the other core kept busy by a Python loop' if args.stress else 'none (alone)'}; "
           f"{args.n} test networks per row; statistic: {protocol.statistic}\n")
-    print("| device | space | median network | table: ops, wall, slow rounds | networks: slow rounds | "
+    print("| device | space | median network | table: ops, wall, slow rounds | networks: slow rounds, drift | "
           "noise floor ±5 % / ±10 % | K | calibration | ±10 % | ±5 % | MAPE | Spearman | Kendall |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         f = r["noise_floor"]
-        ti, ni = r["table_interference"], r["networks_interference"]
+        ti, ni, d = r["table_interference"], r["networks_interference"], r["networks_drift"] or {}
         for p in r["predictions"]:
             if p["calibration"] in ("kind", "key") and p["k"] != max(args.calibrate):
                 continue
             fitted = p["calibration"] if p["fitted"] == p["calibration"] else f"{p['calibration']}→{p['fitted']}"
             print(f"| {r['device']} | {r['space']} | {r['median_network_ms']:.2f} ms | {r['ops']}, "
                   f"{r['profile_wall_s']:.0f} s, {ti['slow_rounds_pct']:.0f} % | {ni['slow_rounds_pct']:.0f} % "
-                  f"(x{ni['slowdown']:.2f}) | {f['within_5_pct']:.0f} % / {f['within_10_pct']:.0f} % | {p['k']} | "
+                  f"(x{ni['slowdown']:.2f}), x{d.get('chunk_ratio_min', 1):.2f}..x{d.get('chunk_ratio_max', 1):.2f} | "
+                  f"{f['within_5_pct']:.0f} % / {f['within_10_pct']:.0f} % | {p['k']} | "
                   f"{fitted} | {p['within_10_pct']:.0f} % | {p['within_5_pct']:.0f} % | {p['mape_pct']:.1f} % | "
                   f"{p['spearman']:.3f} | {p['kendall']:.3f} |")
     if speed:

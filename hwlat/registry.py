@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 from hwlat.errors import InputError
 
 __all__ = ["Registry", "RUNTIMES", "TRANSPORTS", "SPACES", "STRATEGIES", "ACCURACY", "PREDICTORS", "PLUGIN_GROUP",
-           "load_plugins"]
+           "load_plugins", "accuracy_syntax"]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,14 @@ STRATEGIES: Registry[Any] = Registry("strategy", "strategies")
 ACCURACY: Registry[Any] = Registry("accuracy source")
 #: predictor kind (in saved files) -> a predictor class with ``from_state(header, arrays, table)``
 PREDICTORS: Registry[Any] = Registry("predictor kind")
+
+
+def accuracy_syntax() -> tuple[str, ...]:
+    """One line per accepted accuracy specification (for help texts): the registered prefixes, then
+    user callables. Here, not in :mod:`hwlat.search.accuracy` (which re-exports it), so that the CLI
+    builds its help without importing hwlat.search (numpy, pandas)."""
+    lines = [str(ACCURACY.meta(n).get("syntax") or f"{n}:...") for n in ACCURACY.names()]
+    return (*lines, "module:function or path/to/file.py:function")
 
 # the built-in entries; each is imported only when asked for. A runtime's meta repeats what its
 # class declares (``providers``, the first the default; ``model_format``), so that a DeviceSpec is

@@ -12,9 +12,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwlat.errors import InputError
+
+if TYPE_CHECKING:
+    from hwlat.devices import DeviceSpec
+    from hwlat.spaces import SearchSpace
 
 __all__ = [
     "TABLE_COLS",
@@ -119,7 +123,7 @@ def protocol_of(args: argparse.Namespace) -> Any:
     return base.replace(**changes) if changes else base
 
 
-def device_of(args: argparse.Namespace, name: str | None = None) -> Any:
+def device_of(args: argparse.Namespace, name: str | None = None) -> DeviceSpec:
     """The device ``--device`` (or ``name``) names, looked up in ``--devices-dir`` too."""
     from hwlat.devices import load_device
 
@@ -134,7 +138,7 @@ def nb201_kw(space_name: str, none_edges: str | None) -> dict[str, Any]:
     return {"none_edges": none_edges}
 
 
-def space_of(args: argparse.Namespace) -> Any:
+def space_of(args: argparse.Namespace) -> SearchSpace:
     """The space ``--space``, ``--resolution`` and ``--none-edges`` describe."""
     from hwlat.spaces import get_space
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwlat.cli.common import (
     TABLE_COLS,
@@ -26,6 +26,9 @@ from hwlat.cli.options import (
     space_parser,
 )
 from hwlat.errors import InputError
+
+if TYPE_CHECKING:
+    from hwlat.devices import DeviceSpec
 
 
 def add_parser(sub: Any, parents: Parents) -> None:
@@ -161,7 +164,7 @@ def cmd_profile_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _profile_model_adb(args: argparse.Namespace, device: Any) -> int:
+def _profile_model_adb(args: argparse.Namespace, device: DeviceSpec) -> int:
     from hwlat.profiler.model import profile_model
 
     prof = profile_model(args.model, device, trace_runs=args.runs, warmup_runs=args.warmup)

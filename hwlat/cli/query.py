@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwlat.cli.common import emit, read_lines, space_of
 from hwlat.cli.options import Parents, command, format_parser, space_parser
 from hwlat.errors import InputError
+
+if TYPE_CHECKING:
+    from hwlat.predictors.base import Predictor
+    from hwlat.spaces import SearchSpace
 
 
 def add_parser(sub: Any, parents: Parents) -> None:
@@ -71,7 +75,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decode(space: Any, texts: list[str]) -> list[Any]:
+def _decode(space: SearchSpace, texts: list[str]) -> list[Any]:
     archs = []
     for i, t in enumerate(texts, 1):
         try:
@@ -81,7 +85,7 @@ def _decode(space: Any, texts: list[str]) -> list[Any]:
     return archs
 
 
-def _predictor(args: argparse.Namespace, space: Any, archs: list[Any]) -> Any:
+def _predictor(args: argparse.Namespace, space: SearchSpace, archs: list[Any]) -> Predictor:
     from hwlat.latency_tables import LatencyTable
     from hwlat.predictors import LookupPredictor, load_predictor
 
@@ -102,6 +106,7 @@ def _predictor(args: argparse.Namespace, space: Any, archs: list[Any]) -> Any:
     return LookupPredictor(space=space, table=table).fit()
 
 
+# pred: Any: a predictor with explain(arch); a LookupPredictor, unless --predictor loaded another kind
 def _explain(args: argparse.Namespace, pred: Any, texts: list[str], archs: list[Any], ms: Any) -> int:
     """Per architecture, its ops grouped by key: count, the table's latency, the summed contribution
     and share; the slowest first, the per-model overhead last."""

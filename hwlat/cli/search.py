@@ -87,8 +87,9 @@ def add_parser(sub: Any, parents: Parents) -> None:
 
 
 def _accuracy_help(p: Parser) -> None:
-    """The accuracy sources' syntax, read when help is shown (its module imports numpy)."""
-    from hwlat.search.accuracy import accuracy_syntax
+    """The accuracy sources' syntax, read when help is shown (from the registry: hwlat.search
+    imports numpy and pandas)."""
+    from hwlat.registry import accuracy_syntax
 
     lines = accuracy_syntax()
     p.description = DESCRIPTION.format(syntax="; ".join(lines))

@@ -21,11 +21,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from hwlat.errors import InputError
+
+if TYPE_CHECKING:
+    from hwlat.latency_tables import LatencyTable
 
 __all__ = ["LayerTables", "Predictor", "NotOverASpace", "table_hash", "MIN_GRID"]
 
@@ -33,7 +36,7 @@ __all__ = ["LayerTables", "Predictor", "NotOverASpace", "table_hash", "MIN_GRID"
 MIN_GRID = 2_000_000
 
 
-def table_hash(table: Any) -> str:
+def table_hash(table: LatencyTable) -> str:
     """SHA-256 of a table's content (keys and latencies), first 16 hex digits."""
     df = table.df.sort_values("key")
     h = hashlib.sha256()
@@ -128,7 +131,8 @@ class Predictor(Protocol):
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]: ...
 
     @classmethod
-    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None) -> Any: ...
+    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: LatencyTable | None = None
+                   ) -> Any: ...
 
 
 class NotOverASpace:

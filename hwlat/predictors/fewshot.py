@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -50,7 +50,10 @@ from hwlat.predictors.parts import (
     parts_from_arrays,
     parts_to_arrays,
 )
-from hwlat.spaces import get_space
+from hwlat.spaces import SearchSpace, get_space
+
+if TYPE_CHECKING:
+    from hwlat.latency_tables import LatencyTable
 
 __all__ = ["GROUPINGS", "FewShotAdapter", "op_group"]
 
@@ -61,6 +64,10 @@ GROUPINGS = ("total", "kind", "type", "key")
 
 #: column name of the reference's constant part when ``intercept=False``
 FIXED = "fixed"
+
+NEEDS_SPACE = "FewShotAdapter needs space= (a SearchSpace)"
+NEEDS_TABLE = ("FewShotAdapter needs a reference latency table of another device to fit; "
+               "profile one with `hwlat profile` or hwlat.profiler.profile_ops")
 
 
 def op_group(spec: Any, grouping: str | Callable[[Any], str]) -> str:
@@ -164,7 +171,8 @@ class FewShotAdapter(BaseEstimator):
         places with the slope.
     """
 
-    def __init__(self, *, space: Any = None, reference_table: Any = None, grouping: str | Callable[[Any], str] = "type",
+    def __init__(self, *, space: SearchSpace | None = None, reference_table: LatencyTable | None = None,
+                 grouping: str | Callable[[Any], str] = "type",
                  intercept: bool = True, min_per_feature: float = 1.5, alpha: float = 0.1,
                  min_scale: float = 0.25, overhead_ms: float | None = None, in_context: bool = False,
                  shrink_constant: bool = False) -> None:
@@ -182,7 +190,7 @@ class FewShotAdapter(BaseEstimator):
     # -- features ------------------------------------------------------------------------------
     def _check_params(self) -> None:
         if self.space is None:
-            raise InputError("FewShotAdapter needs space= (a SearchSpace)")
+            raise InputError(NEEDS_SPACE)
         if not callable(self.grouping) and self.grouping not in GROUPINGS:
             raise InputError(f"grouping must be one of {', '.join(GROUPINGS)} or a callable spec -> str, "
                              f"got {self.grouping!r}")
@@ -198,8 +206,19 @@ class FewShotAdapter(BaseEstimator):
         if not isinstance(self.intercept, (bool, np.bool_)):
             raise InputError(f"intercept must be True or False, got {self.intercept!r}")
         if self.reference_table is None:
-            raise InputError("FewShotAdapter needs a reference latency table of another device to fit; "
-                             "profile one with `hwlat profile` or hwlat.profiler.profile_ops")
+            raise InputError(NEEDS_TABLE)
+
+    def _need_space(self) -> SearchSpace:
+        """``space``, which fitting and predicting need (the error fit gives without it)."""
+        if self.space is None:
+            raise InputError(NEEDS_SPACE)
+        return self.space
+
+    def _need_table(self) -> LatencyTable:
+        """``reference_table``, which fitting and saving need."""
+        if self.reference_table is None:
+            raise InputError(NEEDS_TABLE)
+        return self.reference_table
 
     def _build_features(self) -> None:
         """Per part, per gene combination, the sum (ms) of each group's overhead-free latencies."""
@@ -207,7 +226,7 @@ class FewShotAdapter(BaseEstimator):
                      bool(self.in_context))
         if getattr(self, "_features_for", None) == cache_key:
             return  # the same space, table and grouping: the part tables are still right
-        space, table = self.space, self.reference_table
+        space, table = self._need_space(), self._need_table()
         overhead = self.overhead_ms
         if overhead is None:
             overhead = table.metadata.overhead_ms or 0.0
@@ -268,7 +287,7 @@ class FewShotAdapter(BaseEstimator):
 
     def features(self, archs: Sequence[Any]) -> pd.DataFrame:
         """Per-group reference sums (ms) of each architecture (see :meth:`features_genes`)."""
-        return self.features_genes(self.space.to_genes(list(archs)))
+        return self.features_genes(self._need_space().to_genes(list(archs)))
 
     def _features(self, genes: np.ndarray) -> np.ndarray:
         if not hasattr(self, "part_tables_"):
@@ -289,8 +308,9 @@ class FewShotAdapter(BaseEstimator):
         on the target."""
         self._check_params()
         archs = list(X)
-        return self.fit_genes(self.space.to_genes(archs) if archs else np.zeros((0, len(self.space.gene_sizes())),
-                                                                               dtype=np.int64), y)
+        space = self._need_space()
+        genes = space.to_genes(archs) if archs else np.zeros((0, len(space.gene_sizes())), dtype=np.int64)
+        return self.fit_genes(genes, y)
 
     def fit_genes(self, genes: np.ndarray, y_ms: Sequence[float] | np.ndarray) -> FewShotAdapter:
         """:meth:`fit` on gene rows (``space.to_genes``) instead of architectures."""
@@ -392,7 +412,7 @@ class FewShotAdapter(BaseEstimator):
 
     def predict(self, X: Sequence[Any]) -> np.ndarray:
         """Latency (ms) of each architecture of ``X`` on the target device."""
-        return self.predict_genes(self.space.to_genes(list(X)))
+        return self.predict_genes(self._need_space().to_genes(list(X)))
 
     def reference_genes(self, genes: np.ndarray) -> np.ndarray:
         """The reference device's own predicted latency (ms) of each gene row (uncalibrated sum)."""
@@ -418,11 +438,12 @@ class FewShotAdapter(BaseEstimator):
         if callable(self.grouping):
             raise InputError("a FewShotAdapter with a callable grouping cannot be saved; use one of "
                              f"{', '.join(GROUPINGS)}")
+        space, table = self._need_space(), self._need_table()
         header = {
             "kind": "fewshot",
-            "space": {"name": self.space.name, "config": self.space.config()},
-            "table_hash": table_hash(self.reference_table),
-            "table": self.reference_table.summary() if hasattr(self.reference_table, "summary") else {},
+            "space": {"name": space.name, "config": space.config()},
+            "table_hash": table_hash(table),
+            "table": table.summary() if hasattr(table, "summary") else {},
             "grouping": self.grouping,
             "intercept": bool(self.intercept),
             "min_per_feature": float(self.min_per_feature),
@@ -438,7 +459,8 @@ class FewShotAdapter(BaseEstimator):
         return header, parts_to_arrays(self.part_genes_, self.part_dims_, self.part_tables_)
 
     @classmethod
-    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None) -> FewShotAdapter:
+    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: LatencyTable | None = None
+                   ) -> FewShotAdapter:
         """Rebuild a saved adapter. ``table`` (the reference table, optional) is only kept for a
         later refit; predicting needs nothing but the saved part tables."""
         try:

@@ -72,6 +72,9 @@ __all__ = ["GraphPredictor", "GraphQuery", "query_models"]
 
 log = logging.getLogger(__name__)
 
+NEEDS_TABLE = ("GraphPredictor needs table= (a LatencyTable of the models' kernels); make one with: "
+               "hwlat profile --device cpu-ort --model MODEL.onnx -o tables/kernels")
+
 _ELEMWISE_KINDS = ("add", "act", "bn", "concat")
 
 
@@ -104,8 +107,8 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
 
     predicts = "ONNX models (predict(paths))"
 
-    def __init__(self, *, table: Any = None, regressor: Any = None, device: Any = "cpu-ort",
-                 allow_fallback: bool = False) -> None:
+    def __init__(self, *, table: LatencyTable | None = None, regressor: Any = None,
+                 device: DeviceSpec | str = "cpu-ort", allow_fallback: bool = False) -> None:
         self.table = table
         self.regressor = regressor
         self.device = device
@@ -117,8 +120,7 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
         """Read the table's overhead and fallback rates; calibrate ``y ≈ a·S + b`` on measured
         whole-model latencies (ms) of models ``X`` when given."""
         if self.table is None:
-            raise InputError("GraphPredictor needs table= (a LatencyTable of the models' kernels); make one with: "
-                             "hwlat profile --device cpu-ort --model MODEL.onnx -o tables/kernels")
+            raise InputError(NEEDS_TABLE)
         ort_device(self.device)
         self.overhead_ms_ = float(self.table.metadata.overhead_ms or 0.0)
         self.coef_ = np.array([1.0, self.overhead_ms_])
@@ -130,9 +132,15 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
             self.calibrate(X, y)
         return self
 
+    def _need_table(self) -> LatencyTable:
+        """``table``, which fitting, predicting and saving need (the error fit gives without it)."""
+        if self.table is None:
+            raise InputError(NEEDS_TABLE)
+        return self.table
+
     def _fit_rates(self) -> dict[str, tuple[float, int, str]]:
         """rate name -> (ms per unit, rows used, description), fitted on the table's own rows."""
-        df = self.table.df
+        df = self._need_table().df
         rates: dict[str, tuple[float, int, str]] = {}
         if df.empty:
             return rates
@@ -187,7 +195,7 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
                 todo.append(i)
                 keys.append(k.spec.key)
         if todo:
-            ms, hit = self.table.get_many(keys)
+            ms, hit = self._need_table().get_many(keys)
             idx = np.asarray(todo)
             cost[idx[hit]] = ms[hit] - self.overhead_ms_
             for i in idx[hit]:
@@ -320,7 +328,7 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
         kernel regressor's own saved state; loading it needs no table file.
         """
         self._check_fitted()
-        dev = self.device
+        dev, table = self.device, self._need_table()
         header: dict[str, Any] = {
             "kind": "graph",
             "device": dev.to_dict() if hasattr(dev, "to_dict") else {"name": str(dev)},
@@ -329,11 +337,11 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
             "overhead_ms": self.overhead_ms_,
             "n_calibration": self.n_calibration_,
             "fallback_rates": {k: [float(v[0]), int(v[1]), str(v[2])] for k, v in self.fallback_rates_.items()},
-            "table_hash": table_hash(self.table),
-            "table_metadata": self.table.metadata.to_dict(),
-            "table_stats": [c for c in FLOAT_STATS if c in self.table.df],
+            "table_hash": table_hash(table),
+            "table_metadata": table.metadata.to_dict(),
+            "table_stats": [c for c in FLOAT_STATS if c in table.df],
         }
-        df = self.table.df
+        df = table.df
         arrays: dict[str, np.ndarray] = {"table_keys": np.asarray(df["key"].tolist(), dtype=str)}
         for c in header["table_stats"]:
             arrays[f"table_{c}"] = df[c].to_numpy(dtype=np.float64)
@@ -347,12 +355,13 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
         return header, arrays
 
     @classmethod
-    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None) -> GraphPredictor:
+    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: LatencyTable | None = None
+                   ) -> GraphPredictor:
         """Rebuild a saved predictor. The table comes from the file itself; ``table`` (optional) is
         only compared by hash, in :func:`hwlat.predictors.load_predictor`."""
         try:
             d = header["device"]
-            device: Any = DeviceSpec.from_dict(d) if "runtime" in d else load_device(d["name"])
+            device: DeviceSpec = DeviceSpec.from_dict(d) if "runtime" in d else load_device(d["name"])
             stats = list(header["table_stats"])
             keys = [str(k) for k in arrays["table_keys"]]
             cols = {c: arrays[f"table_{c}"] for c in stats}
@@ -395,8 +404,9 @@ class GraphQuery:
                              for r in self.rows])
 
 
-def query_models(files: Sequence[str | os.PathLike[str]], *, table: Any = None, predictor: Any = None,
-                 regressor: Any = None, device: Any = "cpu-ort", devices_dir: Any = None,
+def query_models(files: Sequence[str | os.PathLike[str]], *, table: LatencyTable | str | os.PathLike[str] | None = None,
+                 predictor: GraphPredictor | str | os.PathLike[str] | None = None, regressor: Any = None,
+                 device: DeviceSpec | str = "cpu-ort", devices_dir: Any = None,
                  allow_fallback: bool = False, explain: bool = False) -> GraphQuery:
     """Predict the latency (ms) of ONNX model files from a kernel table or a saved graph predictor.
 
@@ -409,24 +419,24 @@ def query_models(files: Sequence[str | os.PathLike[str]], *, table: Any = None, 
                          "predictor (--predictor P.npz); make a table with: "
                          "hwlat profile --device cpu-ort --model MODEL.onnx -o tables/kernels")
     table_path = table if isinstance(table, (str, os.PathLike)) else None
-    if table_path is not None:
-        table = LatencyTable.load(table_path)
+    tab = LatencyTable.load(table) if isinstance(table, (str, os.PathLike)) else table
     if predictor is not None:
         saved = predictor
-        pred = load_predictor(saved, table=table) if isinstance(saved, (str, os.PathLike)) else saved
+        pred = load_predictor(saved, table=tab) if isinstance(saved, (str, os.PathLike)) else saved
         if not isinstance(pred, GraphPredictor):
             raise InputError(f"{saved} is not a graph predictor (it predicts architectures of a search space); "
                              "for ONNX models give --table, or a file written by --save-predictor")
         if allow_fallback:
             pred.allow_fallback = True
     else:
+        assert tab is not None  # checked above: without a predictor there is a table
         dev = as_device(device, search_path=devices_dir)
-        tdev = table.metadata.device_name
+        tdev = tab.metadata.device_name
         if tdev and tdev != dev.name:
             log.warning("table %s was measured on %r, predicting for %r", table_path or "", tdev, dev.name)
         if isinstance(regressor, (str, os.PathLike)):
             regressor = load_predictor(regressor, table=None)
-        pred = GraphPredictor(table=table, regressor=regressor, device=dev, allow_fallback=bool(allow_fallback)).fit()
+        pred = GraphPredictor(table=tab, regressor=regressor, device=dev, allow_fallback=bool(allow_fallback)).fit()
     out = GraphQuery(pred)
     for f in files:
         p = Path(f)

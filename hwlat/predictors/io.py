@@ -17,7 +17,7 @@ import os
 import warnings
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from hwlat._io import atomic_path
 from hwlat.errors import InputError
 from hwlat.predictors.base import table_hash
 from hwlat.registry import PREDICTORS
+
+if TYPE_CHECKING:
+    from hwlat.latency_tables import LatencyTable
+    from hwlat.predictors.base import Predictor
 
 __all__ = ["save_predictor", "load_predictor", "FORMAT", "FORMAT_VERSION"]
 
@@ -42,7 +46,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def save_predictor(predictor: Any, path: str | os.PathLike[str]) -> Path:
+def save_predictor(predictor: Predictor, path: str | os.PathLike[str]) -> Path:
     """Write a fitted predictor (one with ``to_state()``) to ``path`` (.npz)."""
     p = Path(path)
     if p.suffix != ".npz":
@@ -54,13 +58,15 @@ def save_predictor(predictor: Any, path: str | os.PathLike[str]) -> Path:
         raise InputError(f"a {type(predictor).__name__} saves kind {header.get('kind')!r}, which no predictor is "
                          "registered as; register its class in hwlat.registry.PREDICTORS")
     header.update({"format": FORMAT, "format_version": FORMAT_VERSION, "versions": _versions()})
+    # Any: numpy's stub has allow_pickle: bool beside **kwds, and mypy will not unpack a dict of arrays next to it
+    named: dict[str, Any] = arrays
     with atomic_path(p) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, header=np.array(json.dumps(header)), **arrays)
+            np.savez_compressed(fh, header=np.array(json.dumps(header)), **named)
     return p
 
 
-def load_predictor(path: str | os.PathLike[str], *, table: Any = None) -> Any:
+def load_predictor(path: str | os.PathLike[str], *, table: LatencyTable | None = None) -> Any:
     """Read a predictor written by :func:`save_predictor`; warns if ``table`` is not the one it was fit on."""
     p = Path(path)
     if not p.exists():

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
 from hwlat.ops.spec import OpSpec
 from hwlat.predictors.base import NotOverASpace, table_hash
 from hwlat.predictors.features import BASE_FEATURES, KIND_FEATURES, as_spec, featurize
+
+if TYPE_CHECKING:
+    from hwlat.latency_tables import LatencyTable
 
 __all__ = ["ESTIMATORS", "KernelRegressor"]
 
@@ -354,7 +357,8 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
         return header, arrays
 
     @classmethod
-    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None) -> KernelRegressor:
+    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: LatencyTable | None = None
+                   ) -> KernelRegressor:
         """Rebuild a saved regressor by refitting its seeded estimators on the stored data."""
         try:
             params = header["params"]

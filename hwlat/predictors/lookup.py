@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,10 @@ from hwlat.predictors.parts import (
     parts_from_arrays,
     parts_to_arrays,
 )
-from hwlat.spaces import get_space
+from hwlat.spaces import SearchSpace, get_space
+
+if TYPE_CHECKING:
+    from hwlat.latency_tables import LatencyTable
 
 __all__ = ["LookupPredictor", "CALIBRATIONS", "DEFAULT_CALIBRATION"]
 
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 CALIBRATIONS: tuple[str, ...] = ("auto", "none", "affine", "kind", "type", "key")
 #: the default, chosen by ``benchmarks/bench_fidelity.py`` (see benchmarks/RESULTS.md)
 DEFAULT_CALIBRATION = "auto"
+NEEDS_SPACE_AND_TABLE = "LookupPredictor needs space= (a SearchSpace) and table= (a LatencyTable holding its ops)"
 
 
 class LookupPredictor(BaseEstimator):
@@ -91,8 +95,9 @@ class LookupPredictor(BaseEstimator):
         overhead elsewhere (see :func:`op_costs`).
     """
 
-    def __init__(self, *, space: Any = None, table: Any = None, overhead_ms: float | None = None,
-                 calibration: str = DEFAULT_CALIBRATION, alpha: float = 10.0, in_context: bool = True) -> None:
+    def __init__(self, *, space: SearchSpace | None = None, table: LatencyTable | None = None,
+                 overhead_ms: float | None = None, calibration: str = DEFAULT_CALIBRATION, alpha: float = 10.0,
+                 in_context: bool = True) -> None:
         self.space = space
         self.table = table
         self.overhead_ms = overhead_ms
@@ -106,7 +111,7 @@ class LookupPredictor(BaseEstimator):
         """Precompute the part tables; calibrate on measured whole-model latencies ``y`` (ms) of
         architectures ``X`` if given."""
         if self.space is None or self.table is None:
-            raise InputError("LookupPredictor needs space= (a SearchSpace) and table= (a LatencyTable holding its ops)")
+            raise InputError(NEEDS_SPACE_AND_TABLE)
         if self.calibration not in CALIBRATIONS:
             raise InputError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
         overhead = self.overhead_ms
@@ -125,10 +130,22 @@ class LookupPredictor(BaseEstimator):
             self.calibrate(X, y)
         return self
 
+    def _need_space(self) -> SearchSpace:
+        """``space``, which fitting and predicting need (the error fit gives without it)."""
+        if self.space is None:
+            raise InputError(NEEDS_SPACE_AND_TABLE)
+        return self.space
+
+    def _need_table(self) -> LatencyTable:
+        """``table``, which fitting, :meth:`explain` and saving need."""
+        if self.table is None:
+            raise InputError(NEEDS_SPACE_AND_TABLE)
+        return self.table
+
     def _build_parts(self) -> None:
-        parts, dims, combos, needed = enumerate_part_ops(self.space)
+        parts, dims, combos, needed = enumerate_part_ops(self._need_space())
         keys = list(needed)
-        adj = dict(zip(keys, op_costs(self.table, keys, self.overhead_ms_, in_context=self.in_context)))
+        adj = dict(zip(keys, op_costs(self._need_table(), keys, self.overhead_ms_, in_context=self.in_context)))
         self.part_genes_ = [np.asarray(p.genes, dtype=np.int64) for p in parts]
         self.part_dims_ = dims
         self.raw_part_tables_ = [np.array([sum(adj[k] for k in row) for row in rows], dtype=np.float64)
@@ -146,7 +163,8 @@ class LookupPredictor(BaseEstimator):
         self._check_fitted()
         archs = list(archs)
         y = np.asarray(y_ms, dtype=np.float64).ravel()
-        genes = self.space.to_genes(archs) if archs else np.zeros((0, len(self.space.gene_sizes())), dtype=np.int64)
+        space = self._need_space()
+        genes = space.to_genes(archs) if archs else np.zeros((0, len(space.gene_sizes())), dtype=np.int64)
         raw = gather_parts(genes, self.part_genes_, self.part_dims_, self.raw_part_tables_) if archs else np.zeros(0)
         if len(archs) != y.size:
             raise InputError(f"{len(archs)} architectures but {y.size} measured latencies")
@@ -217,8 +235,9 @@ class LookupPredictor(BaseEstimator):
     def _genes(self, genes: np.ndarray) -> np.ndarray:
         self._check_fitted()
         g = np.asarray(genes)
-        if g.ndim != 2 or g.shape[1] != len(self.space.gene_sizes()):
-            raise InputError(f"genes must be an integer array of shape (n, {len(self.space.gene_sizes())})")
+        n_genes = len(self._need_space().gene_sizes())
+        if g.ndim != 2 or g.shape[1] != n_genes:
+            raise InputError(f"genes must be an integer array of shape (n, {n_genes})")
         return g
 
     def raw_sum_genes(self, genes: np.ndarray) -> np.ndarray:
@@ -232,11 +251,11 @@ class LookupPredictor(BaseEstimator):
         return a * gather_parts(g, self.part_genes_, self.part_dims_, self.part_tables_) + b
 
     def raw_sum(self, archs: Sequence[Any]) -> np.ndarray:
-        return self.raw_sum_genes(self.space.to_genes(list(archs)))
+        return self.raw_sum_genes(self._need_space().to_genes(list(archs)))
 
     def predict(self, X: Sequence[Any]) -> np.ndarray:
         """Latency (ms) of each architecture of ``X``."""
-        return self.predict_genes(self.space.to_genes(list(X)))
+        return self.predict_genes(self._need_space().to_genes(list(X)))
 
     def layer_tables(self) -> LayerTables:
         """The part tables with the calibration baked in, and the constant part (ms)."""
@@ -263,13 +282,14 @@ class LookupPredictor(BaseEstimator):
         """Per-op breakdown of one architecture: key, kind, table latency, calibrated multiplier,
         contribution (ms) and share; the last row is the per-model overhead."""
         self._check_fitted()
-        genes = self.space.to_genes([arch])[0]
+        space, table = self._need_space(), self._need_table()
+        genes = space.to_genes([arch])[0]
         rows = []
         for pi, idx in enumerate(self.part_genes_):
-            specs = self.space.part_ops(pi, [int(genes[i]) for i in idx])
+            specs = space.part_ops(pi, [int(genes[i]) for i in idx])
             keys = [spec.key for spec in specs]
-            costs = op_costs(self.table, keys, self.overhead_ms_, in_context=self.in_context)
-            for spec, med, cost in zip(specs, self.table.lookup_many(keys), costs):
+            costs = op_costs(table, keys, self.overhead_ms_, in_context=self.in_context)
+            for spec, med, cost in zip(specs, table.lookup_many(keys), costs):
                 scale = self._scale_of(spec, constant=len(idx) == 0)
                 rows.append({"key": spec.key, "kind": spec.kind, "table_ms": med, "cost_ms": cost, "scale": scale,
                              "contribution_ms": scale * cost})
@@ -284,11 +304,12 @@ class LookupPredictor(BaseEstimator):
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(header, arrays) for :func:`hwlat.predictors.save_predictor` (npz + JSON, no pickle)."""
         self._check_fitted()
+        space, table = self._need_space(), self._need_table()
         header = {
             "kind": "lookup",
-            "space": {"name": self.space.name, "config": self.space.config()},
-            "table_hash": table_hash(self.table),
-            "table": self.table.summary() if hasattr(self.table, "summary") else {},
+            "space": {"name": space.name, "config": space.config()},
+            "table_hash": table_hash(table),
+            "table": table.summary() if hasattr(table, "summary") else {},
             "coef": [float(c) for c in self.coef_],
             "overhead_ms": self.overhead_ms_,
             "calibration": self.calibration,
@@ -308,7 +329,7 @@ class LookupPredictor(BaseEstimator):
         return header, arrays
 
     @classmethod
-    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None
+    def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: LatencyTable | None = None
                    ) -> LookupPredictor:
         """Rebuild a predictor saved by :meth:`to_state`; ``table`` is kept for :meth:`explain` and refits."""
         space = get_space(header["space"]["name"], **header["space"]["config"])

@@ -81,7 +81,7 @@ def _model_source(model: ModelLike) -> tuple[str, bytes | str, str]:
     raise InputError(f"a model is a path to an .onnx file, its bytes or an onnx.ModelProto; got {type(model).__name__}")
 
 
-def ort_device(device: Any) -> DeviceSpec:
+def ort_device(device: DeviceSpec | str) -> DeviceSpec:
     """The device (name or DeviceSpec) as a DeviceSpec; raises unless it runs ONNX Runtime."""
     dev = as_device(device)
     if dev.runtime != "onnxruntime":
@@ -119,13 +119,13 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def analyse_model(model: ModelLike, device: Any = "cpu-ort") -> list[KernelInfo]:
+def analyse_model(model: ModelLike, device: DeviceSpec | str = "cpu-ort") -> list[KernelInfo]:
     """The kernels of ``model`` after the device runtime's optimiser, each mapped to a spec where
     the vocabulary covers it (cached by the model's content and the device)."""
     return list(_analyse(model, device).kernels)
 
 
-def _analyse(model: ModelLike, device: Any) -> _Analysis:
+def _analyse(model: ModelLike, device: DeviceSpec | str) -> _Analysis:
     key, source, label = _model_source(model)
     dev = ort_device(device)
     level = str(dev.options.get("graph_optimization_level", "all"))
@@ -163,7 +163,7 @@ def _analyse_uncached(source: bytes | str, label: str, provider: str, level: str
     return _Analysis(kernels, struct_level)
 
 
-def kernel_specs_of(model: ModelLike, device: Any = "cpu-ort") -> list[OpSpec]:
+def kernel_specs_of(model: ModelLike, device: DeviceSpec | str = "cpu-ort") -> list[OpSpec]:
     """The distinct op specs the kernels of ``model`` map to on ``device`` (first-seen order);
     profile exactly these to predict the model from exact table hits."""
     seen: dict[str, OpSpec] = {}

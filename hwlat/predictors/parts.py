@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hwlat.errors import InputError
+
+if TYPE_CHECKING:
+    from hwlat.latency_tables import LatencyTable
+    from hwlat.spaces import SearchSpace
 
 __all__ = ["op_costs", "enumerate_part_ops", "gather_parts", "parts_to_arrays", "parts_from_arrays", "fit_affine"]
 
 log = logging.getLogger(__name__)
 
 
-def op_costs(table: Any, keys: Sequence[str], overhead_ms: float, *, in_context: bool = True) -> np.ndarray:
+def op_costs(table: LatencyTable, keys: Sequence[str], overhead_ms: float, *, in_context: bool = True) -> np.ndarray:
     """What each op costs inside a network (ms), from ``table``: its ``context_ms`` (the marginal
     cost in a chain of its own copies) where measured and ``in_context``, else its ``latency_ms``
     less the runtime's per-call overhead. One error lists every missing op."""
@@ -32,7 +36,8 @@ def op_costs(table: Any, keys: Sequence[str], overhead_ms: float, *, in_context:
     return ms
 
 
-def enumerate_part_ops(space: Any) -> tuple[list[Any], list[tuple[int, ...]], list[list[list[str]]], dict[str, Any]]:
+def enumerate_part_ops(space: SearchSpace
+                       ) -> tuple[list[Any], list[tuple[int, ...]], list[list[list[str]]], dict[str, Any]]:
     """Every part of ``space``, its gene dimensions, the op keys of each gene combination, and
     every distinct op (key -> OpSpec) in first-seen order: what part tables are built from."""
     sizes = np.asarray(space.gene_sizes())

@@ -28,12 +28,17 @@ import logging
 import math
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hwlat.errors import InputError
 from hwlat.ops.spec import OpSpec, make_divisible
+
+if TYPE_CHECKING:
+    from hwlat.devices import DeviceSpec
+    from hwlat.profiler.protocol import Protocol
+    from hwlat.profiler.runtimes import Runtime
 
 __all__ = [
     "DEFAULT_RANGES",
@@ -415,8 +420,9 @@ def adaptive_kernel_specs(kinds: Sequence[str], samples: int, seed: int, *,
     return out
 
 
-def profiling_measure(device: Any, *, protocol: Any = None, out_dir: str | os.PathLike[str] | None = None,
-                      progress: bool = False) -> Callable[[list[OpSpec]], np.ndarray]:
+def profiling_measure(device: DeviceSpec | Runtime | str, *, protocol: Protocol | None = None,
+                      out_dir: str | os.PathLike[str] | None = None, progress: bool = False
+                      ) -> Callable[[list[OpSpec]], np.ndarray]:
     """A ``measure`` callable for :func:`adaptive_sample`: profiles specs on ``device`` (ms, the protocol's statistic).
 
     With ``out_dir`` every batch goes to the same resumable checkpoint, so what was measured

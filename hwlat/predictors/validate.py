@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,12 @@ from hwlat.predictors.io import save_predictor
 from hwlat.predictors.lookup import DEFAULT_CALIBRATION, LookupPredictor
 from hwlat.profiler import Protocol
 from hwlat.profiler.networks import drift_text, measure_archs
+
+if TYPE_CHECKING:
+    from hwlat.devices import DeviceSpec
+    from hwlat.latency_tables import LatencyTable
+    from hwlat.profiler.runtimes import Runtime
+    from hwlat.spaces import SearchSpace
 
 __all__ = ["metrics", "ValidationResult", "validate_space"]
 
@@ -69,7 +76,7 @@ class ValidationResult:
     noise_floor: dict[str, float]
     calibration: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
-    predictor: Any = None  # the calibrated LookupPredictor
+    predictor: LookupPredictor | None = None  # the calibrated predictor
     interference: Any = None  # Interference of the test networks' run
     statistic: str = "min"
     drift: dict[str, Any] | None = None  # NetworkMeasurements.drift of the networks' run
@@ -133,9 +140,10 @@ class ValidationResult:
         return p
 
 
-def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibrate: int = 10, seed: int = 0,
-                   protocol: Any = None, out_dir: Any = None, progress: bool = True,
-                   calibration: str | None = None, runtime: Any = None) -> ValidationResult:
+def validate_space(space: SearchSpace, table: LatencyTable, device: DeviceSpec | str, *, n: int = 100,
+                   calibrate: int = 10, seed: int = 0, protocol: Protocol | None = None,
+                   out_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+                   calibration: str | None = None, runtime: Runtime | None = None) -> ValidationResult:
     """Measure ``n`` random architectures and ``calibrate`` others, all mixed in the same chunks
     (two interleaved copies each: the second is the noise floor); compare with the
     :class:`~hwlat.predictors.lookup.LookupPredictor` of ``table`` calibrated on the latter
@@ -180,7 +188,7 @@ def validate_space(space: Any, table: Any, device: Any, *, n: int = 100, calibra
     return res
 
 
-def _distinct_sample(space: Any, n: int, seed: int) -> list[Any]:
+def _distinct_sample(space: SearchSpace, n: int, seed: int) -> list[Any]:
     """``n`` distinct architectures (fewer only if the space is smaller)."""
     rng = np.random.default_rng(seed)
     seen: dict[str, Any] = {}
@@ -193,7 +201,7 @@ def _distinct_sample(space: Any, n: int, seed: int) -> list[Any]:
     return list(seen.values())
 
 
-def _check_table_device(table: Any, dev: Any) -> None:
+def _check_table_device(table: LatencyTable, dev: DeviceSpec) -> None:
     md = table.metadata
     name = (md.device or {}).get("name")
     if md.source == "measured" and name and name != dev.name:

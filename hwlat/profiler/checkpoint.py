@@ -15,11 +15,15 @@ import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwlat.errors import InputError
 from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.protocol import Protocol
+
+if TYPE_CHECKING:
+    from hwlat.devices import DeviceSpec
+    from hwlat.profiler.runtimes.base import Runtime
 
 __all__ = ["Checkpoint", "checkpoint_header", "CHECKPOINT_VERSION", "utc_now"]
 
@@ -33,7 +37,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def checkpoint_header(device: Any, runtime: Any, protocol: Protocol) -> dict[str, Any]:
+def checkpoint_header(device: DeviceSpec, runtime: Runtime, protocol: Protocol) -> dict[str, Any]:
     """The header of a checkpoint: what the records were measured on and how."""
     return {"hwlat_checkpoint": CHECKPOINT_VERSION, "device": device.to_dict(), "runtime": runtime.info(),
             "protocol": protocol.to_dict(), "created_utc": utc_now()}

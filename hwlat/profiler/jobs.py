@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from hwlat.profiler.checkpoint import Checkpoint, measurement_record
 from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.meter import CANARY_LABEL, Interference, Item, Meter
 from hwlat.profiler.protocol import Protocol
+
+if TYPE_CHECKING:
+    from hwlat.profiler.runtimes.base import Runtime
 
 __all__ = ["MeasureJob", "OVERHEAD_SPEC", "OVERHEAD_KEY", "CANARY_KEY", "REFERENCE_KEY"]
 
@@ -52,7 +55,7 @@ class MeasureJob:
     chunk too (records ``__reference__#i``; each item's record gets its chunk's ``reference_ms``).
     """
 
-    def __init__(self, runtime: Any, protocol: Protocol, *, checkpoint: Checkpoint | None = None,
+    def __init__(self, runtime: Runtime, protocol: Protocol, *, checkpoint: Checkpoint | None = None,
                  overhead: bool = False, rng: np.random.Generator | None = None,
                  reference: Callable[[Meter], Item] | None = None) -> None:
         self.protocol = protocol

@@ -28,7 +28,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,11 @@ from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.runtimes.base import Prepared
 from hwlat.profiler.timer import plan_round, warm_up
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from hwlat.profiler.runtimes.base import Runtime
 
 __all__ = ["Meter", "Interference", "CANARY_CHAIN", "CANARY_KEY", "CANARY_LABEL"]
 
@@ -131,7 +136,7 @@ class Meter:
     quiet level can only fall as the run goes on). :meth:`interference` summarises the run so far.
     """
 
-    def __init__(self, runtime: Any, protocol: Protocol | None = None, *,
+    def __init__(self, runtime: Runtime, protocol: Protocol | None = None, *,
                  rng: np.random.Generator | None = None) -> None:
         self.runtime = runtime
         self.protocol = protocol or Protocol()
@@ -231,7 +236,7 @@ class Meter:
     def spec_item(self, spec: OpSpec, label: str | None = None) -> Item:
         return self.graph_item(label or spec.key, build_graph(spec, seed=self.protocol.seed))
 
-    def file_item(self, label: str, path: Any) -> Item:
+    def file_item(self, label: str, path: str | Path) -> Item:
         seed = self.protocol.seed
         return label, lambda: self.runtime.prepare_file(path, seed=seed)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,10 @@ from hwlat.errors import InputError
 from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.transports import open_runtime
+
+if TYPE_CHECKING:
+    from hwlat.devices import DeviceSpec
+    from hwlat.profiler.runtimes.base import Runtime
 
 __all__ = ["ModelProfile", "NODE_COLUMNS", "profile_model", "measure_model", "parse_ort_trace"]
 
@@ -113,20 +117,20 @@ def parse_ort_trace(events: list[dict[str, Any]], drop_runs: int, statistic: str
     return df.sort_values("latency_ms", ascending=False, ignore_index=True), len(kept)
 
 
-def measure_model(runtime: Any, path: str | os.PathLike[str], protocol: Protocol | None = None) -> Measurement:
+def measure_model(runtime: Runtime, path: str | os.PathLike[str], protocol: Protocol | None = None) -> Measurement:
     """End-to-end latency of a model file on a runtime, with the full protocol (no tracing): the
     same rounds, canary and statistic as a table's ops (see :class:`~hwlat.profiler.meter.Meter`)."""
     from hwlat.profiler.meter import Meter
 
     meter = Meter(runtime, protocol or Protocol())
-    m = meter.measure([meter.file_item(Path(path).name, path)])[0]
+    m = meter.measure([meter.file_item(Path(path).name, Path(path))])[0]
     meter.remember()
     m.extra["interference"] = meter.interference().to_dict()
     return m
 
 
-def profile_model(path: str | os.PathLike[str], device: Any = "cpu-ort", *, protocol: Protocol | None = None,
-                  trace_runs: int = 50, warmup_runs: int = 10) -> ModelProfile:
+def profile_model(path: str | os.PathLike[str], device: DeviceSpec | Runtime | str = "cpu-ort", *,
+                  protocol: Protocol | None = None, trace_runs: int = 50, warmup_runs: int = 10) -> ModelProfile:
     """Profile a model file on ``device`` (a device, its name, or an opened
     :class:`~hwlat.profiler.runtimes.Runtime`): its runtime's :meth:`~Runtime.profile_model`.
 

@@ -19,10 +19,11 @@ kept beside the levelled ones (``raw_ms``). The level is the run's own
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from typing import Protocol as TypingProtocol
 
 import numpy as np
 
@@ -34,9 +35,28 @@ from hwlat.profiler.meter import Interference, Item, Meter
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.transports import open_runtime
 
+if TYPE_CHECKING:
+    from hwlat.devices import DeviceSpec
+    from hwlat.ops.ir import Graph
+    from hwlat.profiler.runtimes.base import Runtime
+
 __all__ = ["NetworkMeasurements", "drift_text", "measure_archs", "measure_files", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "measurements.jsonl"
+
+
+class NetworkSpace(TypingProtocol):
+    """What :func:`measure_archs` needs of a search space (the profiler sits below
+    :mod:`hwlat.spaces`, so it names the methods instead of the class)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def build(self, arch: Any, *, seed: int = 0) -> Graph: ...
+
+    def encode(self, arch: Any) -> str: ...
+
+    def reference_arch(self) -> Any: ...
 
 
 @dataclass
@@ -92,9 +112,11 @@ def drift_text(drift: dict[str, Any] | None) -> str:
             f"(median correction x{drift['median_correction']:.3f})")
 
 
-def _measure(keys: list[list[str]], make_item: Any, dev: Any, rt: Any, protocol: Protocol, out_dir: Any,
+def _measure(keys: list[list[str]], make_item: Callable[[Meter, int, str], Item], dev: DeviceSpec, rt: Runtime,
+             protocol: Protocol, out_dir: str | os.PathLike[str] | None,
              progress: bool, chunk_size: int, seed: int, what: str,
-             reference: tuple[str, Any] | None = None, level_ms: float | None = None) -> NetworkMeasurements:
+             reference: tuple[str, Callable[[Meter], Item]] | None = None,
+             level_ms: float | None = None) -> NetworkMeasurements:
     from hwlat._io import ensure_writable_dir
 
     ckpt = None
@@ -125,10 +147,12 @@ def _measure(keys: list[list[str]], make_item: Any, dev: Any, rt: Any, protocol:
                                reference[0])
 
 
-def measure_archs(space: Any, archs: Sequence[Any], device: Any, *, protocol: Protocol | None = None,
+def measure_archs(space: NetworkSpace, archs: Sequence[Any], device: DeviceSpec | Runtime | str, *,
+                  protocol: Protocol | None = None,
                   out_dir: str | os.PathLike[str] | None = None, passes: int = 1, tag: str = "",
                   progress: bool = True, chunk_size: int = 8, seed: int = 0,
-                  runtime: Any = None, reference: bool = True, level_ms: float | None = None) -> NetworkMeasurements:
+                  runtime: Runtime | None = None, reference: bool = True,
+                  level_ms: float | None = None) -> NetworkMeasurements:
     """End-to-end latency (ms) of each architecture of ``space``, ``passes`` copies each.
 
     Networks are measured ``chunk_size`` at a time, every copy of a network in the same chunk.
@@ -145,7 +169,7 @@ def measure_archs(space: Any, archs: Sequence[Any], device: Any, *, protocol: Pr
     names = [space.encode(a) for a in archs]
     keys = [[f"{tag}pass{p}|{n}" for p in range(passes)] for n in names]
 
-    def make_item(meter: Any, i: int, key: str) -> Any:
+    def make_item(meter: Meter, i: int, key: str) -> Item:
         return meter.graph_item(key, lambda: space.build(archs[i], seed=protocol.seed))
 
     ref = None
@@ -162,8 +186,9 @@ def measure_archs(space: Any, archs: Sequence[Any], device: Any, *, protocol: Pr
                         f"measuring {space.name} on {dev.name}", ref, level_ms)
 
 
-def measure_files(paths: Sequence[str | os.PathLike[str]], device: Any, *, protocol: Protocol | None = None,
-                  passes: int = 1, progress: bool = True, runtime: Any = None,
+def measure_files(paths: Sequence[str | os.PathLike[str]], device: DeviceSpec | Runtime | str, *,
+                  protocol: Protocol | None = None,
+                  passes: int = 1, progress: bool = True, runtime: Runtime | None = None,
                   out_dir: str | os.PathLike[str] | None = None) -> NetworkMeasurements:
     """End-to-end latency (ms) of model files (``.onnx`` / ``.tflite``, the device runtime's format);
     ``device`` and ``runtime`` as for :func:`measure_archs`."""
@@ -174,7 +199,7 @@ def measure_files(paths: Sequence[str | os.PathLike[str]], device: Any, *, proto
             raise InputError(f"model file {f} does not exist; give the path of a model file")
     keys = [[f"pass{p}|{f}" for p in range(passes)] for f in files]
 
-    def make_item(meter: Any, i: int, key: str) -> Any:
+    def make_item(meter: Meter, i: int, key: str) -> Item:
         return meter.file_item(key, files[i])
 
     with open_runtime(device, runtime) as (dev, rt):

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.runtimes import Runtime
 from hwlat.profiler.transports import open_runtime
 
+if TYPE_CHECKING:
+    from hwlat.latency_tables import LatencyTable, TableMetadata
+
 _CONTEXT_KEY = "__context__"
 
 __all__ = ["profile_ops", "measure_specs", "measure_graphs", "measure_overhead", "ProfileResult", "CHECKPOINT_NAME",
@@ -50,7 +53,7 @@ TABLE_NAME = "table.parquet"
 class ProfileResult:
     """What a profiling run did: the table and a summary of the work."""
 
-    table: Any  # LatencyTable
+    table: LatencyTable
     n_ops: int
     n_measured: int
     n_resumed: int
@@ -115,8 +118,8 @@ def _unique(specs: Iterable[OpSpec]) -> list[OpSpec]:
     return list(seen.values())
 
 
-def _metadata(device: Any, runtime: Runtime, protocol: Protocol, overhead_ms: float | None,
-              header: dict[str, Any], interference: Interference | None) -> Any:
+def _metadata(device: DeviceSpec, runtime: Runtime, protocol: Protocol, overhead_ms: float | None,
+              header: dict[str, Any], interference: Interference | None) -> TableMetadata:
     import hwlat
     from hwlat.devices import detect
     from hwlat.latency_tables import TableMetadata
@@ -137,7 +140,7 @@ def _context_key(key: str) -> str:
     return f"{_CONTEXT_KEY}|{key}"
 
 
-def _table_from_rows(metadata: Any, rows: dict[str, dict[str, Any]], copies: int) -> Any:
+def _table_from_rows(metadata: TableMetadata, rows: dict[str, dict[str, Any]], copies: int) -> LatencyTable:
     from hwlat.latency_tables import STAT_COLUMNS, LatencyTable
 
     items = []
@@ -154,7 +157,7 @@ def _table_from_rows(metadata: Any, rows: dict[str, dict[str, Any]], copies: int
 
 def profile_ops(
     specs: Iterable[OpSpec],
-    device: Any,
+    device: DeviceSpec | Runtime | str,
     *,
     protocol: Protocol | None = None,
     out_dir: str | os.PathLike[str] | None = None,

@@ -18,7 +18,10 @@ import logging
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hwlat.profiler.runtimes.base import Runtime
 
 __all__ = ["cache_dir", "reference_key", "load_reference", "remember", "REFERENCE_DAYS"]
 
@@ -37,7 +40,7 @@ def cache_dir() -> Path:
     return Path(base) / "hwlat"
 
 
-def reference_key(runtime: Any, canary_key: str) -> str:
+def reference_key(runtime: Runtime, canary_key: str) -> str:
     """What the quiet level belongs to: host, runtime and its version, provider, threads, canary."""
     info = runtime.info()
     host = getattr(runtime, "host_fingerprint", None)

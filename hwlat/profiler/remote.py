@@ -44,7 +44,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -60,6 +60,9 @@ from hwlat.profiler.connection import (
     subprocess_command,
 )
 from hwlat.profiler.runtimes.base import Prepared, Runtime
+
+if TYPE_CHECKING:
+    from hwlat.devices import DeviceSpec
 
 __all__ = ["RemoteRuntime", "agent_runtime", "TRANSPORT_OPTIONS", "SUBPROCESS_LOCATIONS"]
 
@@ -167,7 +170,7 @@ class RemoteRuntime(Runtime):
 
     # -- construction from a device spec -----------------------------------------------------------
     @classmethod
-    def for_device(cls, device: Any) -> RemoteRuntime:
+    def for_device(cls, device: DeviceSpec) -> RemoteRuntime:
         """The runtime for an ``ssh://`` or ``subprocess`` device spec (see the module docs for the
         transport options)."""
         options = dict(device.options)
@@ -292,6 +295,6 @@ class RemoteRuntime(Runtime):
 
 # -- the transport ----------------------------------------------------------------------------------
 
-def agent_runtime(device: Any) -> RemoteRuntime:
+def agent_runtime(device: DeviceSpec) -> RemoteRuntime:
     """The transport of ``ssh://`` and ``subprocess`` devices (see :data:`hwlat.registry.TRANSPORTS`)."""
     return RemoteRuntime.for_device(device)

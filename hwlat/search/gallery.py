@@ -31,7 +31,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,12 @@ from hwlat.errors import InputError
 from hwlat.profiler.meter import Interference
 from hwlat.profiler.networks import drift_text, measure_archs
 from hwlat.search.pareto import non_dominated_mask
+
+if TYPE_CHECKING:
+    from hwlat.devices import DeviceSpec
+    from hwlat.profiler.protocol import Protocol
+    from hwlat.profiler.runtimes import Runtime
+    from hwlat.spaces import SearchSpace
 
 __all__ = ["Gallery", "build_gallery", "default_budgets", "export_member"]
 
@@ -63,7 +69,7 @@ def _round3(x: float) -> float:
     return float(round(x, 2 - int(math.floor(math.log10(abs(x))))))
 
 
-def export_member(space: Any, arch: Any, out_dir: str | os.PathLike[str], stem: str, *,
+def export_member(space: SearchSpace, arch: Any, out_dir: str | os.PathLike[str], stem: str, *,
                   formats: Sequence[str] = ("onnx", "tflite"), seed: int = 0) -> list[Path]:
     """Write the network of ``arch`` as ``out_dir/stem.onnx`` and/or ``.tflite`` (seeded weights)."""
     bad = sorted(set(formats) - {"onnx", "tflite"})
@@ -136,11 +142,12 @@ def _thin(n: int, keep: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n - 1, keep)})
 
 
-def build_gallery(space: Any, archive: pd.DataFrame, device: Any, out_dir: str | os.PathLike[str], *,
-                  accuracy_name: str, accuracy_kind: str = "accuracy", budgets: Sequence[float] | None = None,
+def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec | str,
+                  out_dir: str | os.PathLike[str], *, accuracy_name: str, accuracy_kind: str = "accuracy",
+                  budgets: Sequence[float] | None = None,
                   max_budget_ms: float | None = None, measure: bool = True, max_measure: int = 30,
-                  protocol: Any = None, export: str = "budgets", meta: dict[str, Any] | None = None,
-                  progress: bool = True, runtime: Any = None, level_ms: float | None = None) -> Gallery:
+                  protocol: Protocol | None = None, export: str = "budgets", meta: dict[str, Any] | None = None,
+                  progress: bool = True, runtime: Runtime | None = None, level_ms: float | None = None) -> Gallery:
     """Write the gallery of ``archive`` (columns ``arch`` — the space's text form —, ``latency_ms``
     predicted, ``accuracy``) to ``out_dir``.
 

@@ -77,6 +77,7 @@ from hwlat._progress import progress_bar
 from hwlat._torch import single_threaded
 from hwlat.errors import InputError
 from hwlat.search.data import load_dataset
+from hwlat.spaces.base import SearchSpace
 
 __all__ = ["LOSSES", "SAMPLINGS", "GradientResult", "LayerLatency", "layer_latency", "gradient_search", "sweep"]
 
@@ -106,7 +107,7 @@ class LayerLatency:
     scale: float
     offset_ms: float
     source: str
-    predictor: Any = field(default=None, repr=False, compare=False)
+    predictor: Any = field(default=None, repr=False, compare=False)  # a Predictor, or any with predict(_genes)
 
     def latency(self, choice_idx: Sequence[int]) -> float:
         """Latency (ms) of the architecture whose layer ``l`` takes choice index ``choice_idx[l]``."""
@@ -120,7 +121,7 @@ class LayerLatency:
         return self.scale * lo + self.offset_ms, self.scale * hi + self.offset_ms
 
 
-def _check_proxyless(space: Any) -> None:
+def _check_proxyless(space: SearchSpace) -> None:
     """Gradient search needs the space's supernet (built in: proxyless; see SearchSpace.supernet)."""
     if not getattr(space, "has_supernet", False):
         raise InputError(f"gradient search needs a space with a supernet (the built-in one is 'proxyless'), got "
@@ -128,6 +129,7 @@ def _check_proxyless(space: Any) -> None:
                          "handle the other spaces)")
 
 
+# Any: a space with a supernet, n_layers and choices(l) (not SearchSpace's); a table or predictor told by hasattr
 def layer_latency(space: Any, table_or_predictor: Any) -> LayerLatency:
     """The :class:`LayerLatency` of ``space`` from a latency table, a predictor with
     ``layer_tables()`` (exact), or any predictor with ``predict_genes(genes)`` / ``predict(archs)``

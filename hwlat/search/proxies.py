@@ -39,13 +39,16 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hwlat._optional import import_optional
 from hwlat._torch import single_threaded
 from hwlat.errors import InputError
+
+if TYPE_CHECKING:
+    from hwlat.spaces import SearchSpace
 
 __all__ = ["PROXIES", "ProxyAccuracy", "naswot_score", "synflow_score", "proxy_inputs", "from_text"]
 
@@ -156,7 +159,7 @@ class ProxyAccuracy:
 
     kind = "proxy"
 
-    def __init__(self, space: Any, name: str = "naswot", *, batch_size: int = 128, seed: int = 0,
+    def __init__(self, space: SearchSpace, name: str = "naswot", *, batch_size: int = 128, seed: int = 0,
                  data: str = "gaussian") -> None:
         if name not in PROXIES:
             raise InputError(f"unknown zero-cost proxy {name!r}; choose from {', '.join(PROXIES)}")
@@ -229,7 +232,7 @@ class ProxyAccuracy:
                 f"seed={self.seed}, data={self.data!r}, cached={len(self._cache)})")
 
 
-def from_text(rest: str, space: Any, **kw: Any) -> ProxyAccuracy:
+def from_text(rest: str, space: SearchSpace, **kw: Any) -> ProxyAccuracy:
     """The source of ``proxy:NAME`` (``rest`` is the proxy's name); ``kw`` go to :class:`ProxyAccuracy`."""
     name = rest.strip()
     if not name:

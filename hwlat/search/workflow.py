@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,15 @@ from hwlat.search.gallery import build_gallery
 from hwlat.search.strategies import make_strategy
 from hwlat.search.strategies.base import json_plain
 
+if TYPE_CHECKING:
+    from hwlat.devices import DeviceSpec
+    from hwlat.predictors.base import Predictor
+    from hwlat.profiler.runtimes import Runtime
+    from hwlat.search.accuracy import AccuracySource
+    from hwlat.search.gallery import Gallery
+    from hwlat.search.strategies import Strategy
+    from hwlat.spaces import SearchSpace
+
 __all__ = ["SearchRun", "search_gallery", "space_table"]
 
 log = logging.getLogger(__name__)
@@ -45,14 +54,16 @@ class SearchRun:
     """The outcome of :func:`search_gallery`."""
 
     result: Any  # what the strategy's search returned (a SearchResult for ask/tell strategies)
-    gallery: Any  # Gallery
-    predictor: Any
+    gallery: Gallery
+    predictor: Predictor
     summary: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
 
-def space_table(space: Any, device: Any, table: Any, out_dir: str | os.PathLike[str], *, protocol: Any = None,
-                progress: bool = True, runtime: Any = None) -> Any:
+def space_table(space: SearchSpace, device: DeviceSpec | Runtime | str,
+                table: LatencyTable | str | os.PathLike[str] | None, out_dir: str | os.PathLike[str], *,
+                protocol: Protocol | None = None, progress: bool = True, runtime: Runtime | None = None
+                ) -> LatencyTable:
     """``table`` (a LatencyTable or its path) loaded; when None, every op of ``space`` profiled on
     ``device`` into ``out_dir/table`` (resumable)."""
     if table is not None:
@@ -66,11 +77,12 @@ def space_table(space: Any, device: Any, table: Any, out_dir: str | os.PathLike[
     return result.table
 
 
-def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, accuracy: Any = None,
-                   table: Any = None, predictor: Any = None, strategy: Any = "nsga2", n_evals: int = 1000,
+def search_gallery(space: SearchSpace, device: DeviceSpec | str, out_dir: str | os.PathLike[str], *,
+                   accuracy: Any = None, table: LatencyTable | str | os.PathLike[str] | None = None,
+                   predictor: Predictor | None = None, strategy: str | Strategy = "nsga2", n_evals: int = 1000,
                    budget_ms: float | None = None, budgets: Sequence[float] | None = None, seed: int = 0,
                    calibrate: int = 10, measure: bool = True, max_measure: int = 30, export: str = "budgets",
-                   protocol: Any = None, progress: bool = True, calibration: str | None = None,
+                   protocol: Protocol | None = None, progress: bool = True, calibration: str | None = None,
                    **strategy_kw: Any) -> SearchRun:
     """Search ``space`` for ``device`` and write the gallery to ``out_dir``.
 
@@ -109,9 +121,10 @@ def search_gallery(space: Any, device: Any, out_dir: str | os.PathLike[str], *, 
             rt.close()
 
 
-def _search_gallery(space: Any, dev: Any, out: Path, rt: Any, acc: Any, table: Any, predictor: Any, strat: Any,
-                    n_evals: int, budget_ms: float | None, budgets: Sequence[float] | None, seed: int,
-                    calibrate: int, measure: bool, max_measure: int, export: str, protocol: Any, progress: bool,
+def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime | None, acc: AccuracySource | None,
+                    table: LatencyTable | str | os.PathLike[str] | None, predictor: Predictor | None,
+                    strat: Strategy, n_evals: int, budget_ms: float | None, budgets: Sequence[float] | None, seed: int,
+                    calibrate: int, measure: bool, max_measure: int, export: str, protocol: Protocol, progress: bool,
                     calibration_mode: str | None, t0: float) -> SearchRun:
 
     calibration: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from hwlat._optional import import_optional
 from hwlat._torch import seeded
 from hwlat.errors import InputError
 from hwlat.ops.spec import make_divisible
-from hwlat.spaces.proxyless import STRIDES
+from hwlat.spaces.proxyless import STRIDES, ProxylessSpace
 
 __all__ = ["build_proxyless_net", "build_proxyless_supernet"]
 
@@ -104,7 +104,7 @@ def _classes() -> dict[str, type]:
         ``shared=False`` gives each its own (ProxylessNAS).
         """
 
-        def __init__(self, space: Any, candidates: Sequence[Sequence[str]], num_classes: int,
+        def __init__(self, space: ProxylessSpace, candidates: Sequence[Sequence[str]], num_classes: int,
                      last_channel: int, bn: bool = True, shared: bool = False) -> None:
             super().__init__()
             c0, c1 = space.first_width, space.first_block_width
@@ -165,7 +165,7 @@ def _classes() -> dict[str, type]:
 
 
 
-def build_proxyless_net(space: Any, arch: Sequence[str], *, bn: bool = True, seed: int = 0,
+def build_proxyless_net(space: ProxylessSpace, arch: Sequence[str], *, bn: bool = True, seed: int = 0,
                         num_classes: int | None = None) -> Any:
     """The trainable torch network of one ProxylessNAS ``arch`` (a tuple of choices) at ``space``'s
     width (PyTorch default init from ``seed``; ``bn=False`` drops batch norm, same weights)."""
@@ -174,7 +174,7 @@ def build_proxyless_net(space: Any, arch: Sequence[str], *, bn: bool = True, see
     return seeded(seed, lambda: cls(space, [(c,) for c in arch], nc, space.last_channel, bn))
 
 
-def build_proxyless_supernet(space: Any, *, num_classes: int, input_size: int, width_mult: float,
+def build_proxyless_supernet(space: ProxylessSpace, *, num_classes: int, input_size: int, width_mult: float,
                              shared_weights: bool = True, seed: int = 0) -> Any:
     """The gradient-search supernet of ``space``: every choice of each of its layers, on a copy of
     the space at ``width_mult`` and ``input_size`` px (at least 32), seeded."""

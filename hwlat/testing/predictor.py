@@ -46,6 +46,9 @@ __all__ = ["PredictorContract"]
 class PredictorContract:
     """Checks every hwlat latency predictor passes; subclass and give the fixtures below."""
 
+    # the fixtures are typed Any: the suite is what checks that the object under test follows the
+    # Predictor protocol (and scikit-learn's get_params / set_params), so it cannot assume it
+
     @pytest.fixture
     def predictor(self) -> Any:
         """An unfitted predictor."""

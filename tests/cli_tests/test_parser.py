@@ -56,7 +56,8 @@ def test_version_is_fast_and_imports_no_pandas():
 
 def test_help_imports_no_numpy():
     code = ("import sys\nfrom hwlat.cli import build_parser\np = build_parser()\n"
-            "for argv in (['--help'], ['profile', '--help'], ['query', '--help'], ['table', 'diff', '--help']):\n"
+            "for argv in (['--help'], ['profile', '--help'], ['query', '--help'], ['search', '--help'],\n"
+            "             ['table', 'diff', '--help']):\n"
             "    try:\n        p.parse_args(argv)\n    except SystemExit:\n        pass\n"
             "print(sorted(m for m in ('pandas', 'numpy', 'onnx', 'yaml') if m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from hwlat.errors import InputError
+
+if TYPE_CHECKING:
+    from hwlat.spaces import SearchSpace
 
 __all__ = ["AccuracySource", "as_source", "check_genes"]
 
@@ -28,7 +31,7 @@ class AccuracySource:
     #: what the source is, for messages
     label: ClassVar[str] = "this accuracy source"
 
-    def __init__(self, space: Any) -> None:
+    def __init__(self, space: SearchSpace) -> None:
         if self.spaces and getattr(space, "name", None) not in self.spaces:
             raise InputError(f"{self.label} belongs to the {' / '.join(self.spaces)} search space, not to "
                              f"{getattr(space, 'name', space)!r}; use an accuracy source of that space")
@@ -53,7 +56,7 @@ class AccuracySource:
         return f"{type(self).__name__}(name={self.name!r}, kind={self.kind!r})"
 
 
-def check_genes(space: Any, genes: Any) -> np.ndarray:
+def check_genes(space: SearchSpace, genes: Any) -> np.ndarray:
     """``genes`` as an ``(n, n_genes)`` int64 array of ``space``, or an InputError."""
     g = np.asarray(genes)
     n = len(space.gene_sizes())
@@ -67,7 +70,7 @@ def check_genes(space: Any, genes: Any) -> np.ndarray:
 class _Adapter(AccuracySource):
     """Any object with ``name``, ``kind`` and ``evaluate`` and/or ``evaluate_genes``."""
 
-    def __init__(self, obj: Any, space: Any) -> None:
+    def __init__(self, obj: Any, space: SearchSpace) -> None:
         super().__init__(space)
         self.obj = obj
         self.name = str(obj.name)
@@ -88,7 +91,7 @@ class _Adapter(AccuracySource):
                           dtype=np.float64).reshape(-1)
 
 
-def as_source(obj: Any, space: Any) -> AccuracySource:
+def as_source(obj: Any, space: SearchSpace) -> AccuracySource:
     """``obj`` if it is an AccuracySource, else an adapter of an object with ``name``, ``kind`` and
     ``evaluate`` / ``evaluate_genes`` (checked)."""
     if isinstance(obj, AccuracySource):

@@ -8,12 +8,15 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hwlat.errors import InputError
 from hwlat.search.accuracy.base import AccuracySource
+
+if TYPE_CHECKING:
+    from hwlat.spaces import SearchSpace
 
 __all__ = ["CallableAccuracy"]
 
@@ -69,7 +72,7 @@ class CallableAccuracy(AccuracySource):
     says whether the values are accuracies (``"accuracy"``, percent) or a proxy score.
     """
 
-    def __init__(self, target: str | Callable[[list[Any]], Any], space: Any, *, kind: str = "accuracy",
+    def __init__(self, target: str | Callable[[list[Any]], Any], space: SearchSpace, *, kind: str = "accuracy",
                  name: str | None = None) -> None:
         super().__init__(space)
         if kind not in ("accuracy", "proxy"):

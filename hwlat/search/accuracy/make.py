@@ -14,24 +14,20 @@ conformance suite it should pass.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwlat.errors import InputError
-from hwlat.registry import ACCURACY
+from hwlat.registry import ACCURACY, accuracy_syntax
 from hwlat.search.accuracy.base import AccuracySource, as_source
 from hwlat.search.accuracy.callable import CallableAccuracy
+
+if TYPE_CHECKING:
+    from hwlat.spaces import SearchSpace
 
 __all__ = ["accuracy_syntax", "make_accuracy"]
 
 
-def accuracy_syntax() -> tuple[str, ...]:
-    """One line per accepted accuracy specification (for help texts): the registered prefixes, then
-    user callables."""
-    lines = [str(ACCURACY.meta(n).get("syntax") or f"{n}:...") for n in ACCURACY.names()]
-    return (*lines, "module:function or path/to/file.py:function")
-
-
-def make_accuracy(spec: Any, space: Any, **kw: Any) -> AccuracySource:
+def make_accuracy(spec: Any, space: SearchSpace, **kw: Any) -> AccuracySource:
     """The accuracy source described by ``spec`` for ``space``.
 
     ``spec`` is a text ``PREFIX:REST`` whose prefix is registered in

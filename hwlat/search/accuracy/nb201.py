@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hwlat.errors import InputError
 from hwlat.search.accuracy.base import AccuracySource, check_genes
+
+if TYPE_CHECKING:
+    from hwlat.spaces.nb201 import NB201Space
 
 __all__ = ["NB201TableAccuracy", "NB201_DATASETS", "from_text"]
 
@@ -52,7 +55,7 @@ class NB201TableAccuracy(AccuracySource):
     spaces = ("nb201",)
     label = "NAS-Bench-201's accuracy table"
 
-    def __init__(self, path: str | Path, space: Any, dataset: str = "cifar10") -> None:
+    def __init__(self, path: str | Path, space: NB201Space, dataset: str = "cifar10") -> None:
         super().__init__(space)
         self.dataset = _nb201_dataset(dataset)
         self.path = Path(path)
@@ -124,7 +127,7 @@ class NB201TableAccuracy(AccuracySource):
         return self.evaluate_genes(self.space.to_genes(list(archs)))
 
 
-def from_text(rest: str, space: Any, **kw: Any) -> NB201TableAccuracy:
+def from_text(rest: str, space: NB201Space, **kw: Any) -> NB201TableAccuracy:
     """The source of ``nb201-csv:PATH[:DATASET]`` (``rest`` is what follows the prefix)."""
     path, dataset = rest, kw.pop("dataset", "cifar10")
     head, sep2, tail = rest.rpartition(":")

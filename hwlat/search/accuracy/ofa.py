@@ -8,13 +8,16 @@ import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hwlat._optional import import_optional
 from hwlat.errors import InputError
 from hwlat.search.accuracy.base import AccuracySource, check_genes
+
+if TYPE_CHECKING:
+    from hwlat.spaces.ofa_mbv3 import OFAMobileNetV3Space
 
 __all__ = ["OFAPredictorAccuracy", "from_text"]
 
@@ -53,8 +56,9 @@ class OFAPredictorAccuracy(AccuracySource):
 
     spaces = ("ofa-mbv3",)
     label = "Once-for-All's accuracy predictor"
+    space: OFAMobileNetV3Space
 
-    def __init__(self, path: str | Path, space: Any, *, backend: str = "numpy",
+    def __init__(self, path: str | Path, space: OFAMobileNetV3Space, *, backend: str = "numpy",
                  image_sizes: Sequence[int] | None = None) -> None:
         super().__init__(space)
         if backend not in ("numpy", "torch"):
@@ -225,7 +229,7 @@ def _one_blas_thread() -> Any:
     return ctl.limit(limits=1, user_api="blas") if ctl is not None else contextlib.nullcontext()
 
 
-def from_text(rest: str, space: Any, **kw: Any) -> OFAPredictorAccuracy:
+def from_text(rest: str, space: OFAMobileNetV3Space, **kw: Any) -> OFAPredictorAccuracy:
     """The source of ``ofa-predictor:PATH`` (``rest`` is the path)."""
     if not rest:
         raise InputError(f"'ofa-predictor:': give the predictor's path, e.g. ofa-predictor:acc_predictor.pth; "
