@@ -195,9 +195,9 @@ def _profile(todo_specs: list[OpSpec], dev: DeviceSpec, rt: Runtime, protocol: P
     from hwlat._io import ensure_writable_dir
 
     if not rt.is_available():
-        if dev.runtime == "torch" and dev.provider == "cpu":
-            raise MissingDependencyError(f"torch is not installed (needed for device {dev.name!r}); install it with: "
-                                         "pip install 'hwlat[torch]'")
+        if dev.provider == "cpu" and dev.location == "local" and rt.distribution:  # an install away
+            raise MissingDependencyError(f"{rt.distribution} is not installed (needed for device {dev.name!r}); "
+                                         f"install it with: {rt.install or 'pip install ' + rt.distribution}")
         raise DeviceError(f"runtime {dev.runtime} with provider {dev.provider} is not available on this machine "
                           f"(device {dev.name!r}); run 'hwlat devices detect' to see what is")
 

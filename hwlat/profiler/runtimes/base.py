@@ -114,6 +114,8 @@ class Runtime(ABC):
     model_files: ClassVar[bool] = False
     #: the pip distribution that provides the backend (named in "install it" messages)
     distribution: ClassVar[str] = ""
+    #: how to install it when it is missing (default: ``pip install <distribution>``)
+    install: ClassVar[str] = ""
     #: the device this runtime was opened for (set by :func:`hwlat.profiler.transports.runtime_for_device`)
     spec: DeviceSpec | None = None
 

@@ -168,6 +168,7 @@ class TorchRuntime(Runtime):
     model_format = "torch"
     providers = ("cpu", "cuda")
     distribution = "torch"
+    install = "pip install 'hwlat[torch]'"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
