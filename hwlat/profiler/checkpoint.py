@@ -4,7 +4,9 @@ The first line is a header (device, runtime, protocol); every later line is one 
 ``key``. Each record is flushed and synced when written, so a run killed at any moment (Ctrl-C,
 ``kill -9``, a lost SSH connection) loses at most the work in flight; a torn last line is
 ignored. A record written again for the same key replaces the earlier one. Profiling,
-validation, calibration and the gallery's measurements all use it.
+validation, calibration and the gallery's measurements all use it, and so does any long job
+whose results are records (the gradient search's sweep over budgets: one record per budget):
+its header is :func:`job_header`, and a file is resumed only by the same job.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from hwlat.devices import DeviceSpec
     from hwlat.profiler.runtimes.base import Runtime
 
-__all__ = ["Checkpoint", "checkpoint_header", "CHECKPOINT_VERSION", "utc_now"]
+__all__ = ["Checkpoint", "checkpoint_header", "job_header", "CHECKPOINT_VERSION", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +45,29 @@ def checkpoint_header(device: DeviceSpec, runtime: Runtime, protocol: Protocol) 
             "protocol": protocol.to_dict(), "created_utc": utc_now()}
 
 
+def _plain(v: Any) -> Any:
+    """numpy scalars and arrays as JSON values (json.dumps' ``default``)."""
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    raise TypeError(f"{type(v).__name__} is not a JSON value")
+
+
+def job_header(kind: str, **identity: Any) -> dict[str, Any]:
+    """The header of a checkpoint of a job other than measuring: ``kind`` and what identifies
+    the job (JSON values). A file is resumed only when both are the same."""
+    job = {"kind": kind, **json.loads(json.dumps(identity, default=_plain))}
+    return {"hwlat_checkpoint": CHECKPOINT_VERSION, "job": job, "created_utc": utc_now()}
+
+
 def _read(path: Path) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
     """The header and the rows (key -> record) of a checkpoint; a torn last line is ignored."""
     if not path.exists():
         return None, {}
     header: dict[str, Any] | None = None
     rows: dict[str, dict[str, Any]] = {}
-    with path.open("r", encoding="utf-8") as fh:
-        lines = fh.read().split("\n")
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    lines = text.split("\n")
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -70,8 +87,12 @@ def _read(path: Path) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]
         elif isinstance(rec, dict) and "key" in rec:
             rows[rec["key"]] = rec
         else:
-            raise InputError(f"{path}:{lineno} is not a measurement record; the checkpoint is corrupt: "
+            raise InputError(f"{path}:{lineno} is not a checkpoint record; the checkpoint is corrupt: "
                              "move it away and run again")
+    if header is None and text.strip() and not text.lstrip().startswith('{"hwlat_checkpoint"'):
+        # not a header torn by a kill: something else, which must not be overwritten
+        raise InputError(f"{path} is not an hwlat checkpoint (no header line); move it away or "
+                         "choose another output path")
     return header, rows
 
 
@@ -81,6 +102,14 @@ def _check_compatible(path: Path, header: dict[str, Any], new: dict[str, Any]) -
         raise InputError(f"{path} was written by another hwlat measurement protocol (checkpoint version {version}, "
                          f"this hwlat writes {CHECKPOINT_VERSION}); its numbers are not comparable: move it away "
                          "(or pass --fresh) and measure again")
+    if "job" in header or "job" in new:
+        old_job, new_job = header.get("job", {"kind": "measurements"}), new.get("job", {"kind": "measurements"})
+        if old_job != new_job:
+            changed = sorted(k for k in set(old_job) | set(new_job) if old_job.get(k) != new_job.get(k))
+            detail = "; ".join(f"{k}: {old_job.get(k)!r} in the file, {new_job.get(k)!r} now" for k in changed)
+            raise InputError(f"{path} holds the results of another {old_job.get('kind')} job (it differs in "
+                             f"{detail}); run the same job to resume it, or use another output path")
+        return
     old_dev, new_dev = header["device"], new["device"]
     for k in ("name", "runtime", "provider", "threads", "precision", "location"):
         if old_dev.get(k) != new_dev.get(k):
@@ -101,10 +130,11 @@ def _check_compatible(path: Path, header: dict[str, Any], new: dict[str, Any]) -
 
 
 class Checkpoint:
-    """A resumable JSON-lines record of measurements (see the module docstring).
+    """A resumable JSON-lines file of records (see the module docstring).
 
     ``rows`` maps each key to its latest record. Opening an existing file checks that it was
-    measured on the same device with the same protocol.
+    measured on the same device with the same protocol (:func:`checkpoint_header`), or written
+    by the same job (:func:`job_header`).
     """
 
     def __init__(self, path: str | os.PathLike[str], header: dict[str, Any], *, fresh: bool = False) -> None:
@@ -123,10 +153,18 @@ class Checkpoint:
             self._fh = self.path.open("a", encoding="utf-8")
 
     def _repair_tail(self) -> None:
-        # make sure the file ends with a newline (a torn line is then skipped, not glued)
+        # a last line torn by a kill is cut off, so that what is appended now starts a line of its
+        # own (a complete record that only lacks its newline gets the newline)
         with self.path.open("rb+") as fh:
-            fh.seek(0, os.SEEK_END)
-            if fh.tell() and (fh.seek(-1, os.SEEK_END) or fh.read(1) != b"\n"):
+            data = fh.read()
+            if not data or data.endswith(b"\n"):
+                return
+            cut = data.rfind(b"\n") + 1
+            try:
+                json.loads(data[cut:])
+            except ValueError:
+                fh.truncate(cut)
+            else:
                 fh.write(b"\n")
 
     def _write(self, rec: dict[str, Any]) -> None:
@@ -136,7 +174,11 @@ class Checkpoint:
 
     def add(self, key: str, m: Measurement, **fields: Any) -> dict[str, Any]:
         """Record ``m`` under ``key`` (replacing an earlier record of the key); returns the record."""
-        rec = measurement_record(key, m, **fields)
+        return self.put(key, measurement_record(key, m, **fields))
+
+    def put(self, key: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Record any JSON ``record`` under ``key`` (replacing an earlier one); returns it with its key."""
+        rec = {**json.loads(json.dumps(record, default=_plain)), "key": key}
         self.rows[key] = rec
         self._write(rec)
         return rec

@@ -66,7 +66,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -480,11 +480,10 @@ def _subnet_accuracy(torch: Any, net: Any, plan: Any, x_cal: Any, evals: Sequenc
 
 
 def sweep(space: Any, table_or_predictor: Any, budgets: Sequence[float], *, dataset: Any = "digits",
-          input_size: int = 32, progress: bool = False, **kw: Any) -> list[GradientResult]:
-    """One :func:`gradient_search` per budget (ms), same seed and data: a latency–accuracy gallery.
-
-    The dataset and the latency model are prepared once; ``kw`` goes to :func:`gradient_search`.
-    """
+          input_size: int = 32, progress: bool = False,
+          on_result: Callable[[GradientResult], object] | None = None, **kw: Any) -> list[GradientResult]:
+    """One :func:`gradient_search` per budget (ms), same seed and data, data and latency model prepared
+    once (``kw`` goes to it); ``on_result`` gets each budget's result as soon as it is done."""
     budgets = [float(b) for b in budgets]
     if not budgets:
         raise InputError("sweep needs at least one budget (ms)")
@@ -496,4 +495,6 @@ def sweep(space: Any, table_or_predictor: Any, budgets: Sequence[float], *, data
                             _data=data, _latency=lat, **kw)
         log.info("budget %.3f ms: %r", b, r)
         out.append(r)
+        if on_result is not None:
+            on_result(r)
     return out

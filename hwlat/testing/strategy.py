@@ -130,7 +130,7 @@ class StrategyContract:
     def test_interrupted_search_resumes_exactly(self, strategy: Strategy, space: SearchSpace, tmp_path: Any) -> None:
         self._ask_tell(strategy)
         straight = self._run(space)
-        ckpt = tmp_path / "search.npz"
+        ckpt = tmp_path / "search.jsonl"
         try:  # interrupted in its second round (a strategy that needs one round finishes)
             self._run(space, _Interrupting(space, fail_at=2), checkpoint=ckpt)
         except KeyboardInterrupt:

@@ -261,6 +261,21 @@ def test_gradient_search_gallery_on_digits(tmp_path):
     for r in s["searches"]:
         assert r["predicted_ms"] > 0 and r["measured_ms"] > 0 and 0 <= r["supernet_accuracy_pct"] <= 100
     assert (out / "index.html").exists() and (out / "gradient.json").exists()
+    lines = (out / "gradient.jsonl").read_text().splitlines()
+    assert len(lines) == 1 + 4  # the header and one record per budget, each written as it finished
+    again = hwlat("search", "--device", "cpu-ort", "--space", "proxyless", "--resolution", "64", "--strategy",
+                  "gradient", "--budget", "50", "--epochs", "2", "--max-batches", "3", "--calibrate", "2", "--quick",
+                  "--no-progress", "--export", "none", "-o", str(out), "--format", "json")
+    assert again.returncode == 0, again.stderr
+    assert (out / "gradient.jsonl").read_text().splitlines() == lines  # resumed: no budget trained again
+    assert [r["arch"] for r in json.loads(again.stdout)["searches"]] == [r["arch"] for r in s["searches"]]
+    other = hwlat("search", "--device", "cpu-ort", "--space", "proxyless", "--resolution", "64", "--strategy",
+                  "gradient", "--budget", "50", "--epochs", "3", "--max-batches", "3", "--calibrate", "2", "--quick",
+                  "--no-progress", "--export", "none", "-o", str(out))
+    # (the calibration on 2 networks may log a warning first)
+    assert other.returncode == 1 and "Traceback" not in other.stderr
+    assert "hwlat: error:" in other.stderr and "another gradient-sweep job" in other.stderr
+    assert "'epochs': 3" in other.stderr
     assert_clean_error(hwlat("search", "--device", "cpu-ort", "--space", "proxyless", "--strategy", "gradient",
                              "-o", str(tmp_path / "x")), "budget")
 

@@ -241,7 +241,7 @@ def test_interrupted_search_resumes_exactly(strategy, nb201, nb201_pred, nb201_a
 
     kw = {"n_evals": 400, "seed": 1, "progress": False, "batch_size": 25}
     straight = run_search(nb201, Named(), nb201_acc, strategy, **kw)
-    ckpt = tmp_path / "search.npz"
+    ckpt = tmp_path / "search.jsonl"
     with pytest.raises(KeyboardInterrupt):
         run_search(nb201, Interrupting(nb201_pred, fail_at=7), nb201_acc, strategy, checkpoint=ckpt, **kw)
     assert ckpt.is_file() and not list(tmp_path.glob(".*.tmp"))
@@ -254,15 +254,15 @@ def test_interrupted_search_resumes_exactly(strategy, nb201, nb201_pred, nb201_a
 
 
 def test_checkpoint_of_another_search_is_refused(nb201, nb201_pred, nb201_acc, tmp_path):
-    ckpt = tmp_path / "s.npz"
+    ckpt = tmp_path / "s.jsonl"
     run_search(nb201, nb201_pred, nb201_acc, "random", n_evals=50, seed=0, progress=False, checkpoint=ckpt)
-    with pytest.raises(InputError, match="different search.*seed"):
+    with pytest.raises(InputError, match="another search job.*seed: 0 in the file, 1 now"):
         run_search(nb201, nb201_pred, nb201_acc, "random", n_evals=60, seed=1, progress=False, checkpoint=ckpt)
-    with pytest.raises(InputError, match="different search.*strategy"):
+    with pytest.raises(InputError, match="another search job.*strategy"):
         run_search(nb201, nb201_pred, nb201_acc, "nsga2", n_evals=60, seed=0, progress=False, checkpoint=ckpt)
-    bad = tmp_path / "bad.npz"
+    bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b"garbage")
-    with pytest.raises(InputError, match="not a readable hwlat search checkpoint"):
+    with pytest.raises(InputError, match="not an hwlat checkpoint"):
         run_search(nb201, nb201_pred, nb201_acc, "random", n_evals=60, progress=False, checkpoint=bad)
 
 

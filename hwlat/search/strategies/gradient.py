@@ -3,8 +3,10 @@
 
 It proposes no gene rows (``ask_tell = False``) and measures its own accuracy (the supernet's, on
 its dataset: ``uses_accuracy = False``); it runs through :meth:`GradientSearch.find`, what
-``hwlat search --strategy gradient`` calls. Finished budgets are kept in ``gradient.json`` of the
-output folder, so a rerun resumes.
+``hwlat search --strategy gradient`` calls. Each budget's result is recorded as it finishes in
+``gradient.jsonl`` of the output folder (a :class:`~hwlat.profiler.checkpoint.Checkpoint` whose
+header names the space, the options, the seed and the latency model), so a rerun of the same
+search resumes at the next budget; ``gradient.json`` holds the results of the budgets asked for.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 
 from hwlat._io import atomic_write_text
 from hwlat.errors import InputError
+from hwlat.profiler.checkpoint import Checkpoint, job_header
 from hwlat.search.gradient import LOSSES, SAMPLINGS, gradient_search, sweep
 from hwlat.search.strategies.archive import Archive
 from hwlat.search.strategies.base import Found, Strategy, check_int, json_plain
@@ -95,15 +98,19 @@ class GradientSearch(Strategy):
                                  f"reach on {context['device']}: {least:.4g} ms; choose a budget above it")
             budgets = [float(b) for b in np.linspace(least + (budget_ms - least) / 4, budget_ms, 4)]
         budgets = sorted(float(b) for b in budgets)
+        header = job_header("gradient-sweep", space=space.name, space_config=space.config(), seed=seed,
+                            options=json.loads(json.dumps(self.options, default=json_plain)), latency=repr(latency))
+        out.mkdir(parents=True, exist_ok=True)
+        with Checkpoint(out / "gradient.jsonl", header) as ckpt:
+            todo = [b for b in budgets if f"{b:.6g}" not in ckpt.rows]
+            if todo:
+                sweep(space, latency, todo, seed=seed, progress=progress, **self.options,
+                      on_result=lambda r: ckpt.put(f"{r.budget_ms:.6g}", {
+                          k: v for k, v in r.to_dict().items() if k not in ("history", "probabilities")}))
+            rows = [{k: v for k, v in ckpt.rows[f"{b:.6g}"].items() if k != "key"} for b in budgets]
         done_path = out / "gradient.json"
-        done = json.loads(done_path.read_text()) if done_path.exists() else {}
-        todo = [b for b in budgets if f"{b:.6g}" not in done]
-        if todo:
-            for r in sweep(space, latency, todo, seed=seed, progress=progress, **self.options):
-                done[f"{r.budget_ms:.6g}"] = {k: v for k, v in r.to_dict().items() if k not in ("history",
-                                                                                                 "probabilities")}
-                atomic_write_text(done_path, json.dumps(done, indent=2, default=json_plain))
-        rows = [done[f"{b:.6g}"] for b in budgets]
+        done = {f"{b:.6g}": r for b, r in zip(budgets, rows)}
+        atomic_write_text(done_path, json.dumps(done, indent=2, default=json_plain))
         name = rows[0]["accuracy_source"]
         candidates = pd.DataFrame({"arch": [r["arch_text"] for r in rows],
                                    "latency_ms": [r["predicted_latency_ms"] for r in rows],
@@ -125,4 +132,5 @@ class GradientSearch(Strategy):
                     "wall_s": round(time.perf_counter() - context["t0"], 1)}
 
         return Found(result=done, candidates=candidates.drop_duplicates("arch"), accuracy_name=name + " (%)",
-                     summarize=summarize, budgets=budgets, min_measure=len(rows), meta=meta, files=[done_path])
+                     summarize=summarize, budgets=budgets, min_measure=len(rows), meta=meta,
+                     files=[done_path, out / "gradient.jsonl"])

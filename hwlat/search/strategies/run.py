@@ -11,8 +11,10 @@ Strategies (:mod:`hwlat.search.strategies`) work on the integer encoding of a sp
 evaluates the rest in one vectorised call of the latency predictor
 (``predict_genes(genes) -> ms`` or ``predict(archs) -> ms``) and of the accuracy source, stores
 them in the archive and tells the strategy. Everything random comes from one seeded generator,
-and the archive, the strategy's state and the generator's state can be written to a checkpoint
-(atomically) and resumed: a resumed search continues exactly where the interrupted one stopped.
+and the archive, the strategy's state and the generator's state are appended to a checkpoint
+(the profiler's :class:`~hwlat.profiler.checkpoint.Checkpoint`: one record per save, holding the
+rows evaluated since the last one and the states after them) and resumed: a resumed search
+continues exactly where the interrupted one stopped.
 
 Latency budgets
 ---------------
@@ -38,9 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwlat._io import atomic_path
 from hwlat._progress import progress_bar
 from hwlat.errors import InputError
+from hwlat.profiler.checkpoint import Checkpoint, job_header
 from hwlat.search.accuracy import AccuracySource, make_accuracy
 from hwlat.search.pareto import ParetoFront
 from hwlat.search.strategies.archive import Archive
@@ -53,7 +55,8 @@ __all__ = ["run_search", "SearchResult", "find_with_run_search"]
 
 log = logging.getLogger(__name__)
 
-_CHECKPOINT_VERSION = 1
+#: 2: JSON-lines records (version 1 was one .npz snapshot)
+_CHECKPOINT_VERSION = 2
 
 
 # -- result -----------------------------------------------------------------------------------------------------
@@ -154,33 +157,6 @@ def _space_id(space: SearchSpace) -> dict[str, Any]:
     return json.loads(json.dumps({"name": space.name, "config": space.config()}, default=str))
 
 
-class _Checkpoint:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def save(self, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        payload = {k: v for k, v in arrays.items()}
-        payload["header"] = np.array(json.dumps(header))
-        with atomic_path(self.path) as tmp, open(tmp, "wb") as fh:
-            # numpy's stub lets a **dict of arrays fill its allow_pickle: bool
-            np.savez(fh, **payload)  # type: ignore[arg-type]
-
-    def load(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
-        if not self.path.exists():
-            return None
-        try:
-            with np.load(self.path, allow_pickle=False) as z:
-                header = json.loads(str(z["header"]))
-                arrays = {k: z[k] for k in z.files if k != "header"}
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-            raise InputError(f"{self.path} is not a readable hwlat search checkpoint ({exc}); delete it or choose "
-                             "another checkpoint path") from None
-        if header.get("format") != "hwlat-search-checkpoint" or header.get("version") != _CHECKPOINT_VERSION:
-            raise InputError(f"{self.path} is not an hwlat search checkpoint of version {_CHECKPOINT_VERSION}; "
-                             "delete it or choose another checkpoint path")
-        return header, arrays
-
-
 def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | Strategy = "nsga2", *,
                budget_ms: float | None = None, n_evals: int = 1000, seed: int = 0,
                checkpoint: str | Path | None = None, checkpoint_every_s: float = 10.0, progress: bool = True,
@@ -211,10 +187,10 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
     seed:
         Seed of the one generator all randomness comes from.
     checkpoint:
-        A file (``.npz``) to write the search state to, atomically, every
-        ``checkpoint_every_s`` seconds, at the end and on an error or Ctrl-C; if it exists, the
-        search resumes from it (it must come from the same space, strategy, seed, budget and
-        accuracy source).
+        A file (``.jsonl``, a :class:`~hwlat.profiler.checkpoint.Checkpoint`) the search appends
+        its progress to every ``checkpoint_every_s`` seconds, at the end and on an error or
+        Ctrl-C; if it exists, the search resumes from it (it must come from the same space,
+        strategy, seed, budget and accuracy source).
     progress:
         Show a progress bar on stderr.
     extra_objectives:
@@ -263,36 +239,36 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
 
     archive = Archive(len(space.gene_sizes()), list(extras), space.gene_sizes())
     strat.bind(space, rng, budget_ms)
-    header_id = {"format": "hwlat-search-checkpoint", "version": _CHECKPOINT_VERSION, "space": _space_id(space),
-                 "strategy": strat.name, "strategy_params": strat.params(), "seed": int(seed),
-                 "budget_ms": budget_ms, "accuracy": acc_src.name, "latency": _latency_name(latency),
-                 "extra_objectives": list(extras)}
-    ckpt = _Checkpoint(checkpoint) if checkpoint is not None else None
-    n_round, wall_before = 0, 0.0
-    if ckpt is not None:
-        loaded = ckpt.load()
-        if loaded is not None:
-            header, arrays = loaded
-            diff = [k for k in header_id if header.get(k) != header_id[k]]
-            if diff:
-                detail = "; ".join(f"{k}: {header.get(k)!r} in the file vs {header_id[k]!r} now" for k in diff)
-                raise InputError(f"checkpoint {ckpt.path} was written by a different search ({detail}); delete it, "
-                                 "choose another checkpoint path, or run the same search again")
-            archive.load(arrays)
-            rng.bit_generator.state = header["rng_state"]
-            strat.load_state_dict(header["strategy_state"])
-            n_round, wall_before = int(header["rounds"]), float(header.get("wall_s", 0.0))
-            log.info("resumed %s search from %s: %d evaluations done", strat.name, ckpt.path, archive.n)
+    header = job_header("search", version=_CHECKPOINT_VERSION, space=_space_id(space), strategy=strat.name,
+                        strategy_params=strat.params(), seed=int(seed), budget_ms=budget_ms, accuracy=acc_src.name,
+                        latency=_latency_name(latency), extra_objectives=list(extras))
+    ckpt = Checkpoint(checkpoint, header) if checkpoint is not None else None
+    n_round, wall_before, saved = 0, 0.0, 0
+    if ckpt is not None and ckpt.rows:
+        last: dict[str, Any] = {}
+        for rec in ckpt.rows.values():  # in the order they were written
+            _replay(archive, rec)
+            last = rec
+        rng.bit_generator.state = last["rng_state"]
+        strat.load_state_dict(last["strategy_state"])
+        n_round, wall_before, saved = int(last["rounds"]), float(last.get("wall_s", 0.0)), len(ckpt.rows)
+        log.info("resumed %s search from %s: %d evaluations done", strat.name, ckpt.path, archive.n)
 
     round_rng_state = rng.bit_generator.state
     t_loop = time.perf_counter()
+    written = archive.n  # rows already in the checkpoint
 
     def save() -> None:
-        if ckpt is None:
+        nonlocal saved, written
+        if ckpt is None or (saved and archive.n == written):
             return
-        header = dict(header_id, rng_state=round_rng_state, strategy_state=strat.state_dict(), rounds=n_round,
-                      n_evals=archive.n, wall_s=wall_before + time.perf_counter() - t_loop)
-        ckpt.save(header, archive.arrays())
+        sl = slice(written, archive.n)
+        ckpt.put(f"save#{saved}", {
+            "genes": archive.genes[sl], "latency_ms": archive.latency_ms[sl], "accuracy": archive.accuracy[sl],
+            "extra": archive.extra[sl], "round": archive.rounds[sl], "rng_state": round_rng_state,
+            "strategy_state": json.loads(json.dumps(strat.state_dict(), default=json_plain)), "rounds": n_round,
+            "n_evals": archive.n, "wall_s": wall_before + time.perf_counter() - t_loop})
+        saved, written = saved + 1, archive.n
 
     total_space = space.size()
     exhausted = False
@@ -338,11 +314,15 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
                 exhausted = True
     except BaseException:
         save()  # the state of the last completed round
+        if ckpt is not None:
+            ckpt.close()
         raise
     finally:
         if bar is not None:
             bar.close()
     save()
+    if ckpt is not None:
+        ckpt.close()
     if archive.n < n_evals:
         log.warning("the %s space holds only %d distinct architectures; the search evaluated all of them",
                     space.name, archive.n)
@@ -356,6 +336,17 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
                         accuracy_kind=acc_src.kind, accuracy_unit=getattr(acc_src, "unit", "%"),
                         latency_name=_latency_name(latency), strategy=strat.name, strategy_params=strat.params(),
                         seed=int(seed), wall_s=wall, n_requested=n_evals, min_latency=lowest)
+
+
+def _replay(archive: Archive, rec: Mapping[str, Any]) -> None:
+    """Add the rows of one checkpoint record to ``archive``, each with its round."""
+    rounds = np.asarray(rec["round"], dtype=np.int64)
+    genes = np.asarray(rec["genes"], dtype=np.int64).reshape(rounds.size, archive.genes.shape[1])
+    lat, acc = np.asarray(rec["latency_ms"], dtype=np.float64), np.asarray(rec["accuracy"], dtype=np.float64)
+    extra = np.asarray(rec["extra"], dtype=np.float64).reshape(rounds.size, len(archive.extra_names))
+    for r in np.unique(rounds):
+        at = rounds == r
+        archive.add(genes[at], lat[at], acc[at], extra[at], int(r))
 
 
 def _fill_unseen(space: SearchSpace, archive: Archive, new: np.ndarray, target: int,
@@ -383,9 +374,9 @@ def find_with_run_search(strategy: Strategy, space: SearchSpace, latency: Any, a
                          out_dir: Path, budget_ms: float | None, budgets: Sequence[float] | None, n_evals: int,
                          seed: int, progress: bool, context: Mapping[str, Any]) -> Found:
     """:meth:`Strategy.find` of an ask/tell strategy: :func:`run_search` (checkpointed into
-    ``out_dir/search.npz``), its feasible archive as the gallery's candidates."""
+    ``out_dir/search.jsonl``), its feasible archive as the gallery's candidates."""
     res = run_search(space, latency, accuracy, strategy, budget_ms=budget_ms, n_evals=n_evals, seed=seed,
-                     checkpoint=Path(out_dir) / "search.npz", progress=progress)
+                     checkpoint=Path(out_dir) / "search.jsonl", progress=progress)
     archive = res.archive
     if budget_ms is not None:
         archive = archive[archive["feasible"]]
