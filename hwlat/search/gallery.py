@@ -147,7 +147,8 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
                   budgets: Sequence[float] | None = None,
                   max_budget_ms: float | None = None, measure: bool = True, max_measure: int = 30,
                   protocol: Protocol | None = None, export: str = "budgets", meta: dict[str, Any] | None = None,
-                  progress: bool = True, runtime: Runtime | None = None, level_ms: float | None = None) -> Gallery:
+                  progress: bool = True, runtime: Runtime | None = None, level_ms: float | None = None,
+                  all_members: bool = False) -> Gallery:
     """Write the gallery of ``archive`` (columns ``arch`` — the space's text form —, ``latency_ms``
     predicted, ``accuracy``) to ``out_dir``.
 
@@ -157,7 +158,8 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
     ``"front"`` (every measured member) or ``"none"``. ``level_ms``: the reference level of the
     calibration the predictions come from (:func:`~hwlat.profiler.networks.measure_archs`), so
     that the measured column is at the level the predictor speaks; the raw numbers are kept in
-    ``raw_measured_ms``.
+    ``raw_measured_ms``. ``all_members``: every candidate is a member, not only the
+    non-dominated ones.
     """
     for col in ("arch", "latency_ms", "accuracy"):
         if col not in archive.columns:
@@ -168,7 +170,7 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
         raise InputError("the archive is empty: nothing was evaluated")
     out = ensure_writable_dir(out_dir)
     arc = archive.drop_duplicates("arch").reset_index(drop=True)
-    front = _front_rows(arc)
+    front = arc.sort_values("latency_ms").reset_index(drop=True) if all_members else _front_rows(arc)
     lat = front["latency_ms"].to_numpy(float)
     if budgets is None:
         budgets = default_budgets(lat, upper_ms=max_budget_ms)

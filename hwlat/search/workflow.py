@@ -154,7 +154,8 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime 
                             accuracy_kind=found.accuracy_kind, budgets=found.budgets,
                             max_budget_ms=found.max_budget_ms, measure=measure,
                             max_measure=max(max_measure, found.min_measure), protocol=protocol, export=export,
-                            meta=found.meta, progress=progress, runtime=rt, level_ms=level_ms)
+                            meta=found.meta, progress=progress, runtime=rt, level_ms=level_ms,
+                            all_members=found.all_members)
     summary = found.summarize(gallery)
     path = out / "search.json"
     atomic_write_text(path, json.dumps(summary, indent=2, default=json_plain))

@@ -58,7 +58,8 @@ class Found:
 
     ``candidates`` has the columns ``arch`` (the space's text form), ``latency_ms`` (predicted) and
     ``accuracy``; ``summarize(gallery)`` returns the run's summary (``search.json``) once the
-    gallery is built and measured.
+    gallery is built and measured. ``all_members``: every candidate is a gallery member, even one
+    another dominates (a gradient search derives one network per budget, and each is measured).
     """
 
     result: Any
@@ -71,6 +72,7 @@ class Found:
     min_measure: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    all_members: bool = False
 
 
 class Strategy(ABC):

@@ -132,5 +132,5 @@ class GradientSearch(Strategy):
                     "wall_s": round(time.perf_counter() - context["t0"], 1)}
 
         return Found(result=done, candidates=candidates.drop_duplicates("arch"), accuracy_name=name + " (%)",
-                     summarize=summarize, budgets=budgets, min_measure=len(rows), meta=meta,
+                     summarize=summarize, budgets=budgets, min_measure=len(rows), meta=meta, all_members=True,
                      files=[done_path, out / "gradient.jsonl"])
