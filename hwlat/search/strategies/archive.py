@@ -84,13 +84,17 @@ class Archive:
         """Minimised objectives of ``rows``: latency (ms), -accuracy, then the extra objectives."""
         return np.column_stack([self._lat[rows], -self._acc[rows], self._extra[rows]])
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"genes": self.genes.copy(), "latency_ms": self.latency_ms.copy(), "accuracy": self.accuracy.copy(),
-                "extra": self.extra.copy(), "round": self.rounds.copy()}
+    def arrays(self, start: int = 0) -> dict[str, np.ndarray]:
+        """Rows ``start`` onwards (copies), by column: what :meth:`extend` takes back."""
+        sl = slice(start, self.n)
+        return {"genes": self._genes[sl].copy(), "latency_ms": self._lat[sl].copy(), "accuracy": self._acc[sl].copy(),
+                "extra": self._extra[sl].copy(), "round": self._round[sl].copy()}
 
-    def load(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.n = 0
-        self.add(np.asarray(arrays["genes"], dtype=np.int64), np.asarray(arrays["latency_ms"]),
-                 np.asarray(arrays["accuracy"]), np.asarray(arrays["extra"]).reshape(len(arrays["latency_ms"]), -1),
-                 0)
-        self._round[:self.n] = np.asarray(arrays["round"], dtype=np.int64)
+    def extend(self, arrays: Mapping[str, Any]) -> None:
+        """Append the rows of :meth:`arrays` (arrays or lists, as read back from JSON), each with its round."""
+        lat = np.asarray(arrays["latency_ms"], dtype=np.float64)
+        start = self.n
+        self.add(np.asarray(arrays["genes"], dtype=np.int64).reshape(lat.size, self._genes.shape[1]), lat,
+                 np.asarray(arrays["accuracy"], dtype=np.float64),
+                 np.asarray(arrays["extra"], dtype=np.float64).reshape(lat.size, len(self.extra_names)), 0)
+        self._round[start:self.n] = np.asarray(arrays["round"], dtype=np.int64)

@@ -99,7 +99,7 @@ class GradientSearch(Strategy):
             budgets = [float(b) for b in np.linspace(least + (budget_ms - least) / 4, budget_ms, 4)]
         budgets = sorted(float(b) for b in budgets)
         header = job_header("gradient-sweep", space=space.name, space_config=space.config(), seed=seed,
-                            options=json.loads(json.dumps(self.options, default=json_plain)), latency=repr(latency))
+                            options=self.options, latency=repr(latency))
         out.mkdir(parents=True, exist_ok=True)
         with Checkpoint(out / "gradient.jsonl", header) as ckpt:
             todo = [b for b in budgets if f"{b:.6g}" not in ckpt.rows]

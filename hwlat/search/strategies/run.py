@@ -247,7 +247,7 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
     if ckpt is not None and ckpt.rows:
         last: dict[str, Any] = {}
         for rec in ckpt.rows.values():  # in the order they were written
-            _replay(archive, rec)
+            archive.extend(rec)
             last = rec
         rng.bit_generator.state = last["rng_state"]
         strat.load_state_dict(last["strategy_state"])
@@ -262,12 +262,9 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
         nonlocal saved, written
         if ckpt is None or (saved and archive.n == written):
             return
-        sl = slice(written, archive.n)
-        ckpt.put(f"save#{saved}", {
-            "genes": archive.genes[sl], "latency_ms": archive.latency_ms[sl], "accuracy": archive.accuracy[sl],
-            "extra": archive.extra[sl], "round": archive.rounds[sl], "rng_state": round_rng_state,
-            "strategy_state": json.loads(json.dumps(strat.state_dict(), default=json_plain)), "rounds": n_round,
-            "n_evals": archive.n, "wall_s": wall_before + time.perf_counter() - t_loop})
+        ckpt.put(f"save#{saved}", {**archive.arrays(written), "rng_state": round_rng_state,
+                                   "strategy_state": strat.state_dict(), "rounds": n_round, "n_evals": archive.n,
+                                   "wall_s": wall_before + time.perf_counter() - t_loop})
         saved, written = saved + 1, archive.n
 
     total_space = space.size()
@@ -312,17 +309,12 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
                 last_save = time.perf_counter()
             if archive.n >= total_space:
                 exhausted = True
-    except BaseException:
-        save()  # the state of the last completed round
-        if ckpt is not None:
-            ckpt.close()
-        raise
     finally:
         if bar is not None:
             bar.close()
-    save()
-    if ckpt is not None:
-        ckpt.close()
+        save()  # the state of the last completed round, at the end and on an error or Ctrl-C
+        if ckpt is not None:
+            ckpt.close()
     if archive.n < n_evals:
         log.warning("the %s space holds only %d distinct architectures; the search evaluated all of them",
                     space.name, archive.n)
@@ -336,17 +328,6 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
                         accuracy_kind=acc_src.kind, accuracy_unit=getattr(acc_src, "unit", "%"),
                         latency_name=_latency_name(latency), strategy=strat.name, strategy_params=strat.params(),
                         seed=int(seed), wall_s=wall, n_requested=n_evals, min_latency=lowest)
-
-
-def _replay(archive: Archive, rec: Mapping[str, Any]) -> None:
-    """Add the rows of one checkpoint record to ``archive``, each with its round."""
-    rounds = np.asarray(rec["round"], dtype=np.int64)
-    genes = np.asarray(rec["genes"], dtype=np.int64).reshape(rounds.size, archive.genes.shape[1])
-    lat, acc = np.asarray(rec["latency_ms"], dtype=np.float64), np.asarray(rec["accuracy"], dtype=np.float64)
-    extra = np.asarray(rec["extra"], dtype=np.float64).reshape(rounds.size, len(archive.extra_names))
-    for r in np.unique(rounds):
-        at = rounds == r
-        archive.add(genes[at], lat[at], acc[at], extra[at], int(r))
 
 
 def _fill_unseen(space: SearchSpace, archive: Archive, new: np.ndarray, target: int,
