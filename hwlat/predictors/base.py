@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -30,10 +30,20 @@ from hwlat.errors import InputError
 if TYPE_CHECKING:
     from hwlat.latency_tables import LatencyTable
 
-__all__ = ["LayerTables", "Predictor", "NotOverASpace", "table_hash", "MIN_GRID"]
+__all__ = ["LayerTables", "Predictor", "NotOverASpace", "table_hash", "required", "MIN_GRID"]
+
+T = TypeVar("T")
 
 #: the largest grid of shared genes :meth:`LayerTables.min_ms` enumerates exactly
 MIN_GRID = 2_000_000
+
+
+def required(value: T | None, message: str) -> T:
+    """``value``, or :class:`~hwlat.errors.InputError` with ``message`` when it is None (a predictor's
+    space or table that a step needs, with the error its ``fit`` gives without it)."""
+    if value is None:
+        raise InputError(message)
+    return value
 
 
 def table_hash(table: LatencyTable) -> str:

@@ -42,7 +42,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from hwlat.errors import InputError, NotFittedError
-from hwlat.predictors.base import LayerTables, table_hash
+from hwlat.predictors.base import LayerTables, required, table_hash
 from hwlat.predictors.parts import (
     enumerate_part_ops,
     gather_parts,
@@ -210,15 +210,11 @@ class FewShotAdapter(BaseEstimator):
 
     def _need_space(self) -> SearchSpace:
         """``space``, which fitting and predicting need (the error fit gives without it)."""
-        if self.space is None:
-            raise InputError(NEEDS_SPACE)
-        return self.space
+        return required(self.space, NEEDS_SPACE)
 
     def _need_table(self) -> LatencyTable:
         """``reference_table``, which fitting and saving need."""
-        if self.reference_table is None:
-            raise InputError(NEEDS_TABLE)
-        return self.reference_table
+        return required(self.reference_table, NEEDS_TABLE)
 
     def _build_features(self) -> None:
         """Per part, per gene combination, the sum (ms) of each group's overhead-free latencies."""

@@ -62,7 +62,7 @@ from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
 from hwlat.latency_tables import FLOAT_STATS, LatencyTable, TableMetadata
 from hwlat.ops.onnx_import import KernelInfo
 from hwlat.ops.spec import OpSpec
-from hwlat.predictors.base import NotOverASpace, table_hash
+from hwlat.predictors.base import NotOverASpace, required, table_hash
 from hwlat.predictors.io import load_predictor
 from hwlat.predictors.onnx_kernels import ModelLike, analyse_model, model_label, ort_device
 from hwlat.predictors.parts import fit_affine
@@ -134,9 +134,7 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
 
     def _need_table(self) -> LatencyTable:
         """``table``, which fitting, predicting and saving need (the error fit gives without it)."""
-        if self.table is None:
-            raise InputError(NEEDS_TABLE)
-        return self.table
+        return required(self.table, NEEDS_TABLE)
 
     def _fit_rates(self) -> dict[str, tuple[float, int, str]]:
         """rate name -> (ms per unit, rows used, description), fitted on the table's own rows."""

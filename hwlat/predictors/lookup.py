@@ -27,7 +27,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from hwlat.errors import InputError, NotFittedError
-from hwlat.predictors.base import LayerTables, table_hash
+from hwlat.predictors.base import LayerTables, required, table_hash
 from hwlat.predictors.fewshot import FewShotAdapter, op_group
 from hwlat.predictors.parts import (
     enumerate_part_ops,
@@ -132,15 +132,11 @@ class LookupPredictor(BaseEstimator):
 
     def _need_space(self) -> SearchSpace:
         """``space``, which fitting and predicting need (the error fit gives without it)."""
-        if self.space is None:
-            raise InputError(NEEDS_SPACE_AND_TABLE)
-        return self.space
+        return required(self.space, NEEDS_SPACE_AND_TABLE)
 
     def _need_table(self) -> LatencyTable:
         """``table``, which fitting, :meth:`explain` and saving need."""
-        if self.table is None:
-            raise InputError(NEEDS_SPACE_AND_TABLE)
-        return self.table
+        return required(self.table, NEEDS_SPACE_AND_TABLE)
 
     def _build_parts(self) -> None:
         parts, dims, combos, needed = enumerate_part_ops(self._need_space())
