@@ -61,7 +61,8 @@ def add_parser(sub: Any, parents: Parents) -> None:
     p.add_argument("--budget", type=float, help="latency budget (ms): the search's constraint")
     p.add_argument("--budgets", type=float, nargs="+", metavar="MS",
                    help="budgets (ms) of the gallery's table (default: six up to --budget or over the front)")
-    p.add_argument("--calibrate", type=int, default=10, help="random networks measured to calibrate the predictor")
+    p.add_argument("--calibrate", type=int, default=10,
+                   help="networks measured to calibrate the predictor (spread over the latency range of the table)")
     show_default(p.add_argument("--calibration", choices=CALIBRATIONS, default=None,
                                 help="how the calibration networks correct the table (auto: per op type or affine, "
                                      "chosen on the calibration networks themselves)"), "auto")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from hwlat.profiler.runtimes import Runtime
     from hwlat.spaces import SearchSpace
 
-__all__ = ["metrics", "ValidationResult", "validate_space"]
+__all__ = ["metrics", "spread_sample", "ValidationResult", "validate_space"]
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +199,28 @@ def _distinct_sample(space: SearchSpace, n: int, seed: int) -> list[Any]:
             if len(seen) >= limit:
                 return list(seen.values())
     return list(seen.values())
+
+
+def spread_sample(space: SearchSpace, predictor: LookupPredictor, k: int, seed: int, pool: int = 20) -> list[Any]:
+    """``k`` distinct architectures spread evenly over the latency range that ``predictor``'s
+    uncalibrated table sum gives ``pool * k`` random ones, its fastest and slowest included.
+
+    A calibration set drawn at random bunches where most of a space lies; a search's gallery
+    spans the whole range, and a calibration fitted only in the middle predicts its ends worse
+    (its small networks high, its large ones low). Spread over the range, the same number of
+    measurements fixes the ends too.
+    """
+    cands = _distinct_sample(space, max(k, 1) * pool, seed)
+    if len(cands) <= k:
+        return cands
+    raw = np.asarray(predictor.raw_sum(cands), dtype=np.float64)
+    free = np.ones(len(cands), dtype=bool)
+    picked = []
+    for t in np.linspace(raw.min(), raw.max(), k):  # the nearest unused candidate to each target
+        i = int(np.argmin(np.where(free, np.abs(raw - t), np.inf)))
+        free[i] = False
+        picked.append(i)
+    return [cands[i] for i in picked]
 
 
 def _check_table_device(table: LatencyTable, dev: DeviceSpec) -> None:

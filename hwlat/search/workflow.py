@@ -26,6 +26,7 @@ from hwlat.latency_tables import LatencyTable
 from hwlat.predictors import LookupPredictor
 from hwlat.predictors.io import save_predictor
 from hwlat.predictors.lookup import DEFAULT_CALIBRATION
+from hwlat.predictors.validate import spread_sample
 from hwlat.profiler import Protocol
 from hwlat.profiler.networks import measure_archs
 from hwlat.profiler.profile import profile_ops
@@ -139,7 +140,9 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime 
                                     calibration=calibration_mode or DEFAULT_CALIBRATION).fit()
         if calibrate and measure:
 
-            archs = space.sample(seed + 10_007, calibrate)
+            # spread over the latency range: the gallery spans it, and its ends are predicted best
+            # by a calibration that saw them
+            archs = spread_sample(space, predictor, calibrate, seed + 10_007)
             got = measure_archs(space, archs, dev, protocol=protocol, out_dir=out / "calibration", passes=1,
                                 tag="cal-", progress=progress, seed=seed, runtime=rt)
             predictor.calibrate(archs, got[:, 0])

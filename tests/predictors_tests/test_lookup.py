@@ -235,3 +235,23 @@ def test_calibration_never_predicts_negative_latency():
     pred.calibrate(archs, y)
     assert pred.coef_[0] > 0 and pred.coef_[1] >= 0
     assert (pred.predict_genes(space.sample_genes(0, 5000)) > 0).all()
+
+
+def test_spread_sample_covers_the_latency_range(space):
+    """A calibration set spread over the table sum's range: its fastest and slowest candidates,
+    targets between them evenly, no network twice; a random draw of the same size bunches."""
+    from hwlat.predictors.validate import spread_sample
+
+    pred = LookupPredictor(space=space, table=synthetic_table(space)).fit()
+    picked = spread_sample(space, pred, 8, seed=5)
+    assert len({space.encode(a) for a in picked}) == 8
+    s = np.sort(pred.raw_sum(picked))
+    from hwlat.predictors.validate import _distinct_sample
+
+    pool = pred.raw_sum(_distinct_sample(space, 8 * 20, 5))
+    assert s[0] == pytest.approx(pool.min()) and s[-1] == pytest.approx(pool.max())
+    # evenly spread: no gap between neighbours far wider than an eighth of the range, and a wider
+    # range than 8 drawn at random from the same candidates
+    widest = np.diff(s).max() / (s[-1] - s[0])
+    rand = np.sort(pool[:8])
+    assert widest < 0.4 and (s[-1] - s[0]) > (rand[-1] - rand[0])
