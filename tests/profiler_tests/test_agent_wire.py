@@ -61,7 +61,7 @@ json_values = st.recursive(
 
 # -- the reader -------------------------------------------------------------------------------------
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(json_values, st.integers(0, 6))
 def test_the_depth_scan_agrees_with_the_parsed_depth(value, limit):
     line = json.dumps(value).encode()
@@ -144,14 +144,14 @@ requests = st.fixed_dictionaries({"op": ops}, optional={
     "protocol_version": json_values})
 
 
-@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(json_values, requests))
 def test_any_json_value_gets_one_standard_reply_and_a_hello_works_after(agent, msg):
     _check_reply(agent.handle(msg), msg)
     _assert_serving(agent)
 
 
-@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300) | st.builds(lambda v, cut: json.dumps(v).encode()[:cut], json_values,
                                            st.integers(0, 300)))
 def test_any_line_gets_one_standard_reply_and_a_hello_works_after(agent, line):
