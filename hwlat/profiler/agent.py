@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 #: the largest request line accepted by default (MB = 2**20 bytes)
 DEFAULT_MAX_MESSAGE_MB = 256.0
+#: the largest ``--max-message-mb``: a model of about 3 GB, base64-encoded on one line
+MAX_MESSAGE_MB = 4096.0
 #: the most samples one ``time`` request may ask for: a round of the measurement protocol takes
 #: ``max_runs`` samples (1000 by default), and the reply stays a few MB
 MAX_SAMPLES = 100_000
@@ -453,8 +455,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def cmd_agent(args: argparse.Namespace) -> int:
     """Run the agent on stdin/stdout until the host closes the stream."""
-    if not args.max_message_mb > 0:
-        raise InputError(f"--max-message-mb must be positive, got {args.max_message_mb}")
+    if not 0 < args.max_message_mb <= MAX_MESSAGE_MB:
+        raise InputError(f"--max-message-mb must be positive and at most {MAX_MESSAGE_MB:g} (MB), "
+                         f"got {args.max_message_mb:g}")
     agent = Agent(args.cache_dir, max_message_bytes=int(args.max_message_mb * 2**20))
     try:
         return _serve_stdio(agent)

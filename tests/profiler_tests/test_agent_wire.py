@@ -247,3 +247,13 @@ def test_a_real_agent_outlives_the_messages_that_killed_it(tmp_path):
     for r, why in zip(replies, ["deep", "deep", "5000 digits", "1e400", "NaN", "-Infinity"]):
         assert r["id"] is None and r["error"]["type"] == "ProtocolError" and why in r["error"]["message"], r
     assert replies[-1]["ok"] and replies[-1]["id"] == 1 and replies[-1]["protocol_version"] == PROTOCOL_VERSION
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e30"])
+def test_an_impossible_message_limit_is_one_error(value, capsys):
+    from hwlat.profiler.agent import main
+
+    assert main(["--stdio", "--max-message-mb", value]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hwlat agent: error: --max-message-mb must be positive and at most 4096")
+    assert f"got {float(value):g}" in err
