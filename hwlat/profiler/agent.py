@@ -280,9 +280,11 @@ class Agent:
         if not path.is_file():
             raise _ModelMissing(f"model {sha[:12]}... is not in the agent's cache; upload it with put_model")
         seed = msg.get("seed", 0)
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise _ProtocolError("field 'seed' must be an integer")
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise _ProtocolError("field 'seed' must be a non-negative integer")
         raw_inputs = msg.get("inputs")
+        if not isinstance(raw_inputs, (list, type(None))) or not isinstance(msg.get("return_inputs", False), bool):
+            raise _ProtocolError("field 'inputs' must be a list of arrays or null, and 'return_inputs' true or false")
         inputs = None if raw_inputs is None else [decode_array(a) for a in raw_inputs]
         # with the inputs sent (channels-first, as Graph.random_inputs makes them) bound as
         # rt.prepare would bind them; without, the file's own random inputs

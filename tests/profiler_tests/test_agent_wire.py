@@ -181,6 +181,19 @@ def test_ids_are_echoed_only_when_they_are_ids(agent):
     assert r["id"] == 3 and len(r["error"]["message"]) < 300  # a huge op name is not echoed whole
 
 
+@pytest.mark.parametrize("fields, match", [
+    ({"inputs": 5}, "'inputs' must be a list of arrays or null"),
+    ({"inputs": {"dtype": "<f4"}}, "'inputs' must be a list of arrays or null"),
+    ({"return_inputs": "yes"}, "'return_inputs' true or false"),
+    ({"seed": -1}, "'seed' must be a non-negative integer"),
+])
+def test_mistyped_prepare_fields_are_named(agent, fields, match):
+    _prepared_model(agent)
+    sha = next(p.stem for p in agent.cache_dir.glob("*.onnx"))
+    r = agent.handle({"id": 8, "op": "prepare", "runtime": 1, "sha256": sha, **fields})
+    assert r["error"]["type"] == "ProtocolError" and match in r["error"]["message"], r
+
+
 def test_a_reply_json_cannot_hold_becomes_an_error_reply():
     line = encode_reply({"id": 4, "ok": True, "times_s": [float("nan")]})
     r = _strict(line)
