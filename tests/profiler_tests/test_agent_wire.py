@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -239,6 +240,42 @@ def test_a_time_request_is_stopped_at_the_time_limit(tmp_path):
     assert took < 1.5
     assert a.handle({"id": 6, "op": "time", "model": mid, "n": 3})["ok"]  # and the model still serves
     a.close()
+
+
+class _SlowPrepared:
+    """A fake prepared model: each sample takes ``first_s`` (the first) or ``each_s`` seconds."""
+
+    def __init__(self, first_s: float, each_s: float) -> None:
+        self.first_s, self.each_s, self.samples = first_s, each_s, 0
+
+    def time_samples(self, n: int, number: int = 1) -> np.ndarray:
+        out = []
+        for _ in range(n):
+            t = self.first_s if self.samples == 0 else self.each_s
+            if t:
+                time.sleep(t)
+            self.samples += 1
+            out.append(t)
+        return np.array(out)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_cold_first_sample_does_not_get_a_request_refused(tmp_path):
+    a = Agent(tmp_path / "c", max_request_s=0.3)
+    a._models[1] = _SlowPrepared(first_s=0.15, each_s=0.0)  # 0.15 s cold, then free: 0.15 s in all
+    r = a.handle({"id": 1, "op": "time", "model": 1, "n": 500})
+    assert r["ok"] and len(r["times_s"]) == 500 and r["times_s"][0] == 0.15
+
+
+def test_a_request_of_slow_samples_is_refused_within_its_time(tmp_path):
+    a = Agent(tmp_path / "c", max_request_s=0.3)
+    a._models[1] = slow = _SlowPrepared(first_s=0.04, each_s=0.04)  # 100 samples: 4 s
+    t0 = time.monotonic()
+    r = a.handle({"id": 1, "op": "time", "model": 1, "n": 100})
+    assert r["error"]["type"] == "InputError" and "would take more than 0.3 s" in r["error"]["message"]
+    assert time.monotonic() - t0 < 0.5 and slow.samples < 10
 
 
 # -- a real agent process ---------------------------------------------------------------------------
