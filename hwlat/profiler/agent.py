@@ -304,27 +304,31 @@ class Agent:
         for value, limit, what in ((n, MAX_SAMPLES, "samples (n)"), (number, MAX_NUMBER, "calls per sample (number)"),
                                    (n * number, MAX_CALLS, "calls (n * number)")):
             if value > limit:
-                raise InputError(f"a time request may ask for at most {limit} {what}, not {value}; "
-                                 "time fewer in each request")
+                raise InputError(f"a time request may ask for at most {limit} {what}, not {value}; ask for "
+                                 "fewer in each request (a profile's are set by its protocol: max_runs, sample_time_s)")
         return {"times_s": [float(t) for t in self._time_bounded(prepared, n, number)]}
 
     def _time_bounded(self, prepared: Any, n: int, number: int) -> np.ndarray:
         """``prepared.time_samples(n, number)`` in chunks of whole samples (the timed regions are the
-        same), refused as soon as it is over, or on its way over, :attr:`max_request_s`."""
+        same), refused once it is over :attr:`max_request_s`, or sure to be: after a tenth of that
+        time, the samples after the first chunk (which may hold a cold call) project the rest."""
         start = time.monotonic()
         parts: list[np.ndarray] = []
-        done, chunk = 0, 1
+        done, chunk, after_first = 0, 1, (0.0, 0)
         while done < n:
             k = min(chunk, n - done)
             t0 = time.monotonic()
             parts.append(np.asarray(prepared.time_samples(k, number), dtype=np.float64).reshape(-1))
             done, now = done + k, time.monotonic()
-            # the first chunk may hold a cold call: the projection uses the later ones only
-            eta = (now - t0) / k * (n - done) if len(parts) > 1 else 0.0
+            if len(parts) == 1:
+                after_first = (now, done)
+            span, samples = now - after_first[0], done - after_first[1]
+            eta = span / samples * (n - done) if samples and span >= 0.1 * self.max_request_s else 0.0
             if done < n and now - start + eta > self.max_request_s:
                 raise InputError(f"a time request of {n} samples of {number} calls would take more than "
                                  f"{self.max_request_s:g} s (after {now - start:.3g} s, {done} samples were "
-                                 "done), the most the agent times in one request; time fewer samples in each")
+                                 "done), the most the agent times in one request; ask for fewer samples in each "
+                                 "(a profile's are set by its protocol: max_runs, round_time_s)")
             chunk = 2 * k if now - t0 < 0.25 else k
         return np.concatenate(parts)
 
