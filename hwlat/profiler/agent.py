@@ -13,8 +13,15 @@ its reply is ``{"id": N, "ok": true, ...}`` or ``{"id": N, "ok": false, "error":
 T, "message": M}}`` where ``T`` is the hwlat error class (``InputError``, ``DeviceError``,
 ``UnsupportedOpError``, ``MissingDependencyError``), ``ModelMissing`` (prepare a model that was
 not uploaded: upload it, then prepare again), ``ProtocolError`` (a malformed, oversized or
-unknown request; its ``id`` is null when the line could not be read) or ``AgentError`` (an
-unexpected failure). An error never ends the agent; end of input or ``bye`` does.
+unknown request; its ``id`` is null when the line could not be read or the id was not an
+integer, a string or null) or ``AgentError`` (an unexpected failure). An error never ends the
+agent; end of input or ``bye`` does.
+
+Every line is read within bounds (:mod:`hwlat.profiler.wire`): at most :data:`~hwlat.profiler.wire.MAX_DEPTH`
+levels of nesting, integers of at most :data:`~hwlat.profiler.wire.MAX_INT_DIGITS` digits, no
+``NaN`` or ``Infinity``; replies are standard JSON. The work of one ``time`` request is bounded
+too: :data:`MAX_SAMPLES`, :data:`MAX_NUMBER`, :data:`MAX_CALLS` and :data:`MAX_REQUEST_S`; a
+request over one of them gets an ``InputError`` reply that names it.
 
 Binary data travels base64-encoded inside the JSON line (no separate framing): a model in
 ``put_model``'s ``data``; an array as ``{"dtype": "<f4", "shape": [...], "data": BASE64}``
@@ -42,11 +49,11 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import json
 import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -55,10 +62,12 @@ import numpy as np
 
 from hwlat.errors import DeviceError, HwlatError, InputError
 from hwlat.profiler.runtimes import Runtime, get_runtime_class
+from hwlat.profiler.wire import MessageError, decode_array, dumps_message, encode_array, loads_message
 from hwlat.registry import RUNTIMES
 
-__all__ = ["PROTOCOL_VERSION", "DEFAULT_MAX_MESSAGE_MB", "served_runtimes", "Agent", "serve", "encode_array",
-           "decode_array", "default_cache_dir", "cmd_agent", "main"]
+__all__ = ["PROTOCOL_VERSION", "DEFAULT_MAX_MESSAGE_MB", "MAX_SAMPLES", "MAX_NUMBER", "MAX_CALLS", "MAX_REQUEST_S",
+           "MAX_ID_CHARS", "served_runtimes", "Agent", "serve", "encode_reply", "encode_array", "decode_array",
+           "default_cache_dir", "cmd_agent", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +75,24 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 #: the largest request line accepted by default (MB = 2**20 bytes)
 DEFAULT_MAX_MESSAGE_MB = 256.0
+#: the largest ``--max-message-mb``: a model of about 3 GB, base64-encoded on one line
+MAX_MESSAGE_MB = 4096.0
+#: the most samples one ``time`` request may ask for: a round of the measurement protocol takes
+#: ``max_runs`` samples (1000 by default), and the reply stays a few MB
+MAX_SAMPLES = 100_000
+#: the most back-to-back calls one sample may average: enough for a sample of 1 s of a 1 us op
+MAX_NUMBER = 1_000_000
+#: the most calls one ``time`` request may make (``n * number``): ten seconds of a 1 us op
+MAX_CALLS = 10_000_000
+#: the longest one ``time`` request may keep the agent timing (s): half the host's default
+#: ``agent_timeout_s``, so that the refusal reaches the host before it gives up waiting
+MAX_REQUEST_S = 300.0
+#: the longest string id echoed back (an id is an integer, a string or null)
+MAX_ID_CHARS = 200
 #: environment variable naming the model cache folder
 CACHE_ENV = "HWLAT_AGENT_CACHE"
 
 _SHA_RE = re.compile(r"[0-9a-f]{64}\Z")
-_ARRAY_KINDS = "biuf"
 
 
 class _ProtocolError(Exception):
@@ -110,27 +132,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "hwlat" / "agent-models"
 
 
-def encode_array(a: np.ndarray) -> dict[str, Any]:
-    """An array as a JSON-ready dict: explicit dtype (with byte order), shape, base64 data."""
-    a = np.ascontiguousarray(a)
-    if a.dtype.kind not in _ARRAY_KINDS:
-        raise InputError(f"arrays of dtype {a.dtype} cannot be sent to the agent; use numeric arrays")
-    return {"dtype": a.dtype.str, "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
-
-
-def decode_array(d: Any) -> np.ndarray:
-    """The inverse of :func:`encode_array`; raises :class:`InputError` on anything malformed."""
-    try:
-        dtype = np.dtype(str(d["dtype"]))
-        shape = tuple(int(x) for x in d["shape"])
-        if dtype.kind not in _ARRAY_KINDS or any(x < 0 for x in shape):
-            raise ValueError(f"dtype {dtype} / shape {shape}")
-        raw = base64.b64decode(d["data"], validate=True)
-        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"malformed array in a message: {exc}") from None
-
-
 def _field(msg: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     if name not in msg:
         raise _ProtocolError(f"request {msg.get('op')!r} lacks the field {name!r}")
@@ -145,7 +146,8 @@ class Agent:
     """The request handler: one :meth:`handle` call per request (no I/O of its own)."""
 
     def __init__(self, cache_dir: str | os.PathLike[str] | None = None, *,
-                 max_message_bytes: int = int(DEFAULT_MAX_MESSAGE_MB * 2**20)) -> None:
+                 max_message_bytes: int = int(DEFAULT_MAX_MESSAGE_MB * 2**20),
+                 max_request_s: float = MAX_REQUEST_S) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -153,6 +155,7 @@ class Agent:
             raise InputError(f"cannot create the agent's model cache {self.cache_dir}: {exc.strerror}; "
                              f"give another one with --cache-dir or ${CACHE_ENV}") from exc
         self.max_message_bytes = int(max_message_bytes)
+        self.max_request_s = float(max_request_s)
         self.client_protocol: int | None = None
         self._runtimes: dict[int, Any] = {}
         self._models: dict[int, Any] = {}
@@ -160,17 +163,31 @@ class Agent:
         self.done = False
 
     # -- dispatch ---------------------------------------------------------------------------
+    def handle_line(self, line: bytes) -> dict[str, Any]:
+        """The reply to one request line as it was read; a line that is not a message of the
+        protocol (see :func:`~hwlat.profiler.wire.loads_message`) gets a ``ProtocolError`` reply."""
+        try:
+            msg = loads_message(line)
+        except MessageError as exc:
+            return _error_reply(None, "ProtocolError", f"a message of {len(line)} bytes was rejected: {exc}")
+        return self.handle(msg)
+
     def handle(self, msg: Any) -> dict[str, Any]:
         """The reply to one decoded request; every failure becomes an error reply."""
         rid = msg.get("id") if isinstance(msg, dict) else None
         try:
             if not isinstance(msg, dict):
                 raise _ProtocolError(f"a request is a JSON object, got {type(msg).__name__}")
+            if not (rid is None or (isinstance(rid, int) and not isinstance(rid, bool))
+                    or (isinstance(rid, str) and len(rid) <= MAX_ID_CHARS)):
+                rid = None
+                raise _ProtocolError(f"a request's id is an integer, a string of at most {MAX_ID_CHARS} "
+                                     f"characters or null, not {_short(msg['id'])}")
             op = msg.get("op")
             handler = getattr(self, f"_op_{op}", None) if isinstance(op, str) else None
             if handler is None:
-                raise _ProtocolError(f"unknown request {op!r}; this agent (protocol {PROTOCOL_VERSION}) knows "
-                                     + ", ".join(sorted(n[4:] for n in dir(self) if n.startswith("_op_"))))
+                raise _ProtocolError(f"unknown request {_short(op)}; this agent (protocol {PROTOCOL_VERSION}) "
+                                     "knows " + ", ".join(sorted(n[4:] for n in dir(self) if n.startswith("_op_"))))
             if op not in ("hello", "bye") and self.client_protocol not in (None, PROTOCOL_VERSION):
                 raise _ProtocolError(f"this agent speaks protocol {PROTOCOL_VERSION}, the host "
                                      f"{self.client_protocol}; install the same hwlat version on both")
@@ -182,8 +199,8 @@ class Agent:
         except HwlatError as exc:
             return _error_reply(rid, type(exc).__name__, str(exc))
         except Exception as exc:  # the agent outlives whatever a runtime throws
-            log.exception("request %r failed", msg.get("op") if isinstance(msg, dict) else msg)
-            return _error_reply(rid, "AgentError", f"{type(exc).__name__}: {exc}")
+            log.exception("request %s failed", _short(msg.get("op") if isinstance(msg, dict) else msg))
+            return _error_reply(rid, "AgentError", f"{type(exc).__name__}: {str(exc)[:2000]}")
 
     # -- requests ---------------------------------------------------------------------------
     def _op_hello(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -263,9 +280,11 @@ class Agent:
         if not path.is_file():
             raise _ModelMissing(f"model {sha[:12]}... is not in the agent's cache; upload it with put_model")
         seed = msg.get("seed", 0)
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise _ProtocolError("field 'seed' must be an integer")
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise _ProtocolError("field 'seed' must be a non-negative integer")
         raw_inputs = msg.get("inputs")
+        if not isinstance(raw_inputs, (list, type(None))) or not isinstance(msg.get("return_inputs", False), bool):
+            raise _ProtocolError("field 'inputs' must be a list of arrays or null, and 'return_inputs' true or false")
         inputs = None if raw_inputs is None else [decode_array(a) for a in raw_inputs]
         # with the inputs sent (channels-first, as Graph.random_inputs makes them) bound as
         # rt.prepare would bind them; without, the file's own random inputs
@@ -282,8 +301,36 @@ class Agent:
         n, number = _field(msg, "n", int), msg.get("number", 1)
         if not isinstance(number, int) or isinstance(number, bool) or n < 1 or number < 1:
             raise _ProtocolError("'n' and 'number' must be positive integers")
-        times = prepared.time_samples(n, number)
-        return {"times_s": [float(t) for t in times]}
+        for value, limit, what in ((n, MAX_SAMPLES, "samples (n)"), (number, MAX_NUMBER, "calls per sample (number)"),
+                                   (n * number, MAX_CALLS, "calls (n * number)")):
+            if value > limit:
+                raise InputError(f"a time request may ask for at most {limit} {what}, not {value}; ask for "
+                                 "fewer in each request (a profile's are set by its protocol: max_runs, sample_time_s)")
+        return {"times_s": [float(t) for t in self._time_bounded(prepared, n, number)]}
+
+    def _time_bounded(self, prepared: Any, n: int, number: int) -> np.ndarray:
+        """``prepared.time_samples(n, number)`` in chunks of whole samples (the timed regions are the
+        same), refused once it is over :attr:`max_request_s`, or sure to be: after a tenth of that
+        time, the samples after the first chunk (which may hold a cold call) project the rest."""
+        start = time.monotonic()
+        parts: list[np.ndarray] = []
+        done, chunk, after_first = 0, 1, (0.0, 0)
+        while done < n:
+            k = min(chunk, n - done)
+            t0 = time.monotonic()
+            parts.append(np.asarray(prepared.time_samples(k, number), dtype=np.float64).reshape(-1))
+            done, now = done + k, time.monotonic()
+            if len(parts) == 1:
+                after_first = (now, done)
+            span, samples = now - after_first[0], done - after_first[1]
+            eta = span / samples * (n - done) if samples and span >= 0.1 * self.max_request_s else 0.0
+            if done < n and now - start + eta > self.max_request_s:
+                raise InputError(f"a time request of {n} samples of {number} calls would take more than "
+                                 f"{self.max_request_s:g} s (after {now - start:.3g} s, {done} samples were "
+                                 "done), the most the agent times in one request; ask for fewer samples in each "
+                                 "(a profile's are set by its protocol: max_runs, round_time_s)")
+            chunk = 2 * k if now - t0 < 0.25 else k
+        return np.concatenate(parts)
 
     def _op_run(self, msg: dict[str, Any]) -> dict[str, Any]:
         self._model(msg).run()
@@ -329,6 +376,22 @@ def _error_reply(rid: Any, kind: str, message: str) -> dict[str, Any]:
     return {"id": rid, "ok": False, "error": {"type": kind, "message": message}}
 
 
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) or value is None else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def encode_reply(reply: dict[str, Any]) -> bytes:
+    """``reply`` as one line of standard JSON; a reply that JSON cannot hold (a NaN time from a
+    runtime, an object) becomes an ``AgentError`` reply to the same request."""
+    try:
+        return dumps_message(reply)
+    except (TypeError, ValueError) as exc:
+        log.warning("a reply could not be written as JSON: %s", exc)
+        return dumps_message(_error_reply(reply.get("id"), "AgentError",
+                                          f"the reply could not be written as standard JSON ({exc})"))
+
+
 # -- the stdio loop ---------------------------------------------------------------------------------
 
 def _read_line(rfile: IO[bytes], limit: int) -> bytes | None:
@@ -353,7 +416,7 @@ def serve(agent: Agent, rfile: IO[bytes], wfile: IO[bytes]) -> int:
     """Answer requests from ``rfile`` on ``wfile`` until end of input or ``bye``; returns 0."""
 
     def send(reply: dict[str, Any]) -> None:
-        wfile.write(json.dumps(reply, separators=(",", ":")).encode("utf-8") + b"\n")
+        wfile.write(encode_reply(reply))
         wfile.flush()
 
     try:
@@ -367,13 +430,7 @@ def serve(agent: Agent, rfile: IO[bytes], wfile: IO[bytes]) -> int:
                 break
             if not line.strip():
                 continue
-            try:
-                msg = json.loads(line)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                send(_error_reply(None, "ProtocolError", f"a message is not valid JSON ({exc}); "
-                                  "send one JSON object per line"))
-                continue
-            send(agent.handle(msg))
+            send(agent.handle_line(line))
     except BrokenPipeError:
         pass  # the host went away
     finally:
@@ -404,8 +461,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def cmd_agent(args: argparse.Namespace) -> int:
     """Run the agent on stdin/stdout until the host closes the stream."""
-    if not args.max_message_mb > 0:
-        raise InputError(f"--max-message-mb must be positive, got {args.max_message_mb}")
+    if not 0 < args.max_message_mb <= MAX_MESSAGE_MB:
+        raise InputError(f"--max-message-mb must be positive and at most {MAX_MESSAGE_MB:g} (MB), "
+                         f"got {args.max_message_mb:g}")
     agent = Agent(args.cache_dir, max_message_bytes=int(args.max_message_mb * 2**20))
     try:
         return _serve_stdio(agent)

@@ -3,13 +3,19 @@ or as a local subprocess), the handshake, requests and replies, and what a failu
 
 :class:`~hwlat.profiler.remote.RemoteRuntime` drives a device through one
 :class:`AgentConnection`; the wire protocol is described in :mod:`hwlat.profiler.agent`.
+
+Nothing an agent sends is taken on trust: every line is read within the bounds of
+:func:`~hwlat.profiler.wire.loads_message` (and at most :data:`MAX_REPLY_MB` long), and every reply
+is checked against what its request promises (:data:`REPLY_FIELDS`: the fields, their types,
+times that are finite and not negative). A reply that fails is a :class:`DeviceError` naming the
+agent's location and what was wrong.
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import logging
+import math
 import os
 import select
 import shlex
@@ -25,9 +31,10 @@ from typing import Any
 from hwlat.devices.spec import SshTarget, parse_location
 from hwlat.errors import DeviceError, InputError, UnsupportedOpError
 from hwlat.profiler.agent import PROTOCOL_VERSION
+from hwlat.profiler.wire import MessageError, dumps_message, loads_message
 
 __all__ = ["AgentConnection", "ModelMissingReply", "ssh_command", "subprocess_command", "explain_ssh_failure",
-           "DEFAULT_TIMEOUT_S", "START_TIMEOUT_S"]
+           "check_reply", "DEFAULT_TIMEOUT_S", "START_TIMEOUT_S", "MAX_REPLY_MB", "REPLY_FIELDS"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,64 @@ DEFAULT_TIMEOUT_S = 600.0
 #: the longest the start of an agent may take (s): ssh connect + interpreter start + fingerprint
 START_TIMEOUT_S = 120.0
 _MAX_BANNER_LINES = 200  # non-JSON lines tolerated before the handshake (login banners)
+#: the longest line read from an agent (MB = 2**20 bytes): four times the largest request an agent
+#: takes by default; the largest replies carry a model's outputs or inputs
+MAX_REPLY_MB = 1024
+#: the fields every successful reply to a request must have, with their JSON types (an integer
+#: field is never a boolean); ``hello`` may leave out ``max_message_bytes`` (no limit)
+REPLY_FIELDS: dict[str, dict[str, type]] = {
+    "hello": {"protocol_version": int, "hwlat_version": str, "runtimes": dict, "fingerprint": dict},
+    "runtime": {"runtime": int, "info": dict},
+    "put_model": {"sha256": str, "bytes": int},
+    "prepare": {"model": int},
+    "time": {"times_s": list},
+    "outputs": {"outputs": list},
+}
+_JSON_TYPES = {int: "an integer", str: "a string", dict: "an object", list: "an array", bool: "true or false"}
+
+
+def check_reply(reply: Any, op: str, location: str, sent: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``reply`` to the request ``op`` (with the fields ``sent``), checked: an object with ``ok``
+    true or false, an error object with a type and a message, the fields of :data:`REPLY_FIELDS`,
+    and for ``time`` one time per sample asked for (``n``), each a finite number of seconds, not
+    negative. Anything else raises :class:`DeviceError`."""
+    def bad(what: str, fix: str = "check that the device runs the same hwlat version as this host and that "
+                                  "nothing else writes to the agent's output") -> DeviceError:
+        return DeviceError(f"the hwlat agent at {location} sent a malformed reply to {op!r}: {what}; {fix}")
+
+    def kind(value: Any) -> str:
+        return "null" if value is None else next(
+            (n for t, n in _JSON_TYPES.items() if type(value) is t), type(value).__name__)
+
+    if not isinstance(reply, dict):
+        raise bad(f"it is {kind(reply)}, not an object")
+    if not isinstance(reply.get("ok"), bool):
+        raise bad(f"its 'ok' is {kind(reply.get('ok'))}, not true or false")
+    if not reply["ok"]:
+        err = reply.get("error")
+        if not isinstance(err, dict) or not isinstance(err.get("type"), str) or not isinstance(err.get("message"), str):
+            raise bad("an error reply without an error object of a 'type' and a 'message' string")
+        return reply
+    for name, want in REPLY_FIELDS.get(op, {}).items():
+        value = reply.get(name)
+        if not isinstance(value, want) or (isinstance(value, bool) and want is int):
+            got = "missing" if name not in reply else f"{kind(value)}"
+            raise bad(f"its field {name!r} is {got}, not {_JSON_TYPES[want]}")
+    if op == "hello" and reply.get("max_message_bytes") is not None:
+        limit = reply["max_message_bytes"]
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise bad(f"its field 'max_message_bytes' is {str(limit)[:40]}, not a positive integer")
+    if op == "time":
+        n = (sent or {}).get("n")
+        if n is not None and len(reply["times_s"]) != n:
+            raise bad(f"it holds {len(reply['times_s'])} times for {n} samples")
+        for t in reply["times_s"]:
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+                raise bad(f"a time of {str(t)[:40]!r}, not a number of seconds")
+            if t < 0:
+                raise bad(f"a negative time ({t:g} s), which no latency is made of",
+                          "the device's clock or its runtime is broken; nothing from this reply was recorded")
+    return reply
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -123,6 +188,12 @@ def explain_ssh_failure(stderr: str, returncode: int | None, location: str, *,
 
 # -- the connection ---------------------------------------------------------------------------------
 
+def _version() -> str:
+    from hwlat import __version__
+
+    return __version__
+
+
 class ModelMissingReply(Exception):
     """The agent does not have the model asked for: upload it, then ask again."""
     pass
@@ -193,7 +264,7 @@ class AgentConnection:
         self._stderr_thread.start()
         self._finalizer = weakref.finalize(self, _shutdown, self._proc)
         self.hello = self._handshake()
-        self.max_message_bytes = int(self.hello.get("max_message_bytes") or 0) or None
+        self.max_message_bytes = self.hello.get("max_message_bytes")
 
     # -- properties -----------------------------------------------------------------------------
     @property
@@ -218,6 +289,10 @@ class AgentConnection:
                 self._scan = 0
                 return line
             self._scan = len(self._buf)
+            if self._scan > MAX_REPLY_MB * 2**20:
+                raise self._fail(f"the hwlat agent at {self.location} sent a line of more than {MAX_REPLY_MB} MB, "
+                                 "longer than any reply of the protocol; check that nothing else writes to the "
+                                 "agent's output")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
@@ -279,7 +354,12 @@ class AgentConnection:
             "run the same command again to resume")
 
     def _send(self, msg: dict[str, Any], what: str) -> None:
-        line = json.dumps(msg, separators=(",", ":")).encode("utf-8") + b"\n"
+        try:
+            line = dumps_message(msg)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{what} cannot be sent to the agent at {self.location}: {exc} (only finite numbers, "
+                             "strings, true/false, null, lists and mappings with string keys can be sent; check "
+                             "the device's options)") from None
         if self.max_message_bytes is not None and len(line) > self.max_message_bytes:
             raise InputError(
                 f"{what} needs a message of {len(line) / 2**20:.1f} MB, more than the agent at {self.location} "
@@ -295,9 +375,9 @@ class AgentConnection:
 
         self._next_id += 1
         try:
-            self._proc.stdin.write(json.dumps(  # type: ignore[union-attr]
+            self._proc.stdin.write(dumps_message(  # type: ignore[union-attr]
                 {"id": self._next_id, "op": "hello", "protocol_version": PROTOCOL_VERSION,
-                 "hwlat_version": hwlat.__version__}).encode() + b"\n")
+                 "hwlat_version": hwlat.__version__}))
             self._proc.stdin.flush()  # type: ignore[union-attr]
         except (BrokenPipeError, OSError):
             raise self._start_failure() from None
@@ -313,10 +393,10 @@ class AgentConnection:
             if line is None:
                 raise self._start_failure()
             try:
-                reply = json.loads(line)
+                reply = loads_message(line)
                 if not isinstance(reply, dict) or "ok" not in reply:
                     raise ValueError
-            except ValueError:
+            except ValueError:  # MessageError too
                 junk += 1  # a login banner or a shell profile printing something
                 log.debug("ignoring a line before the handshake: %r", line[:200])
                 if junk > _MAX_BANNER_LINES:
@@ -325,15 +405,23 @@ class AgentConnection:
                 continue
             break
         theirs_p, theirs_v = reply.get("protocol_version"), reply.get("hwlat_version")
-        if not reply.get("ok") or theirs_p != PROTOCOL_VERSION or theirs_v != hwlat.__version__:
-            refusal = (reply.get("error") or {}).get("message", "it refused the handshake")
-            detail = "" if reply.get("ok") else f" ({refusal})"
+        if reply.get("ok") is not True or theirs_p != PROTOCOL_VERSION or theirs_v != hwlat.__version__:
+            err = reply.get("error")
+            refusal = err.get("message") if isinstance(err, dict) else None
+            detail = "" if reply.get("ok") is True else f" ({str(refusal or 'it refused the handshake')[:500]})"
+            theirs_v = str(theirs_v)[:40] if theirs_v else "of an unknown version"
+            theirs_p = str(theirs_p)[:20] if theirs_p is not None else "?"
             raise self._fail(
-                f"the hwlat agent at {self.location} is hwlat {theirs_v or 'of an unknown version'} (agent protocol "
-                f"{theirs_p if theirs_p is not None else '?'}), this host runs hwlat {hwlat.__version__} (protocol "
-                f"{PROTOCOL_VERSION}){detail}; install the same version on the device: pip install "
-                f"hwlat=={hwlat.__version__}")
-        return reply
+                f"the hwlat agent at {self.location} is hwlat {theirs_v} (agent protocol {theirs_p}), this host runs "
+                f"hwlat {hwlat.__version__} (protocol {PROTOCOL_VERSION}){detail}; install the same version on the "
+                f"device: pip install hwlat=={hwlat.__version__}")
+        return self._checked(reply, "hello")
+
+    def _checked(self, reply: Any, op: str, sent: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            return check_reply(reply, op, self.location, sent)
+        except DeviceError as exc:
+            raise self._fail(str(exc)) from None
 
     # -- requests ---------------------------------------------------------------------------------
     def request(self, op: str, *, timeout_s: float | None = None, **fields: Any) -> dict[str, Any]:
@@ -356,22 +444,25 @@ class AgentConnection:
             if line is None:
                 raise self._lost(what)
             try:
-                reply = json.loads(line)
-            except ValueError:
-                log.warning("the agent at %s printed a line that is not JSON: %r", self.location, line[:200])
-                continue
-            if not isinstance(reply, dict):
-                continue
-            if reply.get("id") in (rid, None):
+                reply = loads_message(line)
+            except MessageError as exc:
+                raise self._fail(f"the hwlat agent at {self.location} answered {what} with a line that is not a "
+                                 f"message of the protocol: {exc}; check that the device runs hwlat "
+                                 f"{_version()} and that nothing else writes to the agent's output") from None
+            reply = self._checked(reply, op, fields)
+            got = reply.get("id")
+            if got is None or got == rid:
                 break
-            log.debug("dropping a stale reply %r", reply.get("id"))
-        if reply.get("ok"):
+            if not isinstance(got, int) or isinstance(got, bool) or not 0 < got < rid:
+                raise self._fail(f"the hwlat agent at {self.location} answered {what} with the id {str(got)[:40]}, "
+                                 f"which no request of this host had; check that the device runs hwlat {_version()}")
+            log.debug("dropping a stale reply %r", got)
+        if reply["ok"]:
             return reply
         raise self._error(reply, op)
 
     def _error(self, reply: dict[str, Any], op: str) -> Exception:
-        err = reply.get("error") or {}
-        kind, msg = str(err.get("type", "AgentError")), str(err.get("message", "no message"))
+        kind, msg = reply["error"]["type"], reply["error"]["message"][:4000]
         if kind == "ModelMissing":
             return ModelMissingReply(msg)
         if kind == "UnsupportedOpError":

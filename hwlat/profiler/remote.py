@@ -50,7 +50,7 @@ import numpy as np
 
 from hwlat.errors import DeviceError, InputError
 from hwlat.ops.ir import Graph
-from hwlat.profiler.agent import decode_array, encode_array, served_runtimes
+from hwlat.profiler.agent import served_runtimes
 from hwlat.profiler.connection import (
     DEFAULT_TIMEOUT_S,
     START_TIMEOUT_S,
@@ -60,6 +60,7 @@ from hwlat.profiler.connection import (
     subprocess_command,
 )
 from hwlat.profiler.runtimes.base import Prepared, Runtime
+from hwlat.profiler.wire import decode_array, encode_array
 
 if TYPE_CHECKING:
     from hwlat.devices import DeviceSpec
@@ -75,6 +76,18 @@ SUBPROCESS_LOCATIONS = ("subprocess", "subprocess://")
 
 
 # -- the runtime ------------------------------------------------------------------------------------
+
+def _arrays(reply: dict[str, Any], field: str, op: str, location: str) -> list[np.ndarray]:
+    """The arrays of a reply's ``field``; a malformed one is a :class:`DeviceError` naming the agent."""
+    raw = reply.get(field)
+    try:
+        if not isinstance(raw, list):
+            raise InputError(f"its field {field!r} is not a list of arrays")
+        return [decode_array(a) for a in raw]
+    except InputError as exc:
+        raise DeviceError(f"the hwlat agent at {location} sent a malformed reply to {op!r}: {exc}; check that "
+                          "the device runs the same hwlat version as this host") from None
+
 
 class _RemotePrepared(Prepared):
     """A model prepared in the agent; every call is one round trip, timed on the device."""
@@ -94,7 +107,7 @@ class _RemotePrepared(Prepared):
 
     def outputs(self) -> list[np.ndarray]:
         reply = self._rt.connection.request("outputs", model=self._model())
-        return [decode_array(a) for a in reply["outputs"]]
+        return _arrays(reply, "outputs", "outputs", self._rt.location)
 
     def time_calls(self, n: int) -> np.ndarray:
         return self.time_samples(n, 1)
@@ -104,10 +117,7 @@ class _RemotePrepared(Prepared):
         if n <= 0:
             return np.empty(0, dtype=np.float64)
         reply = self._rt.connection.request("time", model=self._model(), n=int(n), number=max(1, int(number)))
-        out = np.asarray(reply["times_s"], dtype=np.float64)
-        if out.shape != (n,):
-            raise DeviceError(f"the agent at {self._rt.location} returned {out.size} times for {n} samples")
-        return out
+        return np.asarray(reply["times_s"], dtype=np.float64)  # n finite times >= 0: checked by the connection
 
     def close(self) -> None:
         if self._id is None:
@@ -282,7 +292,7 @@ class RemoteRuntime(Runtime):
             reply = self._prepare_bytes(data, seed=seed, inputs=[encode_array(x) for x in sent])
             return _RemotePrepared(self, int(reply["model"]), sent)
         reply = self._prepare_bytes(data, seed=seed, inputs=None, return_inputs=True)
-        return _RemotePrepared(self, int(reply["model"]), [decode_array(a) for a in reply["inputs"]])
+        return _RemotePrepared(self, int(reply["model"]), _arrays(reply, "inputs", "prepare", self.location))
 
     def close(self) -> None:
         """End the agent session."""
