@@ -47,6 +47,8 @@ _ADB_RE = re.compile(r"adb://(?P<serial>[A-Za-z0-9][A-Za-z0-9._:-]*)\Z")
 _OPTION_SCALARS = (str, int, float, bool, type(None))
 #: the most intra-op threads a spec may ask for
 MAX_THREADS = 1024
+_MAX_OPTION_VALUES = 10_000
+_MAX_OPTION_DEPTH = 16
 _BUILTIN_KINDS = ("local", "subprocess", "ssh", "adb")
 
 
@@ -132,13 +134,21 @@ def _check_options(options: Any, where: str) -> dict[str, Any]:
         raise field_error("options", f"{where}: options must be a mapping of runtime settings, "
                                      f"got {type(options).__name__}")
 
-    def ok(value: Any) -> bool:
+    seen = 0  # values visited: YAML aliases can make a short file hold billions of them
+
+    def ok(value: Any, depth: int = 0) -> bool:
+        nonlocal seen
+        seen += 1
+        if seen > _MAX_OPTION_VALUES or depth > _MAX_OPTION_DEPTH:
+            raise field_error("options", f"{where}: options hold more than {_MAX_OPTION_VALUES} values or nest "
+                                         f"deeper than {_MAX_OPTION_DEPTH} levels; a device's options are a few "
+                                         "settings (check the file for repeated YAML aliases)")
         if isinstance(value, _OPTION_SCALARS):
             return True
         if isinstance(value, (list, tuple)):
-            return all(ok(v) for v in value)
+            return all(ok(v, depth + 1) for v in value)
         if isinstance(value, Mapping):
-            return all(isinstance(k, str) and ok(v) for k, v in value.items())
+            return all(isinstance(k, str) and ok(v, depth + 1) for k, v in value.items())
         return False
 
     for key, value in options.items():

@@ -299,3 +299,22 @@ def test_a_spec_by_name_is_checked_too(tmp_path):
     write(tmp_path / "board.yaml", "name: board\nruntime: onnxruntime\noptions: {inter_op_threads: -3}\n")
     with pytest.raises(InputError, match=r"board\.yaml:3: device 'board': option 'inter_op_threads'"):
         load_device("board", search_path=[tmp_path])
+
+
+def test_an_alias_bomb_in_the_options_is_refused_quickly(tmp_path):
+    """Ten aliases of ten aliases...: a 10-line file holding 10**8 values is an error, not a hang."""
+    lines = ["name: bomb", "runtime: onnxruntime", "options:", "  l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    p = write(tmp_path / "bomb.yaml", "\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"bomb\.yaml:3: device 'bomb': options hold more than 10000 values"):
+        read_device_file(p)
+
+
+def test_options_nested_too_deep_are_refused():
+    from hwlat.devices import DeviceSpec
+
+    deep: object = 1
+    for _ in range(20):
+        deep = [deep]
+    with pytest.raises(InputError, match="nest deeper than 16 levels"):
+        DeviceSpec(name="d", runtime="onnxruntime", options={"x": deep})
