@@ -95,18 +95,25 @@ def _unique_key_loader():
 
 
 def load_yaml(path: str | os.PathLike[str], what: str = "file", fix: str = "fix the file", *,
-              unique_keys: bool = False):
+              unique_keys: bool = False, max_bytes: int | None = None):
     """Parse a YAML file; return ``(data, root_node)`` (the node carries line marks).
 
-    Any problem (missing, unreadable, malformed) raises :class:`InputError` naming ``what``,
-    the file and, for malformed YAML, the line. With ``unique_keys``, a key given twice in one
-    mapping is such a problem too (it names the line of the second one).
+    Any problem (missing, unreadable, not a regular file, malformed, nested past Python's
+    recursion limit) raises :class:`InputError` naming ``what``, the file and, for malformed YAML,
+    the line. With ``unique_keys``, a key given twice in one mapping is such a problem too (it
+    names the line of the second one); with ``max_bytes``, a larger file.
     """
     import yaml
 
     p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, /dev/zero or a pipe would never end or fail late
+        raise InputError(f"{what} {p} is not a regular file; give the path of a YAML file")
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            raw = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+        if max_bytes is not None and len(raw) > max_bytes:
+            raise InputError(f"{what} {p} is larger than {max_bytes // 1024} KiB; {fix}")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise InputError(f"{what} {p} does not exist; check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -124,6 +131,8 @@ def load_yaml(path: str | os.PathLike[str], what: str = "file", fix: str = "fix 
         raise InputError(f"{what} {p} is not valid YAML{line}: {problem}; {fix}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{what} {p} is not valid YAML: {exc}; {fix}") from None
+    except RecursionError:
+        raise InputError(f"{what} {p} nests too deeply to be read; {fix}") from None
     finally:
         loader.dispose()
     return data, node

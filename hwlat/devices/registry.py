@@ -53,6 +53,7 @@ ENV_VAR = "HWLAT_DEVICES"
 #: the folder of the built-in specs
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 _SUFFIXES = (".yaml", ".yml")
+_MAX_FILE_BYTES = 1 << 20  # a device file is a few lines; a larger one is a mistake
 
 
 def read_device_file(path: str | os.PathLike[str], *, source: str | None = None) -> list[DeviceSpec]:
@@ -64,7 +65,7 @@ def read_device_file(path: str | os.PathLike[str], *, source: str | None = None)
     """
     p = Path(path)
     src = source if source is not None else str(p)
-    data, node = load_yaml(p, "device file", unique_keys=True)
+    data, node = load_yaml(p, "device file", unique_keys=True, max_bytes=_MAX_FILE_BYTES)
 
     def line_of(n: Any) -> str:
         return f"{p}:{n.start_mark.line + 1}" if n is not None else str(p)

@@ -3,6 +3,7 @@ wrong type or out of bounds is an error that names the file, the line and the fi
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -318,3 +319,20 @@ def test_options_nested_too_deep_are_refused():
         deep = [deep]
     with pytest.raises(InputError, match="nest deeper than 16 levels"):
         DeviceSpec(name="d", runtime="onnxruntime", options={"x": deep})
+
+
+def test_a_device_file_that_is_not_a_regular_file_is_refused_at_once(tmp_path, capsys):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    with pytest.raises(InputError, match=r"pipe\.yaml is not a regular file"):
+        read_device_file(fifo)
+    if Path("/dev/zero").exists():  # reading it would never end
+        assert "/dev/zero is not a regular file" in cli_error(capsys, "devices", "show", "/dev/zero")
+
+
+def test_a_huge_or_deeply_nested_device_file_is_an_error(tmp_path, capsys):
+    big = write(tmp_path / "big.yaml", "name: big\nruntime: torch\n" + "#" * (2 << 20) + "\n")
+    with pytest.raises(InputError, match=r"big\.yaml is larger than 1024 KiB"):
+        read_device_file(big)
+    deep = write(tmp_path / "deep.yaml", "name: d\nruntime: torch\noptions: {x: " + "[" * 50000 + "]" * 50000 + "}\n")
+    assert "deep.yaml nests too deeply to be read" in cli_error(capsys, "devices", "check", str(deep))
