@@ -144,6 +144,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     builtins = set(builtin_names()) if path.resolve().parent != BUILTIN_DIR else set()
     report: list[dict[str, Any]] = []
     for spec in specs:
+        if spec.location_kind in ("ssh", "subprocess"):  # what opening it would say, without starting it
+            from hwlat.profiler.agent import served_runtimes
+
+            served = served_runtimes()
+            if spec.runtime not in served:
+                raise InputError(f"{path}: device {spec.name!r}: the hwlat agent runs {' and '.join(served)} "
+                                 f"models; runtime {spec.runtime!r} can only be profiled locally (location: local)")
         report.append({"name": spec.name, "device": str(spec), "executes": executes(spec),
                        "overrides_builtin": spec.name in builtins})
     if args.format == "json":

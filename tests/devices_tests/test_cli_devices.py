@@ -189,6 +189,13 @@ def test_check_an_invalid_file_exits_1_with_the_message(tmp_path, capsys, text, 
     assert match in err and str(p) in err
 
 
+def test_check_a_runtime_the_agent_cannot_serve(tmp_path, capsys):
+    p = write(tmp_path / "x.yaml", "name: x\nruntime: torch\nlocation: ssh://pi@board\n")
+    code, _, err = run(capsys, "devices", "check", str(p))
+    assert code == 1 and f"{p}: device 'x': the hwlat agent runs onnxruntime" in err
+    assert "runtime 'torch' can only be profiled locally" in err
+
+
 def test_check_a_folder_or_a_missing_file(tmp_path, capsys):
     code, _, err = run(capsys, "devices", "check", str(tmp_path))
     assert code == 1 and "is a folder; give one device spec file" in err
