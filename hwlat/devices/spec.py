@@ -167,10 +167,11 @@ class DeviceSpec:
     """A named measurement target.
 
     ``threads`` is the intra-op thread count (1 to :data:`MAX_THREADS`; 0 = the runtime's
-    default); ``options`` are
-    runtime-specific settings (``{"graph_optimization_level": "all"}`` for ONNX Runtime,
-    ``{"mode": "jit"}`` for PyTorch); ``source`` is the file the spec came from or ``"builtin"``
-    (it is provenance, not identity: two specs that differ only in source are equal).
+    default); ``options`` are runtime-specific settings (``{"graph_optimization_level": "all"}``
+    for ONNX Runtime, ``{"mode": "jit"}`` for PyTorch; a spec file may hold only those its runtime
+    and location take, see :mod:`hwlat.devices.options`); ``source`` is the file the spec came
+    from or ``"builtin"`` (it is provenance, not identity: two specs that differ only in source
+    are equal).
     """
 
     name: str
@@ -197,8 +198,8 @@ class DeviceSpec:
                                          f"choose one of {', '.join(RUNTIMES.names())}")
         providers = runtime_providers(self.runtime)
         if not providers:
-            raise field_error("runtime", f"{where}: runtime {self.runtime!r} declares no providers; register it with "
-                             "providers=(...) or give its class a providers tuple")
+            raise field_error("runtime", f"{where}: runtime {self.runtime!r} declares no providers; register it "
+                                         "with providers=(...) or give its class a providers tuple")
         if self.provider in ("", None):
             object.__setattr__(self, "provider", providers[0])
         elif self.provider not in providers:
