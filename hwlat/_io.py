@@ -65,22 +65,60 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def load_yaml(path: str | os.PathLike[str], what: str = "file", fix: str = "fix the file"):
+def _unique_key_loader():
+    """A ``yaml.SafeLoader`` subclass for which a key given twice in one mapping is an error
+    (plain PyYAML keeps the last value without a word). Keys that a ``<<`` merge brings in may
+    still be overridden, as YAML intends."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                first = {}  # key -> the line it is first given on
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    line = key_node.start_mark.line + 1
+                    try:
+                        seen = key in first
+                    except TypeError:  # an unhashable key: SafeLoader reports it itself
+                        continue
+                    if seen:
+                        where = f"line {line}" if first[key] == line else f"lines {first[key]} and {line}"
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key {key!r} is given twice ({where})", key_node.start_mark)
+                    first[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def load_yaml(path: str | os.PathLike[str], what: str = "file", fix: str = "fix the file", *,
+              unique_keys: bool = False, max_bytes: int | None = None):
     """Parse a YAML file; return ``(data, root_node)`` (the node carries line marks).
 
-    Any problem (missing, unreadable, malformed) raises :class:`InputError` naming ``what``,
-    the file and, for malformed YAML, the line.
+    Any problem (missing, unreadable, not a regular file, malformed, nested past Python's
+    recursion limit) raises :class:`InputError` naming ``what``, the file and, for malformed YAML,
+    the line. With ``unique_keys``, a key given twice in one mapping is such a problem too (it
+    names the line of the second one); with ``max_bytes``, a larger file.
     """
     import yaml
 
     p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, /dev/zero or a pipe would never end or fail late
+        raise InputError(f"{what} {p} is not a regular file; give the path of a YAML file")
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            raw = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+        if max_bytes is not None and len(raw) > max_bytes:
+            raise InputError(f"{what} {p} is larger than {max_bytes // 1024} KiB; {fix}")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise InputError(f"{what} {p} does not exist; check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {what} {p}: {exc}") from None
-    loader = yaml.SafeLoader(text)
+    loader = _unique_key_loader()(text) if unique_keys else yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -93,6 +131,8 @@ def load_yaml(path: str | os.PathLike[str], what: str = "file", fix: str = "fix 
         raise InputError(f"{what} {p} is not valid YAML{line}: {problem}; {fix}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{what} {p} is not valid YAML: {exc}; {fix}") from None
+    except RecursionError:
+        raise InputError(f"{what} {p} nests too deeply to be read; {fix}") from None
     finally:
         loader.dispose()
     return data, node

@@ -7,7 +7,12 @@ A YAML file holds one spec (a mapping; ``name`` defaults to the file's stem) or 
 2. the folders in the ``HWLAT_DEVICES`` environment variable (``os.pathsep``-separated),
 3. the built-in specs shipped in ``hwlat/devices/builtin/``.
 
-So a user spec named like a built-in overrides it.
+So a user spec named like a built-in overrides it, with a warning naming the file (once per
+process).
+
+A device file is read strictly: a key given twice, an unknown field, an option the spec's runtime
+and location do not take, and a value out of its type or bounds are errors naming the file and
+line (see :mod:`hwlat.devices.options`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import difflib
 import functools
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,7 @@ from typing import Any
 import yaml
 
 from hwlat._io import load_yaml
+from hwlat.devices.options import check_options
 from hwlat.devices.spec import DeviceSpec
 from hwlat.errors import InputError
 
@@ -36,6 +43,7 @@ __all__ = [
     "dump_device",
     "read_device_file",
     "device_search_path",
+    "builtin_names",
 ]
 
 logger = logging.getLogger(__name__)
@@ -45,20 +53,35 @@ ENV_VAR = "HWLAT_DEVICES"
 #: the folder of the built-in specs
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 _SUFFIXES = (".yaml", ".yml")
+_MAX_FILE_BYTES = 1 << 20  # a device file is a few lines; a larger one is a mistake
 
 
 def read_device_file(path: str | os.PathLike[str], *, source: str | None = None) -> list[DeviceSpec]:
     """All specs in one YAML file, in file order.
 
     ``source`` (default: the path) is recorded in each spec. Raises :class:`InputError` naming
-    the file and line for malformed YAML, bad fields or a name used twice in the file.
+    the file and line for malformed YAML, a key given twice, bad fields or options, or a name used
+    twice in the file.
     """
     p = Path(path)
     src = source if source is not None else str(p)
-    data, node = load_yaml(p, "device file")
+    data, node = load_yaml(p, "device file", unique_keys=True, max_bytes=_MAX_FILE_BYTES)
 
     def line_of(n: Any) -> str:
         return f"{p}:{n.start_mark.line + 1}" if n is not None else str(p)
+
+    def field_line(n: Any, field: Any) -> str:
+        """The line of ``field`` (a key, or ``(key, subkey)``) in mapping node ``n``, else of ``n``."""
+        path = (field,) if isinstance(field, str) else tuple(field or ())
+        at = n
+        for key in path:
+            if not isinstance(at, yaml.MappingNode):
+                break
+            hit = next(((k, v) for k, v in at.value if getattr(k, "value", None) == key), None)
+            if hit is None:
+                break
+            n, at = hit
+        return line_of(n)
 
     entries: list[tuple[Any, Any]]  # (mapping, yaml node)
     if isinstance(data, dict) and "devices" in data:
@@ -87,8 +110,13 @@ def read_device_file(path: str | os.PathLike[str], *, source: str | None = None)
         where = line_of(item_node)
         try:
             spec = dataclasses.replace(DeviceSpec.from_dict(item), source=src)
-        except InputError as exc:  # the message names the file and line already
-            raise InputError(f"{where}: {exc}") from None
+            check_options(spec.options, spec.runtime, spec.location_kind, f"device {spec.name!r}")
+        except InputError as exc:
+            at = field_line(item_node, getattr(exc, "field", None))
+            if len(entries) == 1:  # the field's line
+                raise InputError(f"{at}: {exc}") from None
+            # the spec's line, then the field's (a list of specs in one file)
+            raise InputError(f"{where}: {exc}" + (f" (line {at.rpartition(':')[2]})" if at != where else "")) from None
         if spec.name in seen:
             raise InputError(f"{where}: device {spec.name!r} is already defined at {seen[spec.name]}; rename one")
         seen[spec.name] = where
@@ -119,6 +147,11 @@ def _builtins() -> tuple[DeviceSpec, ...]:
     return tuple(_read_folder(BUILTIN_DIR, source_label="builtin").values())
 
 
+def builtin_names() -> list[str]:
+    """The names of the built-in device specs, sorted."""
+    return sorted(s.name for s in _builtins())
+
+
 def device_search_path(search_path: Iterable[str | os.PathLike[str]] | None = None) -> list[tuple[Path, str]]:
     """The user folders searched, in order, each with where it came from (argument or env var)."""
     out: list[tuple[Path, str]] = []
@@ -146,10 +179,22 @@ def _collect(search_path: Iterable[str | os.PathLike[str]] | None) -> dict[str, 
             merged[name] = spec
     for spec in _builtins():
         if spec.name in merged:
-            logger.debug("built-in device %r is overridden by %s", spec.name, merged[spec.name].source)
+            _warn_override(spec.name, merged[spec.name].source)
             continue
         merged[spec.name] = spec
     return merged
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_override(name: str, source: str) -> None:
+    """Warn, once per process for each (name, file), that a user file replaces a built-in device."""
+    if (name, source) in _warned:
+        return
+    _warned.add((name, source))
+    warnings.warn(f"device {name!r} from {source} overrides the built-in device {name!r}; rename it "
+                  "to keep both", UserWarning, stacklevel=4)
 
 
 def _looks_like_path(s: str) -> bool:

@@ -12,6 +12,7 @@ built-in one. :meth:`DeviceSpec.runtime_kwargs` gives what
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -40,9 +41,14 @@ _SSH_RE = re.compile(
     r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
     r"(?::(?P<port>[0-9]{1,5}))?/?\Z"
 )
+_NUMBER_TEXT_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")
 # adb serials: "R58M123ABC", "emulator-5554", "192.168.1.20:5555"
 _ADB_RE = re.compile(r"adb://(?P<serial>[A-Za-z0-9][A-Za-z0-9._:-]*)\Z")
 _OPTION_SCALARS = (str, int, float, bool, type(None))
+#: the most intra-op threads a spec may ask for
+MAX_THREADS = 1024
+_MAX_OPTION_VALUES = 10_000
+_MAX_OPTION_DEPTH = 16
 _BUILTIN_KINDS = ("local", "subprocess", "ssh", "adb")
 
 
@@ -115,24 +121,41 @@ def runtime_providers(runtime: str) -> tuple[str, ...]:
     return tuple(providers)
 
 
+def field_error(field: str | tuple[str, ...], message: str) -> InputError:
+    """An :class:`InputError` about one field of a spec: its ``field`` attribute (``"threads"``, or
+    ``("options", "agent_command")``) lets a file reader point at that field's line."""
+    exc = InputError(message)
+    exc.field = field  # type: ignore[attr-defined]
+    return exc
+
+
 def _check_options(options: Any, where: str) -> dict[str, Any]:
     if not isinstance(options, Mapping):
-        raise InputError(f"{where}: options must be a mapping of runtime settings, got {type(options).__name__}")
+        raise field_error("options", f"{where}: options must be a mapping of runtime settings, "
+                                     f"got {type(options).__name__}")
 
-    def ok(value: Any) -> bool:
+    seen = 0  # values visited: YAML aliases can make a short file hold billions of them
+
+    def ok(value: Any, depth: int = 0) -> bool:
+        nonlocal seen
+        seen += 1
+        if seen > _MAX_OPTION_VALUES or depth > _MAX_OPTION_DEPTH:
+            raise field_error("options", f"{where}: options hold more than {_MAX_OPTION_VALUES} values or nest "
+                                         f"deeper than {_MAX_OPTION_DEPTH} levels; a device's options are a few "
+                                         "settings (check the file for repeated YAML aliases)")
         if isinstance(value, _OPTION_SCALARS):
             return True
         if isinstance(value, (list, tuple)):
-            return all(ok(v) for v in value)
+            return all(ok(v, depth + 1) for v in value)
         if isinstance(value, Mapping):
-            return all(isinstance(k, str) and ok(v) for k, v in value.items())
+            return all(isinstance(k, str) and ok(v, depth + 1) for k, v in value.items())
         return False
 
     for key, value in options.items():
         if not isinstance(key, str):
             raise InputError(f"{where}: option names must be strings, got {key!r}")
         if not ok(value):
-            raise InputError(
+            raise field_error(("options", key),
                 f"{where}: option {key!r} has a value of type {type(value).__name__}; "
                 "options hold strings, numbers, booleans, null, lists and mappings of those"
             )
@@ -143,10 +166,12 @@ def _check_options(options: Any, where: str) -> dict[str, Any]:
 class DeviceSpec:
     """A named measurement target.
 
-    ``threads`` is the intra-op thread count (0 = the runtime's default); ``options`` are
-    runtime-specific settings (``{"graph_optimization_level": "all"}`` for ONNX Runtime,
-    ``{"mode": "jit"}`` for PyTorch); ``source`` is the file the spec came from or ``"builtin"``
-    (it is provenance, not identity: two specs that differ only in source are equal).
+    ``threads`` is the intra-op thread count (1 to :data:`MAX_THREADS`; 0 = the runtime's
+    default); ``options`` are runtime-specific settings (``{"graph_optimization_level": "all"}``
+    for ONNX Runtime, ``{"mode": "jit"}`` for PyTorch; a spec file may hold only those its runtime
+    and location take, see :mod:`hwlat.devices.options`); ``source`` is the file the spec came
+    from or ``"builtin"`` (it is provenance, not identity: two specs that differ only in source
+    are equal).
     """
 
     name: str
@@ -162,37 +187,43 @@ class DeviceSpec:
     def __post_init__(self) -> None:
         where = f"device {self.name!r}" + (f" ({self.source})" if self.source else "")
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise InputError(
+            raise field_error("name",
                 f"{where}: invalid name; a device name starts with a lowercase letter or digit and "
                 "holds only lowercase letters, digits, '.', '_' and '-' (e.g. 'pi4-ort-4t')"
             )
         if not isinstance(self.runtime, str) or self.runtime not in RUNTIMES:
-            raise InputError(f"{where}: unknown runtime {self.runtime!r}; choose one of {', '.join(RUNTIMES.names())}")
+            close = difflib.get_close_matches(str(self.runtime), RUNTIMES.names(), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise field_error("runtime", f"{where}: unknown runtime {self.runtime!r}; {hint}"
+                                         f"choose one of {', '.join(RUNTIMES.names())}")
         providers = runtime_providers(self.runtime)
         if not providers:
-            raise InputError(f"{where}: runtime {self.runtime!r} declares no providers; register it with "
-                             "providers=(...) or give its class a providers tuple")
+            raise field_error("runtime", f"{where}: runtime {self.runtime!r} declares no providers; register it "
+                                         "with providers=(...) or give its class a providers tuple")
         if self.provider in ("", None):
             object.__setattr__(self, "provider", providers[0])
         elif self.provider not in providers:
-            raise InputError(
+            raise field_error("provider",
                 f"{where}: runtime {self.runtime!r} has no provider {self.provider!r}; "
                 f"choose one of {', '.join(providers)}"
             )
-        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
-            raise InputError(
-                f"{where}: threads must be a non-negative integer (0 = the runtime's default), got {self.threads!r}"
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 0 <= self.threads <= MAX_THREADS:
+            raise field_error("threads",
+                f"{where}: threads must be a non-negative integer up to {MAX_THREADS} (0 = the runtime's default), "
+                f"got {self.threads!r}"
             )
         if self.precision not in PRECISIONS:
-            raise InputError(f"{where}: unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+            raise field_error("precision", f"{where}: unknown precision {self.precision!r}; "
+                                           f"choose one of {', '.join(PRECISIONS)}")
         try:
             parse_location(self.location)
         except InputError as exc:
-            raise InputError(f"{where}: {exc}") from None
+            raise field_error("location", f"{where}: {exc}") from None
         if not isinstance(self.description, str):
-            raise InputError(f"{where}: description must be a string, got {type(self.description).__name__}")
+            raise field_error("description",
+                              f"{where}: description must be a string, got {type(self.description).__name__}")
         if "\n" in self.description.strip():
-            raise InputError(f"{where}: description must be one line")
+            raise field_error("description", f"{where}: description must be one line")
         object.__setattr__(self, "description", self.description.strip())
         if not isinstance(self.source, str):
             raise InputError(f"{where}: source must be a string (a path or 'builtin'), got {self.source!r}")
@@ -237,7 +268,10 @@ class DeviceSpec:
         valid = [f.name for f in fields(cls)]
         unknown = sorted(str(k) for k in d if k not in valid)
         if unknown:
-            raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}; valid fields are {', '.join(valid)}")
+            close = [c for k in unknown for c in difflib.get_close_matches(k, valid, n=1)]
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+            raise field_error(unknown[0], f"{where}: unknown field(s) {', '.join(unknown)}; {hint}"
+                                          f"valid fields are {', '.join(valid)}")
         missing = [k for k in ("name", "runtime") if d.get(k) in (None, "")]
         if missing:
             raise InputError(f"{where}: missing required field(s) {', '.join(missing)}")
@@ -251,10 +285,15 @@ class DeviceSpec:
                 continue  # an empty YAML field means "the default"
             if not isinstance(value, types[key]) or (key == "threads" and isinstance(value, bool)):
                 want = {"str": "a string", "int": "an integer", "Mapping": "a mapping"}[types[key][0].__name__]
+                if key == "threads":
+                    want += f" from 0 to {MAX_THREADS} (0 = the runtime's default)"
                 name = d.get("name")
-                raise InputError(
+                got = f"got {type(value).__name__} {value!r}"
+                if isinstance(value, str) and _NUMBER_TEXT_RE.match(value.strip()):
+                    got += " (YAML reads a number such as 1e3 without a '.' as text)"
+                raise field_error(key,
                     f"{where}" + (f" {name!r}" if isinstance(name, str) else "")
-                    + f": field {key!r} must be {want}, got {type(value).__name__} {value!r}"
+                    + f": field {key!r} must be {want}, {got}"
                 )
             kwargs[key] = value
         if source is not None:
