@@ -1,12 +1,20 @@
 """``Checkpoint``: measurements appended to a JSON-lines file as they finish, so long jobs resume.
 
-The first line is a header (device, runtime, protocol); every later line is one record with a
-``key``. Each record is flushed and synced when written, so a run killed at any moment (Ctrl-C,
-``kill -9``, a lost SSH connection) loses at most the work in flight; a torn last line is
-ignored. A record written again for the same key replaces the earlier one. Profiling,
-validation, calibration and the gallery's measurements all use it, and so does any long job
-whose results are records (the gradient search's sweep over budgets: one record per budget):
-its header is :func:`job_header`, and a file is resumed only by the same job.
+The first line is a header (device, runtime, protocol, and the kind of run); every later line is
+one record with a ``key``. Each record is flushed and synced when written, so a run killed at any
+moment (Ctrl-C, ``kill -9``, a lost SSH connection) loses at most the work in flight; a torn last
+line is ignored. A record written again for the same key replaces the earlier one. Profiling,
+validation, calibration and the gallery's measurements all use it, each kind of run in a file of
+its own (:func:`checkpoint_name`), and so does any long job whose results are records (the
+gradient search's sweep over budgets: one record per budget): its header is :func:`job_header`,
+and a file is resumed only by the same job.
+
+A checkpoint heals: a record that cannot be used (not UTF-8, not JSON, not an object, no key, a
+measurement that is impossible: see :func:`measurement_problem`) is skipped with one warning
+naming its ``file:line``, so that its key has no record and is measured again; the good records
+around it are kept. A header that cannot be read is an :class:`~hwlat.errors.InputError` naming
+the file, and a file that is not a checkpoint at all is never overwritten. While a
+:class:`Checkpoint` is open its file is locked, so two runs never append to one file.
 """
 
 from __future__ import annotations

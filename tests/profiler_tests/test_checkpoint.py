@@ -287,3 +287,15 @@ def test_a_profile_file_holding_network_rows_of_an_older_hwlat_resumes(tmp_path,
     assert again.n_measured == 0 and len(again.table) == len(specs)
     (msg,) = _warnings(caplog)
     assert str(tmp_path / CHECKPOINT_NAME) in msg and "2 record(s) that are not ops" in msg
+
+
+def test_a_job_record_without_a_required_field_is_done_again(tmp_path, caplog):
+    path = tmp_path / "gradient.jsonl"
+    head = job_header("sweep", seed=0)
+    with Checkpoint(path, head) as ck:
+        ck.put("1.5", {"arch": "a", "ms": 1.0})
+        ck.put("2", {"arch": "b"})
+    with caplog.at_level("WARNING"), Checkpoint(path, head, required=("arch", "ms")) as ck:
+        assert set(ck.rows) == {"1.5"}
+    (msg,) = _warnings(caplog)
+    assert f"{path}:3: a record without 'ms'" in msg and "that work is done again" in msg

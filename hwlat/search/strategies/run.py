@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: 2: JSON-lines records (version 1 was one .npz snapshot)
 _CHECKPOINT_VERSION = 2
+#: what every save record holds (a record without one of them is skipped when resuming)
+_SAVE_FIELDS = ("genes", "latency_ms", "accuracy", "extra", "round", "rng_state", "strategy_state", "rounds")
 
 
 # -- result -----------------------------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
     header = job_header("search", version=_CHECKPOINT_VERSION, space=_space_id(space), strategy=strat.name,
                         strategy_params=strat.params(), seed=int(seed), budget_ms=budget_ms, accuracy=acc_src.name,
                         latency=_latency_name(latency), extra_objectives=list(extras))
-    ckpt = Checkpoint(checkpoint, header) if checkpoint is not None else None
+    ckpt = Checkpoint(checkpoint, header, required=_SAVE_FIELDS) if checkpoint is not None else None
     n_round, wall_before, saved = 0, 0.0, 0
     if ckpt is not None and ckpt.rows:
         last: dict[str, Any] = {}
