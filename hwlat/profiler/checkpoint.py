@@ -194,8 +194,8 @@ def measurement_problem(rec: dict[str, Any], statistic: str | None = None) -> st
         for k in ("latency_ms", "median_ms", "p90_ms"):
             v = rec.get(k)
             if v is not None and v > top and not _close(v, top):
-                return (f"{k} ({v!r}) is above the longest time {n} times with mean {mean!r} and standard "
-                        f"deviation {std!r} can hold ({top:.6g})")
+                return (f"{k} ({v:.6g}) is above the slowest call that {n} samples with mean {mean:.4g} ms and "
+                        f"standard deviation {std:.4g} ms allow ({top:.4g} ms)")
     column = _STATISTIC_COLUMN.get(statistic or "")
     if column is not None and rec.get(column) is not None and not _close(lat, rec[column]):
         return f"latency_ms ({lat!r}) is not the {statistic} ({column} {rec[column]!r}) the protocol reports"

@@ -98,7 +98,8 @@ def _bad_lines():
         "zero samples": (_line({**good, "key": "op-x", "n": 0}), "n is 0"),
         "unstable not a flag": (_line({**good, "key": "op-x", "unstable": "no"}), "unstable is"),
         "quantiles out of order": (_line({**good, "key": "op-x", "p10_ms": good["p90_ms"] * 2}), "is above"),
-        "duplicate at 999 ms": (_line(dup), "latency_ms (999.0)"),
+        "duplicate at 999 ms": (_line(dup), "latency_ms (999) is above the slowest call that 24 samples"),
+        "not the statistic": (_line({**good, "key": "op-x", "latency_ms": good["median_ms"]}), "is not the min"),
     }
 
 
