@@ -300,3 +300,11 @@ def test_a_job_record_without_a_required_field_is_done_again(tmp_path, caplog):
         assert set(ck.rows) == {"1.5"}
     (msg,) = _warnings(caplog)
     assert f"{path}:3: a record without 'ms'" in msg and "that work is done again" in msg
+
+
+def test_a_checkpoint_path_that_cannot_be_a_file_is_one_message(tmp_path):
+    (tmp_path / "m.jsonl").mkdir()
+    with pytest.raises(InputError, match=r"m.jsonl is a folder, not a checkpoint file"):
+        Checkpoint(tmp_path / "m.jsonl", HEADER)
+    with pytest.raises(InputError, match=r"cannot open the checkpoint .*missing/m.jsonl: No such file"):
+        Checkpoint(tmp_path / "missing" / "m.jsonl", HEADER)
