@@ -103,9 +103,9 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    # a folder's entry (the rename) reaches the disk only when the folder itself is synced; some
-    # file systems cannot open or sync a folder, where the rename is as durable as they make it
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Sync the folder ``path`` to the disk: a new file's entry, or a rename, is durable only once
+    its folder is synced (where a file system cannot sync a folder, nothing is done)."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
@@ -137,7 +137,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.chmod(tmp_path, dest.stat().st_mode & 0o7777 if dest.exists() else 0o666 & ~_umask())
         _fsync_file(tmp_path)
         os.replace(tmp_path, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()

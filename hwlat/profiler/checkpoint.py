@@ -384,9 +384,12 @@ class Checkpoint:
         data = self._fh.read()
         existing, self.rows = _read(self.path, data, required=required)
         if existing is None:
+            from hwlat._io import fsync_dir
+
             self.header = header
             self._fh.truncate(0)  # empty, or a header torn by a kill
             self._write(header)
+            fsync_dir(self.path.parent)  # the new file's name reaches the disk too
         else:
             _check_compatible(self.path, existing, header)
             self.header = existing

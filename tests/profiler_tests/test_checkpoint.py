@@ -308,3 +308,18 @@ def test_a_checkpoint_path_that_cannot_be_a_file_is_one_message(tmp_path):
         Checkpoint(tmp_path / "m.jsonl", HEADER)
     with pytest.raises(InputError, match=r"cannot open the checkpoint .*missing/m.jsonl: No such file"):
         Checkpoint(tmp_path / "missing" / "m.jsonl", HEADER)
+
+
+def test_a_new_checkpoint_reaches_the_disk_with_its_folder_entry(tmp_path, monkeypatch):
+    import os
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc to name a file descriptor")
+    synced: list[str] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd)))
+    path = tmp_path / "m.jsonl"
+    with Checkpoint(path, HEADER) as ck:
+        assert synced == [str(path), str(tmp_path)]  # the header, then the folder holding the new name
+        ck.put("op-a", _record("op-a"))
+        assert synced[-1] == str(path)  # each record as it is written
