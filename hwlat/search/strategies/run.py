@@ -253,7 +253,10 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
             last = rec
         rng.bit_generator.state = last["rng_state"]
         strat.load_state_dict(last["strategy_state"])
-        n_round, wall_before, saved = int(last["rounds"]), float(last.get("wall_s", 0.0)), len(ckpt.rows)
+        n_round, wall_before = int(last["rounds"]), float(last.get("wall_s", 0.0))
+        # the next save's number is above every one kept (a damaged one skipped leaves a gap)
+        saved = 1 + max((int(k[5:]) for k in ckpt.rows if k.startswith("save#") and k[5:].isdigit()),
+                        default=len(ckpt.rows) - 1)
         log.info("resumed %s search from %s: %d evaluations done", strat.name, ckpt.path, archive.n)
 
     round_rng_state = rng.bit_generator.state
