@@ -1,14 +1,22 @@
-"""Small I/O helpers: atomic writes so that nothing half-written is ever left behind."""
+"""Small I/O helpers: atomic writes so that nothing half-written is ever left behind, and the
+lock that keeps two hwlat runs out of one output folder."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from hwlat.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: the lock file :func:`folder_lock` keeps in an output folder
+LOCK_NAME = ".hwlat.lock"
 
 
 def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:
@@ -24,11 +32,96 @@ def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:
 
 
 @contextlib.contextmanager
+def folder_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive lock on the output folder ``path`` (created if needed) while the block runs.
+
+    The lock is ``flock`` on ``path/.hwlat.lock``, taken without waiting: a second run on the same
+    folder fails at once with an :class:`~hwlat.errors.InputError` naming the folder (and the
+    process id of the run holding it). It is released when the block ends, on an error or Ctrl-C
+    too, and by the operating system when the process dies (``kill -9``). A folder created here
+    that holds nothing but the lock file at the end is removed again.
+    """
+    p = Path(path)
+    created = not p.exists()
+    p = ensure_writable_dir(p)
+    lock = p / LOCK_NAME
+    fd = _locked_fd(p, lock)
+    try:
+        with contextlib.suppress(OSError):  # who holds it, for the message of the next run
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        yield p
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                if [e.name for e in os.scandir(p)] == [LOCK_NAME]:  # nothing was written: leave no trace
+                    lock.unlink()
+                    p.rmdir()
+        os.close(fd)
+
+
+def _locked_fd(folder: Path, lock: Path) -> int:
+    for _attempt in range(10):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise InputError(f"cannot create the lock file {lock}: {exc.strerror}; choose another -o") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise InputError(f"output folder {folder} is in use by another hwlat run{holder}; wait for it to finish, "
+                             "or choose another output folder (-o)") from None
+        except OSError as exc:  # a file system without locks: run unprotected rather than not at all
+            log.warning("cannot lock output folder %s (%s): nothing stops another hwlat run from using it too",
+                        folder, exc.strerror)
+            return fd
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except OSError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # the lock file was removed by the run that just ended: lock the new one
+    raise InputError(f"cannot lock output folder {folder}: its lock file keeps changing; "
+                     "choose another output folder (-o)")
+
+
+def _holder(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(os.pread(fd, 32, 0).decode("ascii").strip())
+        return f" (process {pid})"
+    return ""
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Sync the folder ``path`` to the disk: a new file's entry, or a rename, is durable only once
+    its folder is synced (where a file system cannot sync a folder, nothing is done)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``.
 
     On error the temporary file is removed and ``path`` is left untouched. The file gets the
-    permissions a plain ``open(path, "w")`` would give it (an existing file's mode is kept).
+    permissions a plain ``open(path, "w")`` would give it (an existing file's mode is kept). The
+    temporary file is synced to the disk before the rename and the folder after it, so that a
+    power cut leaves either the old file or the whole new one.
     """
     dest = Path(path)
     try:
@@ -42,7 +135,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         with contextlib.suppress(OSError):  # mkstemp makes 0600 files
             os.chmod(tmp_path, dest.stat().st_mode & 0o7777 if dest.exists() else 0o666 & ~_umask())
+        _fsync_file(tmp_path)
         os.replace(tmp_path, dest)
+        fsync_dir(dest.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()

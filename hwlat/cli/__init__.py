@@ -11,6 +11,7 @@ command imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -90,6 +91,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _output_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager[object]:
+    """The lock on the command's output folder (``-o DIR``), held while the command runs, so that
+    two runs never write into one folder; nothing for a command without one."""
+    out = getattr(args, "output", None)
+    if out and getattr(args, "output_folder", False):
+        from hwlat._io import folder_lock
+
+        return folder_lock(out)
+    return contextlib.nullcontext()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     debug = getattr(args, "debug", False)
@@ -103,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         warnings.showwarning = _show
     try:
-        return int(args.func(args) or 0)
+        with _output_lock(args):
+            return int(args.func(args) or 0)
     except HwlatError as exc:
         if debug:
             raise

@@ -154,12 +154,16 @@ def format_parser(*choices: str, default: str | None = None) -> argparse.Argumen
 
 def output_parser(kind: str, what: str, *, required: bool = True,
                   default: str | None = None) -> argparse.ArgumentParser:
-    """``-o/--output``: a folder (``kind="folder"``) or a file (``kind="file"``) holding ``what``."""
+    """``-o/--output``: a folder (``kind="folder"``) or a file (``kind="file"``) holding ``what``.
+
+    An output folder is locked for the whole run (:func:`hwlat.cli.main`, ``output_folder`` in
+    the parsed arguments): a second run on the same folder stops at once."""
     if kind not in ("folder", "file"):
         raise ValueError(f"kind is 'folder' or 'file', not {kind!r}")
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("-o", "--output", required=required, default=default, metavar="DIR" if kind == "folder" else "FILE",
                    help=f"output {kind}: {what}")
+    p.set_defaults(output_folder=kind == "folder")
     return p
 
 

@@ -162,7 +162,7 @@ def validate_space(space: SearchSpace, table: LatencyTable, device: DeviceSpec |
     # that time is the same for both, and the repeat copy of each test network sits beside it
     order = np.random.default_rng(seed + 1).permutation(len(archs))
     got = measure_archs(space, [archs[i] for i in order], dev, protocol=protocol, out_dir=out_dir, passes=2,
-                        progress=progress, seed=seed + 2, runtime=runtime)
+                        progress=progress, seed=seed + 2, runtime=runtime, kind="validate")
     ms = np.empty_like(got.ms)
     ms[order] = got.ms
     meas = ms[:n]

@@ -29,7 +29,7 @@ import numpy as np
 
 from hwlat._progress import progress_bar
 from hwlat.errors import InputError
-from hwlat.profiler.checkpoint import Checkpoint, checkpoint_header
+from hwlat.profiler.checkpoint import Checkpoint, adopt_legacy, checkpoint_header, checkpoint_name
 from hwlat.profiler.jobs import REFERENCE_KEY, MeasureJob
 from hwlat.profiler.meter import Interference, Item, Meter
 from hwlat.profiler.protocol import Protocol
@@ -42,7 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["NetworkMeasurements", "drift_text", "measure_archs", "measure_files", "CHECKPOINT_NAME"]
 
-CHECKPOINT_NAME = "measurements.jsonl"
+#: the checkpoint of :func:`measure_archs` in its ``out_dir`` unless its ``kind`` is given
+#: (``validate.jsonl``, ``calibration.jsonl``, ``gallery.jsonl``, ``measure.jsonl``...)
+CHECKPOINT_NAME = checkpoint_name("networks")
 
 
 class NetworkSpace(TypingProtocol):
@@ -116,12 +118,13 @@ def _measure(keys: list[list[str]], make_item: Callable[[Meter, int, str], Item]
              protocol: Protocol, out_dir: str | os.PathLike[str] | None,
              progress: bool, chunk_size: int, seed: int, what: str,
              reference: tuple[str, Callable[[Meter], Item]] | None = None,
-             level_ms: float | None = None) -> NetworkMeasurements:
+             level_ms: float | None = None, kind: str = "networks", key_prefix: str = "pass") -> NetworkMeasurements:
     from hwlat._io import ensure_writable_dir
 
     ckpt = None
     if out_dir is not None:
-        ckpt = Checkpoint(ensure_writable_dir(out_dir) / CHECKPOINT_NAME, checkpoint_header(dev, rt, protocol))
+        path = adopt_legacy(ensure_writable_dir(out_dir), kind, key_prefix)
+        ckpt = Checkpoint(path, checkpoint_header(dev, rt, protocol, kind))
     try:
         job = MeasureJob(rt, protocol, checkpoint=ckpt, rng=np.random.default_rng(seed),
                          reference=reference[1] if reference is not None else None)
@@ -152,14 +155,16 @@ def measure_archs(space: NetworkSpace, archs: Sequence[Any], device: DeviceSpec 
                   out_dir: str | os.PathLike[str] | None = None, passes: int = 1, tag: str = "",
                   progress: bool = True, chunk_size: int = 8, seed: int = 0,
                   runtime: Runtime | None = None, reference: bool = True,
-                  level_ms: float | None = None) -> NetworkMeasurements:
+                  level_ms: float | None = None, kind: str = "networks") -> NetworkMeasurements:
     """End-to-end latency (ms) of each architecture of ``space``, ``passes`` copies each.
 
     Networks are measured ``chunk_size`` at a time, every copy of a network in the same chunk.
     With ``reference`` (the default) the space's reference network is timed in every chunk and
     the latencies are reported at its level: this run's, or ``level_ms`` when given (the
     ``reference_level_ms`` of an earlier run on the same device), see the module docstring.
-    With ``out_dir`` each result is checkpointed and a rerun measures only what is missing.
+    With ``out_dir`` each result is checkpointed and a rerun measures only what is missing; the
+    checkpoint is ``out_dir/KIND.jsonl``, ``kind`` naming the run (``validate``, ``calibration``,
+    ``gallery``...), so that runs of other kinds sharing the folder keep files of their own.
     ``device`` is a device (or its name), whose runtime is opened and closed here, or an opened
     :class:`~hwlat.profiler.runtimes.Runtime` (as ``runtime``), which is used and left open.
     """
@@ -183,15 +188,15 @@ def measure_archs(space: NetworkSpace, archs: Sequence[Any], device: DeviceSpec 
         raise InputError("level_ms needs the reference network (reference=True)")
     with open_runtime(device, runtime) as (dev, rt):
         return _measure(keys, make_item, dev, rt, protocol, out_dir, progress, chunk_size, seed,
-                        f"measuring {space.name} on {dev.name}", ref, level_ms)
+                        f"measuring {space.name} on {dev.name}", ref, level_ms, kind, f"{tag}pass")
 
 
 def measure_files(paths: Sequence[str | os.PathLike[str]], device: DeviceSpec | Runtime | str, *,
                   protocol: Protocol | None = None,
                   passes: int = 1, progress: bool = True, runtime: Runtime | None = None,
-                  out_dir: str | os.PathLike[str] | None = None) -> NetworkMeasurements:
+                  out_dir: str | os.PathLike[str] | None = None, kind: str = "measure") -> NetworkMeasurements:
     """End-to-end latency (ms) of model files (``.onnx`` / ``.tflite``, the device runtime's format);
-    ``device`` and ``runtime`` as for :func:`measure_archs`."""
+    ``device``, ``runtime`` and ``kind`` (the checkpoint ``out_dir/KIND.jsonl``) as for :func:`measure_archs`."""
     protocol = protocol or Protocol()
     files = [Path(p) for p in paths]
     for f in files:
@@ -204,4 +209,4 @@ def measure_files(paths: Sequence[str | os.PathLike[str]], device: DeviceSpec | 
 
     with open_runtime(device, runtime) as (dev, rt):
         return _measure(keys, make_item, dev, rt, protocol, out_dir, progress, len(files), protocol.seed,
-                        f"measuring on {dev.name}")
+                        f"measuring on {dev.name}", kind=kind)

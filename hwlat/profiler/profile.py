@@ -27,7 +27,7 @@ from hwlat.devices import DeviceSpec
 from hwlat.errors import DeviceError, InputError, MissingDependencyError
 from hwlat.ops.ir import Graph, build_chain, build_graph, chainable
 from hwlat.ops.spec import OpSpec
-from hwlat.profiler.checkpoint import Checkpoint, checkpoint_header, utc_now
+from hwlat.profiler.checkpoint import Checkpoint, checkpoint_header, checkpoint_name, utc_now
 from hwlat.profiler.jobs import OVERHEAD_SPEC, MeasureJob
 from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.meter import Interference, Meter
@@ -45,7 +45,7 @@ __all__ = ["profile_ops", "measure_specs", "measure_graphs", "measure_overhead",
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "measurements.jsonl"
+CHECKPOINT_NAME = checkpoint_name("profile")
 TABLE_NAME = "table.parquet"
 
 
@@ -140,18 +140,28 @@ def _context_key(key: str) -> str:
     return f"{_CONTEXT_KEY}|{key}"
 
 
-def _table_from_rows(metadata: TableMetadata, rows: dict[str, dict[str, Any]], copies: int) -> LatencyTable:
+def _table_from_rows(metadata: TableMetadata, rows: dict[str, dict[str, Any]], copies: int,
+                     source: Path | None = None) -> LatencyTable:
     from hwlat.latency_tables import STAT_COLUMNS, LatencyTable
 
     items = []
+    foreign: list[str] = []
     for key, rec in rows.items():
         if key.startswith("__"):
+            continue
+        try:
+            spec = OpSpec.from_key(key)
+        except InputError:  # a record of another kind of run (an older hwlat shared the file)
+            foreign.append(key)
             continue
         stats = {k: rec[k] for k in STAT_COLUMNS if k in rec}
         chain = rows.get(_context_key(key))
         if chain is not None and copies > 1:
             stats["context_ms"] = max((chain["latency_ms"] - rec["latency_ms"]) / (copies - 1), 0.0)
-        items.append((OpSpec.from_key(key), stats))
+        items.append((spec, stats))
+    if foreign:
+        log.warning("%s holds %d record(s) that are not ops (e.g. %r), written there by a run of another kind; "
+                    "left out of the table", source or "the checkpoint", len(foreign), foreign[0][:80])
     return LatencyTable.from_rows(metadata, items)
 
 
@@ -201,7 +211,7 @@ def _profile(todo_specs: list[OpSpec], dev: DeviceSpec, rt: Runtime, protocol: P
         raise DeviceError(f"runtime {dev.runtime} with provider {dev.provider} is not available on this machine "
                           f"(device {dev.name!r}); run 'hwlat devices detect' to see what is")
 
-    header = checkpoint_header(dev, rt, protocol)
+    header = checkpoint_header(dev, rt, protocol, "profile")
     ckpt: Checkpoint | None = None
     out_path: Path | None = None
     if out_dir is not None:
@@ -234,7 +244,7 @@ def _profile(todo_specs: list[OpSpec], dev: DeviceSpec, rt: Runtime, protocol: P
     overhead_ms = job.overhead_ms() if overhead else None
     interference = job.interference()
     metadata = _metadata(dev, rt, protocol, overhead_ms, header, interference)
-    table = _table_from_rows(metadata, rows, protocol.context_copies)
+    table = _table_from_rows(metadata, rows, protocol.context_copies, ckpt.path if ckpt else None)
     files: list[Path] = []
     if out_path is not None:
         files = [out_path / TABLE_NAME, out_path / "table.csv"]

@@ -193,7 +193,7 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
 
         archs = [space.decode(front.at[i, "arch"]) for i in to_measure]
         got = measure_archs(space, archs, device, protocol=protocol, out_dir=out / "measurements", passes=1,
-                            tag="gallery-", progress=progress, runtime=runtime, level_ms=level_ms)
+                            tag="gallery-", progress=progress, runtime=runtime, level_ms=level_ms, kind="gallery")
         front.loc[to_measure, "measured_ms"] = got[:, 0]
         if got.raw_ms is not None:
             front.loc[to_measure, "raw_measured_ms"] = got.raw_ms[:, 0]

@@ -144,7 +144,7 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime 
             # by a calibration that saw them
             archs = spread_sample(space, predictor, calibrate, seed + 10_007)
             got = measure_archs(space, archs, dev, protocol=protocol, out_dir=out / "calibration", passes=1,
-                                tag="cal-", progress=progress, seed=seed, runtime=rt)
+                                tag="cal-", progress=progress, seed=seed, runtime=rt, kind="calibration")
             predictor.calibrate(archs, got[:, 0])
             level_ms = got.reference_level_ms  # the gallery is measured at this level too
             calibration = {"n": int(calibrate), "mode": predictor.calibrated_, "b_ms": float(predictor.coef_[1]),

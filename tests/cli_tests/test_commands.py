@@ -223,8 +223,8 @@ def test_search_writes_a_measured_gallery_and_resumes(tmp_path, shared_data):
     assert len(budgets) == 6 and all(b["measured_ms"] > 0 for b in budgets)
     assert any((out / "models").glob("*.tflite"))
     # the same command again: nothing profiled, searched or measured twice
-    checkpoints = [out / "table" / "measurements.jsonl", out / "calibration" / "measurements.jsonl",
-                   out / "measurements" / "measurements.jsonl"]
+    checkpoints = [out / "table" / "measurements.jsonl", out / "calibration" / "calibration.jsonl",
+                   out / "measurements" / "gallery.jsonl"]
     before = [p.read_text() for p in checkpoints]
     res = hwlat(*args)
     assert res.returncode == 0, res.stderr

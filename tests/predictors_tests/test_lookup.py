@@ -199,7 +199,7 @@ def test_validate_for_real_and_resume(tmp_path):
     assert res.prediction["spearman"] > 0
     for f in ("validation.csv", "validation.png", "validation.json", "predictor.npz"):
         assert (tmp_path / "v" / f).stat().st_size > 0
-    lines = (tmp_path / "v" / "measurements.jsonl").read_text().splitlines()
+    lines = (tmp_path / "v" / "validate.jsonl").read_text().splitlines()
     import json
     keys = {json.loads(ln)["key"] for ln in lines[1:]} - {"__canary__"}
     keys = {k for k in keys if not k.startswith(("__canary__", "__reference__"))}
@@ -207,7 +207,7 @@ def test_validate_for_real_and_resume(tmp_path):
     assert len(keys) == 2 * (3 + 6)
     again = validate_space(space, table, "cpu-ort", n=6, calibrate=3, seed=0, protocol=proto,
                            out_dir=tmp_path / "v", progress=False)
-    assert (tmp_path / "v" / "measurements.jsonl").read_text().splitlines() == lines  # nothing re-measured
+    assert (tmp_path / "v" / "validate.jsonl").read_text().splitlines() == lines  # nothing re-measured
     np.testing.assert_allclose(again.rows["measured_ms"], res.rows["measured_ms"])
     assert res.drift is not None and res.to_dict()["drift"]["level_ms"] > 0 and "drift:" in res.summary()
 

@@ -85,7 +85,7 @@ def test_files_a_person_opens(gallery):
 
 def test_rerun_resumes_without_measuring_again(archive, gallery):
     space, df, g, budgets = gallery
-    ck = g.out_dir / "measurements" / "measurements.jsonl"
+    ck = g.out_dir / "measurements" / "gallery.jsonl"
     before = ck.read_text()
     g2 = build_gallery(space, df, "cpu-ort", g.out_dir, accuracy_name="synthetic accuracy", budgets=budgets,
                        protocol=Protocol.quick(), max_measure=4, progress=False)

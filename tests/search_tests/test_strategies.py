@@ -282,3 +282,21 @@ def test_strategy_parameters_validated():
         make_strategy("nsga2", popsize=3)
     with pytest.raises(InputError, match="batch_size"):
         RandomSearch(batch_size=0)
+
+
+def test_a_damaged_save_in_the_middle_is_skipped_and_no_later_save_is_overwritten(nb201, nb201_pred, nb201_acc,
+                                                                                   tmp_path):
+    import json
+
+    ckpt = tmp_path / "search.jsonl"
+    kw = {"seed": 3, "progress": False, "checkpoint": ckpt, "checkpoint_every_s": 0.0, "batch_size": 25}
+    run_search(nb201, nb201_pred, nb201_acc, "random", n_evals=150, **kw)
+    lines = ckpt.read_bytes().split(b"\n")
+    n_saves = sum(1 for ln in lines[1:] if ln.strip())
+    assert n_saves >= 4
+    lines[2] = lines[2][:50]  # the second save, torn in the middle of the file
+    ckpt.write_bytes(b"\n".join(lines))
+    more = run_search(nb201, nb201_pred, nb201_acc, "random", n_evals=200, **kw)
+    assert more.n_evals == 200
+    keys = [json.loads(ln)["key"] for ln in ckpt.read_bytes().split(b"\n")[1:] if ln.strip() and ln != lines[2]]
+    assert len(keys) == len(set(keys))  # every save kept: none written again under a kept one's key

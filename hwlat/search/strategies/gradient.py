@@ -34,6 +34,9 @@ __all__ = ["GradientSearch"]
 
 # what a gallery run sets itself (or a test's shortcut), not a strategy parameter
 _NOT_OPTIONS = {"space", "table_or_predictor", "budget_ms", "seed", "progress", "_data", "_latency"}
+#: what each budget's record in gradient.jsonl holds (a record without one of them is searched again)
+_BUDGET_FIELDS = ("arch_text", "predicted_latency_ms", "expected_latency_ms", "supernet_accuracy", "accuracy_source",
+                  "loss", "sampling", "seconds")
 
 
 class GradientSearch(Strategy):
@@ -101,7 +104,7 @@ class GradientSearch(Strategy):
         header = job_header("gradient-sweep", space=space.name, space_config=space.config(), seed=seed,
                             options=self.options, latency=repr(latency))
         out.mkdir(parents=True, exist_ok=True)
-        with Checkpoint(out / "gradient.jsonl", header) as ckpt:
+        with Checkpoint(out / "gradient.jsonl", header, required=_BUDGET_FIELDS) as ckpt:
             todo = [b for b in budgets if f"{b:.6g}" not in ckpt.rows]
             if todo:
                 sweep(space, latency, todo, seed=seed, progress=progress, **self.options,

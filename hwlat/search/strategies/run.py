@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: 2: JSON-lines records (version 1 was one .npz snapshot)
 _CHECKPOINT_VERSION = 2
+#: what every save record holds (a record without one of them is skipped when resuming)
+_SAVE_FIELDS = ("genes", "latency_ms", "accuracy", "extra", "round", "rng_state", "strategy_state", "rounds")
 
 
 # -- result -----------------------------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
     header = job_header("search", version=_CHECKPOINT_VERSION, space=_space_id(space), strategy=strat.name,
                         strategy_params=strat.params(), seed=int(seed), budget_ms=budget_ms, accuracy=acc_src.name,
                         latency=_latency_name(latency), extra_objectives=list(extras))
-    ckpt = Checkpoint(checkpoint, header) if checkpoint is not None else None
+    ckpt = Checkpoint(checkpoint, header, required=_SAVE_FIELDS) if checkpoint is not None else None
     n_round, wall_before, saved = 0, 0.0, 0
     if ckpt is not None and ckpt.rows:
         last: dict[str, Any] = {}
@@ -251,7 +253,10 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
             last = rec
         rng.bit_generator.state = last["rng_state"]
         strat.load_state_dict(last["strategy_state"])
-        n_round, wall_before, saved = int(last["rounds"]), float(last.get("wall_s", 0.0)), len(ckpt.rows)
+        n_round, wall_before = int(last["rounds"]), float(last.get("wall_s", 0.0))
+        # the next save's number is above every one kept (a damaged one skipped leaves a gap)
+        saved = 1 + max((int(k[5:]) for k in ckpt.rows if k.startswith("save#") and k[5:].isdigit()),
+                        default=len(ckpt.rows) - 1)
         log.info("resumed %s search from %s: %d evaluations done", strat.name, ckpt.path, archive.n)
 
     round_rng_state = rng.bit_generator.state
