@@ -31,6 +31,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     permissions a plain ``open(path, "w")`` would give it (an existing file's mode is kept).
     """
     dest = Path(path)
+    if dest.is_dir():
+        raise InputError(f"cannot write {dest}: it is a folder; give the path of a file")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
@@ -43,6 +45,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(OSError):  # mkstemp makes 0600 files
             os.chmod(tmp_path, dest.stat().st_mode & 0o7777 if dest.exists() else 0o666 & ~_umask())
         os.replace(tmp_path, dest)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        if str(tmp_path) in (str(exc.filename), str(exc.filename2)) or str(tmp_path) in str(exc):
+            # the temporary file is hwlat's business: the message names the file the user asked for
+            why = exc.strerror or str(exc).replace(str(tmp_path), str(dest))
+            raise InputError(f"cannot write {dest}: {why}; check that location, its permissions and its free "
+                             "space") from exc
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()

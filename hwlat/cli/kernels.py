@@ -52,5 +52,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     save_predictor(model, args.output)
     print(f"fitted on {len(table)} ops ({', '.join(model.kinds_)}); wrote {args.output}", file=sys.stderr)
     print("held-out error per kind (fit on a split, scored on the rest):", file=sys.stderr)
+    for _, r in report[report["mape_pct"].isna() & (report["kind"] != "all")].iterrows():
+        print(f"hwlat: {r['kind']} is not scored: --test-size {args.test_size:g} of its "
+              f"{r['n_train'] + r['n_test']} rows leaves {r['n_train']} to fit (it needs {model.min_samples}) and "
+              f"{r['n_test']} to score (it needs 2)", file=sys.stderr)
     emit(report, args.format)
     return 0

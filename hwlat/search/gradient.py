@@ -306,6 +306,8 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
     for k, v in (loss_params or {}).items():
         if k not in params:
             raise InputError(f"loss {loss!r} takes parameters {', '.join(params)}, got {k!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v) or v < 0:
+            raise InputError(f"loss parameter {k} must be a finite number >= 0, got {v!r}")
         params[k] = float(v)
     t_start = time.perf_counter()
     lat = _latency or layer_latency(space, table_or_predictor)
