@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 #: the largest request line accepted by default (MB = 2**20 bytes)
 DEFAULT_MAX_MESSAGE_MB = 256.0
+#: the largest request line an agent can be told to accept (MB)
+MAX_MESSAGE_MB = 4096.0
 #: environment variable naming the model cache folder
 CACHE_ENV = "HWLAT_AGENT_CACHE"
 
@@ -398,31 +400,16 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", metavar="DIR", default=None,
                    help=f"where uploaded models are kept, by SHA-256; unset: ${CACHE_ENV}, else "
                         "~/.cache/hwlat/agent-models")
-    p.add_argument("--max-message-mb", type=_message_mb, default=DEFAULT_MAX_MESSAGE_MB, metavar="N",
+    p.add_argument("--max-message-mb", type=float, default=DEFAULT_MAX_MESSAGE_MB, metavar="N",
                    help=f"reject request lines larger than this (MB; over 0, at most {MAX_MESSAGE_MB:g})")
-
-
-#: the largest request line an agent can be told to accept (MB): one line is held in memory whole
-MAX_MESSAGE_MB = 4096.0
-
-
-def _message_mb(text: str) -> float:
-    """``--max-message-mb``: a finite number of MB over 0, at most :data:`MAX_MESSAGE_MB`."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MB") from None
-    if not 0 < v <= MAX_MESSAGE_MB:  # NaN fails this too
-        shown = "NaN (not a number)" if v != v else ("infinity" if v > 0 else text)
-        raise argparse.ArgumentTypeError(f"{shown} is out of range: give a number of MB over 0, at most "
-                                         f"{MAX_MESSAGE_MB:g} (a request line is held in memory whole)")
-    return v
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
     """Run the agent on stdin/stdout until the host closes the stream."""
-    if not args.max_message_mb > 0:
-        raise InputError(f"--max-message-mb must be positive, got {args.max_message_mb}")
+    mb = args.max_message_mb
+    if not 0 < mb <= MAX_MESSAGE_MB:  # NaN and infinity too
+        raise InputError(f"--max-message-mb must be a number of MB over 0, at most {MAX_MESSAGE_MB:g} (a request "
+                         f"line is held in memory whole), got {'NaN' if mb != mb else mb}")
     agent = Agent(args.cache_dir, max_message_bytes=int(args.max_message_mb * 2**20))
     try:
         return _serve_stdio(agent)

@@ -214,5 +214,5 @@ def test_gradient_search_refuses_a_nan_latency_weight():
     from hwlat.search.gradient import gradient_search
 
     for v in (math.nan, math.inf, -1.0):
-        with pytest.raises(InputError, match="loss parameter lambda must be a finite number >= 0"):
+        with pytest.raises(InputError, match=r"takes parameters lambda \(finite numbers >= 0\), got lambda="):
             gradient_search(get_space("proxyless"), None, 5.0, loss_params={"lambda": v})
