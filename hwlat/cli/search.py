@@ -131,7 +131,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.strategy != "evolution":
             raise InputError("--reward applies to --strategy evolution")
         kw["reward"] = args.reward
-    if args.population:
+    if args.population is not None:
+        if not _takes(args.strategy, "population"):
+            raise InputError(f"--population applies to strategies with a population (nsga2, evolution), not "
+                             f"{args.strategy}")
         kw["population"] = args.population
     if args.strategy == "gradient":
         kw.update({"loss": args.loss, "sampling": args.sampling, "dataset": args.dataset, "epochs": args.epochs})
@@ -139,8 +142,13 @@ def cmd_search(args: argparse.Namespace) -> int:
             kw["max_batches"] = args.max_batches
         if args.latency_weight is not None:
             kw["loss_params"] = {"lambda" if args.loss == "add-linear" else "beta": args.latency_weight}
-    elif args.max_batches or args.dataset != "digits":
-        raise InputError("--dataset and --max-batches apply to --strategy gradient")
+    else:
+        gradient_only = {"--loss": args.loss != "add-linear", "--latency-weight": args.latency_weight is not None,
+                         "--sampling": args.sampling != "binary", "--dataset": args.dataset != "digits",
+                         "--epochs": args.epochs != 8, "--max-batches": args.max_batches is not None}
+        given = [opt for opt, on in gradient_only.items() if on]
+        if given:
+            raise InputError(f"{', '.join(given)} apply to --strategy gradient, not {args.strategy}; leave them out")
     run = search_gallery(space, device, args.output, accuracy=args.accuracy, table=args.table, predictor=predictor,
                          strategy=args.strategy, n_evals=args.evaluations, budget_ms=args.budget,
                          budgets=args.budgets, seed=args.seed, calibrate=args.calibrate, measure=not args.no_measure,
@@ -156,3 +164,13 @@ def cmd_search(args: argparse.Namespace) -> int:
               f"accuracy: {s['accuracy']}; latency: {s['latency']}")
         print(run.gallery.summary())
     return 0
+
+
+def _takes(strategy: str, param: str) -> bool:
+    """Whether the registered ``strategy``'s constructor takes ``param`` (or any keyword)."""
+    import inspect
+
+    from hwlat.registry import STRATEGIES
+
+    sig = inspect.signature(STRATEGIES.get(strategy).__init__)
+    return param in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())

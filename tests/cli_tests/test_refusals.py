@@ -216,3 +216,16 @@ def test_gradient_search_refuses_a_nan_latency_weight():
     for v in (math.nan, math.inf, -1.0):
         with pytest.raises(InputError, match=r"takes parameters lambda \(finite numbers >= 0\), got lambda="):
             gradient_search(get_space("proxyless"), None, 5.0, loss_params={"lambda": v})
+
+
+def test_search_options_of_another_strategy_are_refused_not_ignored(tmp_path, capsys):
+    base = ["search", "--device", "cpu-ort", "--space", "nb201", "--budget", "1", "-o", str(tmp_path / "g")]
+    for extra, said in ((["--strategy", "random", "--population", "10"],
+                         "--population applies to strategies with a population (nsga2, evolution), not random"),
+                        (["--latency-weight", "0.3"], "--latency-weight apply to --strategy gradient, not nsga2"),
+                        (["--strategy", "evolution", "--epochs", "3", "--loss", "fbnet"],
+                         "--loss, --epochs apply to --strategy gradient, not evolution")):
+        assert main(base + extra) == 1
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err and "__init__" not in err, err
+    assert not (tmp_path / "g").exists()
