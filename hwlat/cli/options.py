@@ -253,8 +253,9 @@ def show_default(action: argparse.Action, value: Any) -> argparse.Action:
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions and epilogs as written; each option's default once, ``(default: X)``, and only
-    where there is one (not for ``None``, flags, or a help text that already speaks of its default)."""
+    """Descriptions and epilogs as written; a bounded option's range and each option's default once,
+    ``(1 to 1,000; default: X)``, the default only where there is one (not for ``None``, flags, or a
+    help text that already speaks of its default)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""

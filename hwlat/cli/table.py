@@ -47,7 +47,7 @@ def add_parser(sub: Any, parents: Parents) -> None:
     x.add_argument("b", help="the table compared with it, e.g. today's")
     x.add_argument("--fail-if", metavar="RULE",
                    help=f"exit {EXIT_CHECK} if any op breaks RULE, e.g. latency_ms:+5%% (b slower by >5%%), "
-                        "latency_ms:5%% (either way), p90_ms:+0.1ms")
+                        "latency_ms:5%% (either way), p90_ms:+0.1ms; exit 1 when the tables share no op")
     add_top(x, 20)
     x.set_defaults(func=cmd_diff)
 
