@@ -142,8 +142,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         emit(df, "csv")
     else:
-        print(f"{len(df)} ops on {device.name}; the {min(args.top, len(df))} slowest:")
-        emit(df.head(args.top), "table", table_cols=TABLE_COLS)
+        shown = df.head(args.top) if args.top > 0 else df  # --top 0: all
+        print(f"{len(df)} ops on {device.name}; the {len(shown)} slowest:")
+        emit(shown, "table", table_cols=TABLE_COLS)
     return 0
 
 

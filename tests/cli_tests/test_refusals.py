@@ -229,3 +229,15 @@ def test_search_options_of_another_strategy_are_refused_not_ignored(tmp_path, ca
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err and "__init__" not in err, err
     assert not (tmp_path / "g").exists()
+
+
+def test_profile_top_0_prints_every_op(tmp_path, capsys):
+    ops = tmp_path / "ops.txt"
+    ops.write_text(f"{conv((3, 8, 8), 4, 3).key}\n{conv((3, 8, 8), 4, 1).key}\n")
+    argv = ["profile", "--device", "cpu-ort", "--ops", str(ops), "--quick", "--no-canary", "--rounds", "1",
+            "--no-progress", "-o", str(tmp_path / "t"), "--top"]
+    assert main([*argv, "0"]) == 0
+    out = capsys.readouterr().out
+    assert "2 ops on cpu-ort; the 2 slowest:" in out and out.count("conv") >= 2, out
+    assert main([*argv, "1"]) == 0  # resumed: nothing measured again
+    assert "2 ops on cpu-ort; the 1 slowest:" in capsys.readouterr().out
