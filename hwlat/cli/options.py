@@ -372,7 +372,7 @@ def add_progress(p: argparse.ArgumentParser) -> None:
 
 
 def add_top(p: argparse.ArgumentParser, default: int, what: str = "rows") -> None:
-    p.add_argument("--top", type=TOP, default=default, help=f"{what} to print (0 = all)")
+    p.add_argument("--top", type=TOP, default=default, help=f"{what} to print, 0 for all")
 
 
 def subcommands(p: argparse.ArgumentParser, dest: str = "action") -> Any:
