@@ -124,6 +124,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     power cut leaves either the old file or the whole new one.
     """
     dest = Path(path)
+    if dest.is_dir():
+        raise InputError(f"cannot write {dest}: it is a folder; give the path of a file")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
@@ -138,6 +140,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         _fsync_file(tmp_path)
         os.replace(tmp_path, dest)
         fsync_dir(dest.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        if str(tmp_path) in (str(exc.filename), str(exc.filename2)) or str(tmp_path) in str(exc):
+            # the temporary file is hwlat's business: the message names the file the user asked for
+            why = exc.strerror or str(exc).replace(str(tmp_path), str(dest))
+            raise InputError(f"cannot write {dest}: {why}; check that location, its permissions and its free "
+                             "space") from exc
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()

@@ -63,8 +63,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             archs.append(space.decode(t))
         except InputError as exc:
             raise InputError(f"{p}:{i}: {exc}") from None
+    ms = _latencies(p, df["latency_ms"])
     model = FewShotAdapter(space=space, reference_table=ref, grouping=args.grouping)
-    model.fit(archs, df["latency_ms"].to_numpy(float))
+    model.fit(archs, ms)
     save_predictor(model, args.output)
     print(f"fitted on {len(archs)} measured architectures ({model.mode_}); wrote {args.output}", file=sys.stderr)
     if args.format == "json":
@@ -73,3 +74,24 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     else:
         emit(model.coef_.rename("multiplier").reset_index().rename(columns={"index": "group"}), args.format)
     return 0
+
+
+def _latencies(path: Path, column: Any) -> Any:
+    """The ``latency_ms`` column as floats; the file and line of the first that is not a positive
+    finite number (NaN and infinities named as such)."""
+    import numpy as np
+    import pandas as pd
+
+    ms = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    for line, (raw, v) in enumerate(zip(column.tolist(), ms), 2):
+        if np.isfinite(v) and v > 0:
+            continue
+        if isinstance(raw, str) and np.isnan(v):
+            what = f"{raw!r}, not a number"
+        elif np.isnan(v):
+            what = "empty or NaN (not a number)"
+        else:
+            what = "infinite" if np.isinf(v) else f"{v:g}"
+        raise InputError(f"{path}:{line}: latency_ms is {what}; give each architecture's measured latency in ms "
+                         "(a positive number)")
+    return ms

@@ -8,9 +8,11 @@ from typing import Any
 
 from hwlat.cli.common import emit
 from hwlat.cli.options import (
+    SEED,
     Parents,
     command,
     format_parser,
+    fraction,
     output_parser,
     seed_help,
     subcommands,
@@ -31,8 +33,10 @@ def add_parser(sub: Any, parents: Parents) -> None:
     x.add_argument("table", help="a latency table of sampled kernels (hwlat profile --kernels)")
     x.add_argument("--estimator", choices=("et", "rf", "gbrt", "hgb"), default="et",
                    help="extra trees, random forest, gradient boosting, histogram gradient boosting")
-    x.add_argument("--test-size", type=float, default=0.2, help="share held out to report the error")
-    x.add_argument("--seed", type=int, default=0, help=seed_help("the split and the estimator"))
+    x.add_argument("--test-size", type=fraction(0.05, 0.5, "both sides of the split need rows: the fit needs a "
+                                                           "kind's most, the score at least 2 of them", closed=True),
+                   default=0.2, help="share held out to report the error")
+    x.add_argument("--seed", type=SEED, default=0, help=seed_help("the split and the estimator"))
     x.set_defaults(func=cmd_fit)
 
 
@@ -48,5 +52,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     save_predictor(model, args.output)
     print(f"fitted on {len(table)} ops ({', '.join(model.kinds_)}); wrote {args.output}", file=sys.stderr)
     print("held-out error per kind (fit on a split, scored on the rest):", file=sys.stderr)
+    for _, r in report[report["mape_pct"].isna() & (report["kind"] != "all")].iterrows():
+        print(f"hwlat: {r['kind']} is not scored: --test-size {args.test_size:g} of its "
+              f"{r['n_train'] + r['n_test']} rows leaves {r['n_train']} to fit (it needs {model.min_samples}) and "
+              f"{r['n_test']} to score (it needs 2)", file=sys.stderr)
     emit(report, args.format)
     return 0

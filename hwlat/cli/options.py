@@ -9,6 +9,7 @@ and the few constants below mirror the library's (a test keeps them equal).
 from __future__ import annotations
 
 import argparse
+import math
 import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -25,16 +26,31 @@ __all__ = [
     "FORMATS",
     "NONE_EDGES",
     "PROTOCOL_DEFAULTS",
+    "MAX_RESOLUTIONS",
+    "REMEASURE",
+    "RESOLUTION",
+    "ROUNDS",
+    "ROUND_TIME",
+    "SEED",
     "STATISTICS",
+    "TOP",
+    "Bounded",
     "HelpFormatter",
     "Parents",
     "Parser",
     "add_progress",
     "add_top",
+    "at_most",
     "command",
+    "count",
+    "describe_value",
+    "dimension",
     "examples",
     "format_parser",
+    "fraction",
+    "number",
     "output_parser",
+    "positive_float",
     "protocol_parser",
     "seed_help",
     "show_default",
@@ -67,6 +83,147 @@ NONE_EDGES = ("absent", "zero")
 FORMATS = ("table", "json", "csv")
 
 
+# -- checked option values ---------------------------------------------------------------------------
+# Every numeric option takes one of these as its argparse ``type``: a value out of range, NaN or
+# infinite is a usage error (exit 2) that names the option (argparse adds it), the value and the
+# range, with the reason for the bound. ``--help`` shows the range beside the default.
+
+def describe_value(text: str) -> str:
+    """How a message names the value given: NaN and infinities as such, the rest as typed."""
+    try:
+        v = float(text)
+    except ValueError:
+        return repr(text)
+    if math.isnan(v):
+        return "NaN (not a number)"
+    if math.isinf(v):
+        return "infinity" if v > 0 else "minus infinity"
+    return text
+
+
+def _fmt(v: float) -> str:
+    if isinstance(v, int) or (float(v).is_integer() and abs(v) < 1e15):
+        return f"{int(v):,}"
+    return f"{v:g}"
+
+
+class Bounded:
+    """An argparse ``type``: the text as a whole number (``integer=True``) or a finite number within
+    ``lo`` .. ``hi`` (``lo_open`` / ``hi_open``: the bound itself excluded), else
+    :class:`argparse.ArgumentTypeError` with the value, the range and ``why``."""
+
+    def __init__(self, lo: float, hi: float, why: str, *, integer: bool, lo_open: bool = False,
+                 hi_open: bool = False) -> None:
+        if not lo <= hi:
+            raise ValueError(f"empty range {lo}..{hi}")
+        self.lo, self.hi, self.why, self.integer = lo, hi, why, integer
+        self.lo_open, self.hi_open = lo_open, hi_open
+        self.__name__ = "whole number" if integer else "number"  # argparse's name for the type
+
+    @property
+    def range_text(self) -> str:
+        """The range in words: ``1 to 1,000``, ``over 0, at most 10``."""
+        lo = f"over {_fmt(self.lo)}" if self.lo_open else _fmt(self.lo)
+        if self.hi_open:
+            return f"{lo}, under {_fmt(self.hi)}" if self.lo_open else f"{lo} or more, under {_fmt(self.hi)}"
+        return f"{lo}, at most {_fmt(self.hi)}" if self.lo_open else f"{lo} to {_fmt(self.hi)}"
+
+    def _wanted(self) -> str:
+        """What to give, in words: ``a whole number from 1 to 1,000 (why)``."""
+        kind = "a whole number" if self.integer else "a number"
+        return f"{kind} {'' if self.lo_open else 'from '}{self.range_text} ({self.why})"
+
+    def _refuse(self, text: str) -> NoReturn:
+        raise argparse.ArgumentTypeError(f"{describe_value(text)} is out of range: give {self._wanted()}")
+
+    def __call__(self, text: str) -> Any:
+        raw = text.strip()
+        v: float
+        try:
+            v = int(raw)  # exact for whole numbers of any size
+        except ValueError:
+            v = self._float(raw)
+        if self.integer and v != int(v):
+            raise argparse.ArgumentTypeError(f"{raw} is not a whole number: give {self._wanted()}")
+        if v < self.lo or v > self.hi or (self.lo_open and v == self.lo) or (self.hi_open and v == self.hi):
+            self._refuse(raw)
+        return int(v) if self.integer else float(v)
+
+    def _float(self, raw: str) -> float:
+        try:
+            v = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a number: give {self._wanted()}") from None
+        if not math.isfinite(v):
+            self._refuse(raw)
+        return v
+
+    def __repr__(self) -> str:
+        return f"Bounded({self.range_text})"
+
+
+def count(lo: int, hi: int, why: str) -> Bounded:
+    """A whole number from ``lo`` to ``hi`` (``why``: the reason for the bounds, shown when refused)."""
+    return Bounded(lo, hi, why, integer=True)
+
+
+def number(lo: float, hi: float, why: str, *, lo_open: bool = False, hi_open: bool = False) -> Bounded:
+    """A finite number from ``lo`` to ``hi`` (NaN and infinities refused)."""
+    return Bounded(lo, hi, why, integer=False, lo_open=lo_open, hi_open=hi_open)
+
+
+def positive_float(max: float, why: str) -> Bounded:
+    """A finite number over 0 and at most ``max``."""
+    return Bounded(0.0, max, why, integer=False, lo_open=True)
+
+
+def fraction(lo: float, hi: float, why: str, *, closed: bool = False) -> Bounded:
+    """A share between ``lo`` and ``hi`` (the bounds themselves excluded unless ``closed``)."""
+    return Bounded(lo, hi, why, integer=False, lo_open=not closed, hi_open=not closed)
+
+
+def at_most(n: int, what: str) -> type[argparse.Action]:
+    """An ``nargs="+"`` action that refuses more than ``n`` values (``what``: why not)."""
+
+    class AtMost(argparse.Action):
+        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                     option_string: str | None = None) -> None:
+            if len(values) > n:
+                parser.error(f"argument {option_string or self.dest}: {len(values)} values given, at most {n} "
+                             f"({what})")
+            setattr(namespace, self.dest, values)
+
+    return AtMost
+
+
+#: a random seed: numpy's and scikit-learn's seeds are 32-bit, and hwlat derives seed + k from it
+SEED = count(0, 2**31 - 1, "a seed is a 31-bit number, so that the seeds derived from it stay 32-bit")
+#: an input resolution in pixels
+RESOLUTION = count(32, 1024, "network inputs of 32 to 1024 px; a space checks its own resolutions further")
+#: resolutions of one command at most
+MAX_RESOLUTIONS = 16
+#: the size of one input dimension
+DIM_SIZE = count(1, 1_000_000, "one dimension of a model input, which is allocated whole")
+
+
+def dimension(text: str) -> tuple[str, int]:
+    """``NAME=N``: a named symbolic input dimension and its size (``--dim batch=1``)."""
+    name, eq, size = text.partition("=")
+    if not eq or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=N: give a symbolic dimension's name and its size, "
+                                         "e.g. batch=1")
+    return name.strip(), DIM_SIZE(size)
+
+
+#: rows printed by --top at most
+TOP = count(0, 1_000_000, "0 prints all rows")
+#: the measurement protocol's options: a profile times hundreds of items, each for
+#: rounds x round time, again up to remeasure times
+ROUNDS = count(1, 1000, "every round times each item of a chunk once more; 1,000 rounds of a space's ops take hours")
+ROUND_TIME = positive_float(10.0, "seconds per item and round; a profile has hundreds of items")
+REMEASURE = count(0, 20, "each time is another full set of rounds for an unstable item")
+
+
 class Parser(argparse.ArgumentParser):
     """A usage error is one line on stderr and exit code 2 (argparse's convention).
 
@@ -96,19 +253,25 @@ def show_default(action: argparse.Action, value: Any) -> argparse.Action:
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions and epilogs as written; each option's default once, ``(default: X)``, and only
-    where there is one (not for ``None``, flags, or a help text that already speaks of its default)."""
+    """Descriptions and epilogs as written; a bounded option's range and each option's default once,
+    ``(1 to 1,000; default: X)``, the default only where there is one (not for ``None``, flags, or a
+    help text that already speaks of its default)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or not action.option_strings:
+        if not action.option_strings:
             return text
+        notes = []
+        bounds = getattr(action.type, "range_text", None)
+        if bounds:
+            notes.append(bounds)
         value = getattr(action, "shown_default", action.default)
-        if value is None or value is argparse.SUPPRESS or isinstance(value, bool) or value == []:
-            return text
-        if isinstance(value, (list, tuple)):
-            value = " ".join(map(str, value))
-        return f"{text} (default: {str(value).replace('%', '%%')})"
+        if not ("default" in text or value is None or value is argparse.SUPPRESS or isinstance(value, bool)
+                or value == []):
+            if isinstance(value, (list, tuple)):
+                value = " ".join(map(str, value))
+            notes.append(f"default: {value}")
+        return f"{text} ({'; '.join(notes).replace('%', '%%')})" if notes else text
 
 
 def examples(text: str) -> str:
@@ -174,7 +337,8 @@ def space_parser(*, required: bool = True, resolutions: bool = True) -> argparse
     g.add_argument("--space", choices=space_choices(), required=required, metavar="SPACE",
                    help="search space: " + ", ".join(space_choices()))
     if resolutions:
-        g.add_argument("--resolution", type=int, nargs="+", metavar="PX",
+        g.add_argument("--resolution", type=RESOLUTION, nargs="+", metavar="PX",
+                       action=at_most(MAX_RESOLUTIONS, "each resolution is a whole table of ops"),
                        help="input resolution(s) of ofa-mbv3 (several) or proxyless (one); nb201 is 32x32. "
                             "Architectures of ofa-mbv3 carry their own ('r')")
     show_default(g.add_argument("--none-edges", choices=NONE_EDGES, default=None,
@@ -189,11 +353,11 @@ def protocol_parser() -> argparse.ArgumentParser:
     g = proto.add_argument_group("measurement protocol")
     g.add_argument("--quick", action="store_true", help="a short protocol (6 short rounds) for smoke tests")
     d = PROTOCOL_DEFAULTS
-    show_default(g.add_argument("--rounds", type=int, help="interleaved rounds per item"), d["rounds"])
-    show_default(g.add_argument("--round-time", type=float, metavar="S", help="seconds of calls per item and round"),
-                 d["round_time"])
-    show_default(g.add_argument("--remeasure", type=int, help="times an item with an unstable estimate gets more "
-                                                              "rounds"), d["remeasure"])
+    show_default(g.add_argument("--rounds", type=ROUNDS, help="interleaved rounds per item"), d["rounds"])
+    show_default(g.add_argument("--round-time", type=ROUND_TIME, metavar="S",
+                                help="seconds of calls per item and round"), d["round_time"])
+    show_default(g.add_argument("--remeasure", type=REMEASURE, help="times an item with an unstable estimate gets "
+                                                                    "more rounds"), d["remeasure"])
     show_default(g.add_argument("--statistic", choices=STATISTICS,
                                 help="what the reported latency is: the minimum of single calls, a low quantile, "
                                      "the quiet-mode median, or the median / mean of all calls"), d["statistic"])
@@ -212,7 +376,7 @@ def add_progress(p: argparse.ArgumentParser) -> None:
 
 
 def add_top(p: argparse.ArgumentParser, default: int, what: str = "rows") -> None:
-    p.add_argument("--top", type=int, default=default, help=f"{what} to print (0 = all)")
+    p.add_argument("--top", type=TOP, default=default, help=f"{what} to print, 0 for all")
 
 
 def subcommands(p: argparse.ArgumentParser, dest: str = "action") -> Any:

@@ -16,10 +16,13 @@ from hwlat.cli.common import (
     space_ops,
 )
 from hwlat.cli.options import (
+    SEED,
     Parents,
     add_progress,
     add_top,
     command,
+    count,
+    dimension,
     format_parser,
     output_parser,
     seed_help,
@@ -54,13 +57,15 @@ def add_parser(sub: Any, parents: Parents) -> None:
     pp.add_argument("--kernels", metavar="KINDS",
                     help="profile random configurations of these op kinds (e.g. conv,pool,fc,add) to train a "
                          "kernel regressor")
-    pp.add_argument("--samples", type=int, default=200, help="configurations per kind with --kernels")
+    pp.add_argument("--samples", type=count(1, 100_000, "each configuration is an op measured on the device"),
+                    default=200, help="configurations per kind with --kernels")
     pp.add_argument("--adaptive", action="store_true",
                     help="with --kernels: sample more where a regressor's error is high (in rounds)")
     pp.add_argument("--model", metavar="FILE.onnx",
                     help="profile the kernels an ONNX model runs (after the runtime's graph optimisation)")
-    pp.add_argument("--seed", type=int, default=0, help=seed_help("weights, inputs, round order and --kernels"))
-    pp.add_argument("--chunk-size", type=int, default=16, help="ops measured together, interleaved")
+    pp.add_argument("--seed", type=SEED, default=0, help=seed_help("weights, inputs, round order and --kernels"))
+    pp.add_argument("--chunk-size", type=count(1, 1024, "a chunk's ops are all loaded in memory at once"),
+                    default=16, help="ops measured together, interleaved")
     pp.add_argument("--fresh", action="store_true", help="discard earlier measurements in DIR and start over")
     add_progress(pp)
     add_top(pp, 10, "slowest ops")
@@ -80,8 +85,13 @@ def add_parser(sub: Any, parents: Parents) -> None:
         """)
     pm.add_argument("model", help="an .onnx file (a .tflite file for an adb device)")
     pm.add_argument("--device", default="cpu-ort", help="an onnxruntime device, or an adb device")
-    pm.add_argument("--runs", type=int, default=50, help="traced runs kept")
-    pm.add_argument("--warmup", type=int, default=10, help="traced warm-up runs dropped")
+    pm.add_argument("--runs", type=count(1, 100_000, "every traced run adds its events to the trace file read back"),
+                    default=50, help="traced runs kept")
+    pm.add_argument("--warmup", type=count(0, 100_000, "warm-up runs are traced too, then dropped"), default=10,
+                    help="traced warm-up runs dropped")
+    pm.add_argument("--dim", type=dimension, action="append", metavar="NAME=N",
+                    help="the size of a symbolic input dimension of an ONNX model, e.g. batch=1 or seq=128 "
+                         "(repeatable); one left unset is 1, with a warning")
     add_top(pm, 20, "nodes")
     pm.set_defaults(func=cmd_profile_model)
 
@@ -132,8 +142,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         emit(df, "csv")
     else:
-        print(f"{len(df)} ops on {device.name}; the {min(args.top, len(df))} slowest:")
-        emit(df.head(args.top), "table", table_cols=TABLE_COLS)
+        shown = df.head(args.top) if args.top > 0 else df  # --top 0: all
+        print(f"{len(df)} ops on {device.name}; the {len(shown)} slowest:")
+        emit(shown, "table", table_cols=TABLE_COLS)
     return 0
 
 
@@ -144,7 +155,7 @@ def cmd_profile_model(args: argparse.Namespace) -> int:
     if device.location_kind == "adb":
         return _profile_model_adb(args, device)
     prof = profile_model(args.model, device, protocol=protocol_of(args), trace_runs=args.runs,
-                         warmup_runs=args.warmup)
+                         warmup_runs=args.warmup, dims=dict(args.dim or ()))
     if args.format == "json":
         emit(prof.to_dict(), "json")
         return 0
@@ -167,6 +178,9 @@ def cmd_profile_model(args: argparse.Namespace) -> int:
 def _profile_model_adb(args: argparse.Namespace, device: DeviceSpec) -> int:
     from hwlat.profiler.model import profile_model
 
+    if args.dim:
+        raise InputError("--dim sets symbolic dimensions of ONNX models; a .tflite model on an adb device has "
+                         "static input shapes")
     prof = profile_model(args.model, device, trace_runs=args.runs, warmup_runs=args.warmup)
     if args.format in ("json", "csv"):
         emit(prof.to_dict() if args.format == "json" else prof.nodes, args.format)

@@ -8,18 +8,26 @@ from typing import Any
 from hwlat.cli.common import device_of, emit, protocol_of, space_of
 from hwlat.cli.options import (
     CALIBRATIONS,
+    SEED,
     Parents,
     Parser,
     add_progress,
+    at_most,
     command,
+    count,
     format_parser,
+    number,
     output_parser,
+    positive_float,
     seed_help,
     show_default,
     space_parser,
     strategy_choices,
 )
 from hwlat.errors import InputError
+
+#: a latency budget in ms: positive, and under 1000 s (a network that slow has no latency budget)
+BUDGET = positive_float(1e6, "a latency in ms")
 
 DESCRIPTION = (
     "Profile (or reuse) the device's latency table, calibrate the lookup predictor on a few networks measured end "
@@ -56,34 +64,41 @@ def add_parser(sub: Any, parents: Parents) -> None:
     show_default(p.add_argument("--reward", choices=("hard", "soft"),
                                 help="evolution: hard budget constraint, or MnasNet's soft ACC*(LAT/T)^-0.07 (an "
                                      "exchange rate between accuracy and latency, not a budget)"), "hard")
-    p.add_argument("--population", type=int, help="population size of evolution / NSGA-II")
-    p.add_argument("--evaluations", type=int, default=1000, help="architectures evaluated by the search")
-    p.add_argument("--budget", type=float, help="latency budget (ms): the search's constraint")
-    p.add_argument("--budgets", type=float, nargs="+", metavar="MS",
+    p.add_argument("--population", type=count(2, 100_000, "a generation of the search holds this many networks"),
+                   help="population size of evolution / NSGA-II")
+    p.add_argument("--evaluations", type=count(1, 1_000_000, "the search keeps every network it evaluates"),
+                   default=1000, help="architectures evaluated by the search")
+    p.add_argument("--budget", type=BUDGET, metavar="MS", help="latency budget (ms): the search's constraint")
+    p.add_argument("--budgets", type=BUDGET, nargs="+", metavar="MS",
+                   action=at_most(100, "the gallery picks and measures a network per budget"),
                    help="budgets (ms) of the gallery's table (default: six up to --budget or over the front)")
-    p.add_argument("--calibrate", type=int, default=10,
+    p.add_argument("--calibrate", type=count(0, 10_000, "each is a network measured end to end"), default=10,
                    help="networks measured to calibrate the predictor (spread over the latency range of the table)")
     show_default(p.add_argument("--calibration", choices=CALIBRATIONS, default=None,
                                 help="how the calibration networks correct the table (auto: per op type or affine, "
                                      "chosen on the calibration networks themselves)"), "auto")
-    p.add_argument("--max-measure", type=int, default=30, help="front members measured end to end at most")
+    p.add_argument("--max-measure", type=count(1, 10_000, "each is a network measured end to end; --no-measure "
+                                                          "measures none"),
+                   default=30, help="front members measured end to end at most")
     p.add_argument("--no-measure", action="store_true", help="measure nothing (predicted latencies only)")
     p.add_argument("--export", choices=("budgets", "front", "none"), default="budgets",
                    help="write ONNX and TFLite files of the budget picks, of every measured member, or none")
-    p.add_argument("--seed", type=int, default=0, help=seed_help("the search and the calibration sample"))
+    p.add_argument("--seed", type=SEED, default=0, help=seed_help("the search and the calibration sample"))
     add_progress(p)
     g = p.add_argument_group("gradient search (--strategy gradient)")
     g.add_argument("--loss", choices=("add-linear", "mul-log", "fbnet"), default="add-linear",
                    help="ProxylessNAS's CE + λ·(E[LAT]-T)/T or CE·α·(log E[LAT]/log T)^β; FBNet's "
                         "CE·α·(1+log(E[LAT]/T))^β")
-    g.add_argument("--latency-weight", type=float,
+    g.add_argument("--latency-weight", type=number(0.0, 100.0, "a weight or an exponent of the latency term"),
                    help="λ of add-linear or β of mul-log/fbnet (default: 0.2 and 0.6)")
     g.add_argument("--sampling", choices=("binary", "gumbel"), default="binary",
                    help="ProxylessNAS binarised paths or FBNet Gumbel-softmax")
     g.add_argument("--dataset", default="digits",
                    help="'digits' (scikit-learn's, upsampled; offline) or a dataset folder/.npz")
-    g.add_argument("--epochs", type=int, default=8, help="supernet training epochs per budget")
-    g.add_argument("--max-batches", type=int, help="batches per epoch at most (quick runs)")
+    g.add_argument("--epochs", type=count(1, 1000, "every epoch trains the supernet once more, per budget"),
+                   default=8, help="supernet training epochs per budget")
+    g.add_argument("--max-batches", type=count(1, 1_000_000, "batches per epoch; leave it out for all"),
+                   help="batches per epoch at most (quick runs)")
     p.set_defaults(func=cmd_search)
 
 
@@ -116,7 +131,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.strategy != "evolution":
             raise InputError("--reward applies to --strategy evolution")
         kw["reward"] = args.reward
-    if args.population:
+    if args.population is not None:
+        if not _takes(args.strategy, "population"):
+            raise InputError(f"--population applies to strategies with a population (nsga2, evolution), not "
+                             f"{args.strategy}")
         kw["population"] = args.population
     if args.strategy == "gradient":
         kw.update({"loss": args.loss, "sampling": args.sampling, "dataset": args.dataset, "epochs": args.epochs})
@@ -124,8 +142,13 @@ def cmd_search(args: argparse.Namespace) -> int:
             kw["max_batches"] = args.max_batches
         if args.latency_weight is not None:
             kw["loss_params"] = {"lambda" if args.loss == "add-linear" else "beta": args.latency_weight}
-    elif args.max_batches or args.dataset != "digits":
-        raise InputError("--dataset and --max-batches apply to --strategy gradient")
+    else:
+        gradient_only = {"--loss": args.loss != "add-linear", "--latency-weight": args.latency_weight is not None,
+                         "--sampling": args.sampling != "binary", "--dataset": args.dataset != "digits",
+                         "--epochs": args.epochs != 8, "--max-batches": args.max_batches is not None}
+        given = [opt for opt, on in gradient_only.items() if on]
+        if given:
+            raise InputError(f"{', '.join(given)} apply to --strategy gradient, not {args.strategy}; leave them out")
     run = search_gallery(space, device, args.output, accuracy=args.accuracy, table=args.table, predictor=predictor,
                          strategy=args.strategy, n_evals=args.evaluations, budget_ms=args.budget,
                          budgets=args.budgets, seed=args.seed, calibrate=args.calibrate, measure=not args.no_measure,
@@ -141,3 +164,13 @@ def cmd_search(args: argparse.Namespace) -> int:
               f"accuracy: {s['accuracy']}; latency: {s['latency']}")
         print(run.gallery.summary())
     return 0
+
+
+def _takes(strategy: str, param: str) -> bool:
+    """Whether the registered ``strategy``'s constructor takes ``param`` (or any keyword)."""
+    import inspect
+
+    from hwlat.registry import STRATEGIES
+
+    sig = inspect.signature(STRATEGIES.get(strategy).__init__)
+    return param in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())

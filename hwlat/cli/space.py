@@ -8,8 +8,13 @@ from typing import Any
 
 from hwlat.cli.common import emit, space_of
 from hwlat.cli.options import (
+    MAX_RESOLUTIONS,
+    RESOLUTION,
+    SEED,
     Parents,
+    at_most,
     command,
+    count,
     format_parser,
     seed_help,
     space_choices,
@@ -38,9 +43,11 @@ def add_parser(sub: Any, parents: Parents) -> None:
                        "hwlat space sample proxyless -n 12 --seed 3 --format csv > to_measure.csv")
     x.add_argument("space", choices=space_choices(), metavar="SPACE",
                    help="search space: " + ", ".join(space_choices()))
-    x.add_argument("-n", type=int, default=10, help="architectures to sample")
-    x.add_argument("--seed", type=int, default=0, help=seed_help("the sample"))
-    x.add_argument("--resolution", type=int, nargs="+", metavar="PX",
+    x.add_argument("-n", type=count(1, 1_000_000, "a million lines of architectures is plenty for any query"),
+                   default=10, help="architectures to sample")
+    x.add_argument("--seed", type=SEED, default=0, help=seed_help("the sample"))
+    x.add_argument("--resolution", type=RESOLUTION, nargs="+", metavar="PX",
+                   action=at_most(MAX_RESOLUTIONS, "architectures carry one resolution each"),
                    help="input resolution(s) of ofa-mbv3 (several) or proxyless (one)")
     x.set_defaults(func=cmd_sample)
 

@@ -18,6 +18,7 @@ from hwlat.cli.options import (
     space_parser,
     subcommands,
 )
+from hwlat.errors import InputError
 
 
 def add_parser(sub: Any, parents: Parents) -> None:
@@ -46,7 +47,7 @@ def add_parser(sub: Any, parents: Parents) -> None:
     x.add_argument("b", help="the table compared with it, e.g. today's")
     x.add_argument("--fail-if", metavar="RULE",
                    help=f"exit {EXIT_CHECK} if any op breaks RULE, e.g. latency_ms:+5%% (b slower by >5%%), "
-                        "latency_ms:5%% (either way), p90_ms:+0.1ms")
+                        "latency_ms:5%% (either way), p90_ms:+0.1ms; exit 1 when the tables share no op")
     add_top(x, 20)
     x.set_defaults(func=cmd_diff)
 
@@ -103,6 +104,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     a, b = LatencyTable.load(args.a), LatencyTable.load(args.b)
     d = diff(a, b)
+    if args.fail_if and not len(d.rows):
+        raise InputError(f"--fail-if has nothing to compare: {args.a} and {args.b} share no op key "
+                         f"({len(d.only_a)} keys only in {args.a}, {len(d.only_b)} only in {args.b}); compare "
+                         "tables of the same ops (e.g. profiled with the same --space and --resolution)")
     if args.format == "json":
         emit({"summary": d.summary(), "rows": d.rows.to_dict(orient="records"), "only_a": d.only_a,
               "only_b": d.only_b}, "json")

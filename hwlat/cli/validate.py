@@ -10,9 +10,11 @@ from typing import Any
 from hwlat.cli.common import device_of, emit, protocol_of, space_of
 from hwlat.cli.options import (
     CALIBRATIONS,
+    SEED,
     Parents,
     add_progress,
     command,
+    count,
     format_parser,
     output_parser,
     seed_help,
@@ -38,9 +40,12 @@ def add_parser(sub: Any, parents: Parents) -> None:
         """)
     p.add_argument("--device", required=True, help="device name or YAML file")
     p.add_argument("--table", help="latency table of the device (default: profile the space into DIR/table first)")
-    p.add_argument("--n", type=int, default=100, help="test architectures")
-    p.add_argument("--calibrate", type=int, default=10, help="other architectures measured to calibrate")
-    p.add_argument("--seed", type=int, default=0, help=seed_help("the architecture sample"))
+    p.add_argument("--n", type=count(3, 100_000, "every network is built and measured end to end, twice; the "
+                                                "error figures need 3 at least"),
+                   default=100, help="test architectures")
+    p.add_argument("--calibrate", type=count(0, 10_000, "each is a network measured end to end"), default=10,
+                   help="other architectures measured to calibrate")
+    p.add_argument("--seed", type=SEED, default=0, help=seed_help("the architecture sample"))
     show_default(p.add_argument("--calibration", choices=CALIBRATIONS, default=None,
                                 help="how the K networks correct the table: auto (per op type or affine, whichever "
                                      "predicts left-out calibration networks better), one multiplier per op type, "

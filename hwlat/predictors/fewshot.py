@@ -319,9 +319,13 @@ class FewShotAdapter(BaseEstimator):
         if y.size < 2:
             raise InputError(f"few-shot adaptation needs at least 2 measured architectures, got {y.size}; "
                              "measure more whole models on the target device")
-        if not np.all(np.isfinite(y)) or np.any(y <= 0):
-            raise InputError("measured latencies must be positive finite numbers (ms); "
-                             f"got min {np.nanmin(y) if np.any(np.isfinite(y)) else y[0]!r}")
+        bad = np.flatnonzero(~np.isfinite(y) | (y <= 0))
+        if bad.size:
+            i = int(bad[0])
+            v = float(y[i])
+            what = "NaN (not a number)" if np.isnan(v) else ("infinite" if np.isinf(v) else f"{v:g}")
+            raise InputError(f"measured latencies must be positive finite numbers (ms); latency {i + 1} of {y.size} "
+                             f"is {what}" + (f" ({bad.size} bad in all)" if bad.size > 1 else ""))
         self._build_features()
         X = self._features(g)
         S = X.sum(axis=1)  # varying part of the reference total

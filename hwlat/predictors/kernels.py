@@ -323,6 +323,15 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
                          "within_5_pct": s["within_5_pct"], "spearman": s["spearman"], "rmse_ms": s["rmse_ms"]})
             all_p.append(pred)
             all_m.append(ms[te])
+        if not all_p:
+            n_max = max(r["n_train"] + r["n_test"] for r in rows)
+            sizes = "; ".join(f"{r['kind']}: {r['n_train'] + r['n_test']} rows -> {r['n_train']} to fit, "
+                              f"{r['n_test']} to score" for r in rows)
+            hint = (f"a test size from {2 / n_max:.2g} to {(n_max - self.min_samples) / n_max:.2g} fits the "
+                    f"largest kind" if n_max >= self.min_samples + 2 else
+                    f"profile more configurations (--samples): a kind needs {self.min_samples + 2} rows at least")
+            raise InputError(f"test_size {test_size:g} leaves no op kind with both {self.min_samples} rows to fit "
+                             f"and 2 rows to score ({sizes}); {hint}")
         if all_p:
             p, m_ = np.concatenate(all_p), np.concatenate(all_m)
             s = metrics(p, m_)

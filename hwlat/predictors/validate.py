@@ -148,10 +148,10 @@ def validate_space(space: SearchSpace, table: LatencyTable, device: DeviceSpec |
     (two interleaved copies each: the second is the noise floor); compare with the
     :class:`~hwlat.predictors.lookup.LookupPredictor` of ``table`` calibrated on the latter
     (``calibration``: see :data:`~hwlat.predictors.lookup.CALIBRATIONS`)."""
-    if n < 3:
-        raise InputError(f"validate needs at least 3 test architectures, got n={n}")
-    if calibrate < 0:
-        raise InputError(f"calibrate must be >= 0, got {calibrate}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 3:
+        raise InputError(f"validate needs a whole number of at least 3 test architectures, got n={n!r}")
+    if isinstance(calibrate, bool) or not isinstance(calibrate, (int, np.integer)) or calibrate < 0:
+        raise InputError(f"calibrate must be a whole number >= 0, got {calibrate!r}")
     protocol = protocol or Protocol()
     dev = as_device(device)
     _check_table_device(table, dev)

@@ -456,14 +456,15 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help=f"where uploaded models are kept, by SHA-256; unset: ${CACHE_ENV}, else "
                         "~/.cache/hwlat/agent-models")
     p.add_argument("--max-message-mb", type=float, default=DEFAULT_MAX_MESSAGE_MB, metavar="N",
-                   help="reject request lines larger than this (MB)")
+                   help=f"reject request lines larger than this (MB; over 0, at most {MAX_MESSAGE_MB:g})")
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
     """Run the agent on stdin/stdout until the host closes the stream."""
-    if not 0 < args.max_message_mb <= MAX_MESSAGE_MB:
-        raise InputError(f"--max-message-mb must be positive and at most {MAX_MESSAGE_MB:g} (MB), "
-                         f"got {args.max_message_mb:g}")
+    mb = args.max_message_mb
+    if not 0 < mb <= MAX_MESSAGE_MB:  # NaN and infinity too
+        raise InputError(f"--max-message-mb must be a number of MB over 0, at most {MAX_MESSAGE_MB:g} (a request "
+                         f"line is held in memory whole), got {'NaN' if mb != mb else mb}")
     agent = Agent(args.cache_dir, max_message_bytes=int(args.max_message_mb * 2**20))
     try:
         return _serve_stdio(agent)

@@ -7,7 +7,9 @@ Runtime reads its own trace (:func:`parse_ort_trace`), an adb device the per-op 
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,7 +132,8 @@ def measure_model(runtime: Runtime, path: str | os.PathLike[str], protocol: Prot
 
 
 def profile_model(path: str | os.PathLike[str], device: DeviceSpec | Runtime | str = "cpu-ort", *,
-                  protocol: Protocol | None = None, trace_runs: int = 50, warmup_runs: int = 10) -> ModelProfile:
+                  protocol: Protocol | None = None, trace_runs: int = 50, warmup_runs: int = 10,
+                  dims: Mapping[str, int] | None = None) -> ModelProfile:
     """Profile a model file on ``device`` (a device, its name, or an opened
     :class:`~hwlat.profiler.runtimes.Runtime`): its runtime's :meth:`~Runtime.profile_model`.
 
@@ -138,7 +141,16 @@ def profile_model(path: str | os.PathLike[str], device: DeviceSpec | Runtime | s
     overhead) and read the breakdown from a traced session of ``warmup_runs + trace_runs`` runs,
     the warm-up runs dropped; adb devices run ``benchmark_model`` with ``trace_runs`` runs per
     invocation. Other runtimes raise :class:`~hwlat.errors.UnsupportedOpError`.
+
+    ``dims`` sets an ONNX model's named symbolic input dimensions (ONNX Runtime devices); the
+    others are 1, with a warning naming the input and the dimension.
     """
     with open_runtime(device) as (dev, rt):
+        extra: dict[str, Any] = {}
+        if dims:
+            if "dims" not in inspect.signature(rt.profile_model).parameters:
+                raise InputError(f"the {rt.name} runtime of {dev.name} takes no symbolic input dimensions (dims, "
+                                 "--dim): its model files have static shapes")
+            extra["dims"] = dims
         return rt.profile_model(path, protocol=protocol, trace_runs=trace_runs, warmup_runs=warmup_runs,
-                                device=dev.name)
+                                device=dev.name, **extra)

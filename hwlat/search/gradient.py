@@ -304,8 +304,8 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
     _check_args(loss, sampling, budget_ms, epochs, warmup_epochs, batch_size, width_mult, tau)
     params = dict(_LOSS_DEFAULTS[loss])
     for k, v in (loss_params or {}).items():
-        if k not in params:
-            raise InputError(f"loss {loss!r} takes parameters {', '.join(params)}, got {k!r}")
+        if k not in params or not (isinstance(v, (int, float, np.number)) and math.isfinite(v) and v >= 0):
+            raise InputError(f"loss {loss!r} takes parameters {', '.join(params)} (finite numbers >= 0), got {k}={v!r}")
         params[k] = float(v)
     t_start = time.perf_counter()
     lat = _latency or layer_latency(space, table_or_predictor)

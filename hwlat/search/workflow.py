@@ -34,7 +34,7 @@ from hwlat.profiler.transports import runtime_for_device
 from hwlat.search.accuracy import make_accuracy
 from hwlat.search.gallery import build_gallery
 from hwlat.search.strategies import make_strategy
-from hwlat.search.strategies.base import json_plain
+from hwlat.search.strategies.base import check_int, json_plain
 
 if TYPE_CHECKING:
     from hwlat.devices import DeviceSpec
@@ -102,8 +102,11 @@ def search_gallery(space: SearchSpace, device: DeviceSpec | str, out_dir: str | 
     dev = as_device(device)
     out = ensure_writable_dir(out_dir)
     protocol = protocol or Protocol()
-    if calibrate < 0:
-        raise InputError(f"calibrate must be >= 0 (networks measured to calibrate the predictor), got {calibrate}")
+    check_int("search_gallery", "n_evals", n_evals, 1)
+    check_int("search_gallery", "max_measure (networks measured end to end at most)", max_measure, 0)
+    if isinstance(calibrate, bool) or not isinstance(calibrate, (int, np.integer)) or calibrate < 0:
+        raise InputError(f"calibrate must be an integer >= 0 (networks measured to calibrate the predictor), got "
+                         f"{calibrate!r}")
     if budget_ms is not None and not (np.isfinite(budget_ms) and budget_ms > 0):
         raise InputError(f"the budget must be a positive number of ms, got {budget_ms}")
     strat = make_strategy(strategy, **strategy_kw)

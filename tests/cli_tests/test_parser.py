@@ -86,7 +86,7 @@ def test_help_prints_each_default_once():
             assert text.count("default") <= 1, (path, text)
             assert "(default: None)" not in text and "default: False" not in text, (path, text)
     text = build_parser()._subparsers._group_actions[0].choices["profile"].format_help()
-    assert "interleaved rounds per item (default: 12)" in text
+    assert "interleaved rounds per item (1 to 1,000; default: 12)" in text
 
 
 def test_output_help_says_folder_or_file():

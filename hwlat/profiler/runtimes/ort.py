@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,8 @@ class OnnxRuntime(Runtime):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        #: sizes of named symbolic input dimensions, set in every session (see profile_model's dims)
+        self.free_dims: dict[str, int] = {}
         level = self.options.get("graph_optimization_level", "all")
         if level not in _OPT_LEVELS:
             raise InputError(f"graph_optimization_level must be one of {', '.join(_OPT_LEVELS)}, got {level!r}")
@@ -130,6 +133,8 @@ class OnnxRuntime(Runtime):
         if self.threads:
             # no spinning worker threads between calls: each op is timed alone
             so.add_session_config_entry("session.intra_op.allow_spinning", "0" if self.threads == 1 else "1")
+        for name, size in self.free_dims.items():
+            so.add_free_dimension_override_by_name(name, size)
         if profile_prefix is not None:
             so.enable_profiling = True
             so.profile_file_prefix = profile_prefix
@@ -171,28 +176,75 @@ class OnnxRuntime(Runtime):
         return _OrtPrepared(session, bound, self.provider == "cuda")
 
     def profile_model(self, path: str | os.PathLike[str], *, protocol: Protocol | None = None, trace_runs: int = 50,
-                      warmup_runs: int = 10, device: str = "") -> ModelProfile:
+                      warmup_runs: int = 10, device: str = "", dims: Mapping[str, int] | None = None) -> ModelProfile:
         """The end-to-end latency from an untraced session (tracing adds per-node overhead), the
-        breakdown from a traced session of ``warmup_runs + trace_runs`` runs, the warm-up runs dropped."""
+        breakdown from a traced session of ``warmup_runs + trace_runs`` runs, the warm-up runs dropped.
+
+        ``dims`` sets named symbolic input dimensions (``{"batch": 1, "seq": 128}``); any other
+        symbolic dimension is 1, with a warning naming the input and the dimension."""
         # the trace parser and the result type need pandas: imported here, not when a runtime loads
         from hwlat.profiler.model import ModelProfile, measure_model, parse_ort_trace
         from hwlat.profiler.protocol import Protocol
 
         p = Path(path)
-        if trace_runs < 1 or warmup_runs < 0:
-            raise InputError("trace_runs must be >= 1 and warmup_runs >= 0")
+        for label, v, lo in (("trace_runs", trace_runs, 1), ("warmup_runs", warmup_runs, 0)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise InputError(f"{label} must be an integer >= {lo}, got {v!r}")
         _check_onnx(p)
+        free = _check_dims(p, dict(dims or {}))
         protocol = protocol or Protocol()
-        latency = measure_model(self, p, protocol)
-        with tempfile.TemporaryDirectory(prefix="hwlat-trace-") as tmp:
-            so = self.session_options(profile_prefix=str(Path(tmp) / "trace"))
-            prepared = self.prepare_file(p, so=so)
-            for _ in range(warmup_runs + trace_runs):
-                prepared.run()
-            trace_file = prepared.session.end_profiling()
-            events = json.loads(Path(trace_file).read_text())
+        before, self.free_dims = self.free_dims, {**self.free_dims, **free}
+        try:
+            latency = measure_model(self, p, protocol)
+            with tempfile.TemporaryDirectory(prefix="hwlat-trace-") as tmp:
+                so = self.session_options(profile_prefix=str(Path(tmp) / "trace"))
+                prepared = self.prepare_file(p, so=so)
+                for _ in range(warmup_runs + trace_runs):
+                    prepared.run()
+                trace_file = prepared.session.end_profiling()
+                events = json.loads(Path(trace_file).read_text())
+        finally:
+            self.free_dims = before
         nodes, kept = parse_ort_trace(events, warmup_runs, protocol.statistic)
         return ModelProfile(p, device or self.name, latency, nodes, kept, warmup_runs)
+
+
+def symbolic_dims(path: str | os.PathLike[str]) -> list[tuple[str, int, str]]:
+    """``(input, axis, name)`` of every symbolic dimension of an ONNX model's inputs (``name`` is
+    ``""`` for an unnamed one); initializers listed as inputs are not inputs."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    consts = {t.name for t in graph.initializer}
+    out = []
+    for vi in graph.input:
+        if vi.name in consts or not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
+            continue
+        for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+            if not d.HasField("dim_value"):
+                out.append((vi.name, axis, d.dim_param))
+    return out
+
+
+def _check_dims(path: Path, dims: dict[str, int]) -> dict[str, int]:
+    """``dims`` checked against the model's symbolic input dimensions; a warning for each one
+    left unset (it is timed with 1)."""
+    found = symbolic_dims(path)
+    names = {n for _, _, n in found if n}
+    for name, size in dims.items():
+        if name not in names:
+            have = ", ".join(f"{n} (input {i!r}, axis {a})" for i, a, n in found if n) or "none"
+            raise InputError(f"{path}: dimension {name!r} is not a symbolic input dimension of the model "
+                             f"(its named symbolic dimensions: {have}); set only those")
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise InputError(f"{path}: dimension {name} must be a positive whole number, got {size!r}")
+    for inp, axis, name in found:
+        if name not in dims:
+            what = f"dimension {name!r}" if name else "an unnamed dimension"
+            how = f"set it with --dim {name}=N" if name else "an unnamed dimension cannot be set by name"
+            warnings.warn(f"{path.name}: input {inp!r} has a symbolic {what} at axis {axis}; it is timed with 1 "
+                          f"({how})", stacklevel=3)
+    return {k: int(v) for k, v in dims.items()}
 
 
 def _check_onnx(path: Path) -> None:

@@ -229,6 +229,11 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
     lowest: tuple[float, str] | None = None
     if budget_ms is not None and check_budget:
         lowest = min_latency(space, latency, seed=int(seed))
+        if not (math.isfinite(lowest[0]) and lowest[0] > 0):
+            # not the budget's fault: say what is wrong with the latencies
+            raise InputError(f"{_latency_name(latency)} gives the fastest architecture of the {space.name} space a "
+                             f"latency of {lowest[0]:g} ms ({lowest[1]}), which no network has; the latency table or "
+                             "predictor is wrong (rows of zero, negative or missing latency): fix or re-profile it")
         if budget_ms < lowest[0]:
             msg = (f"no architecture of the {space.name} space runs within {budget_ms:g} ms under "
                    f"{_latency_name(latency)}: the least latency it can reach is {lowest[0]:.4g} ms ({lowest[1]}); "
