@@ -2,6 +2,7 @@
 
     python benchmarks/bench_fidelity.py [--devices cpu-ort cpu-litert] [--spaces nb201 ofa-mbv3 proxyless]
                                         [--n 100] [--calibrate 10 20] [--stress] [--out benchmarks/out/fidelity]
+                                        [--reuse] [--splits 20]
 
 For each device and space, everything with hwlat's default protocol and statistic, in one run:
 
@@ -17,7 +18,9 @@ Networks are measured beside their space's reference network and reported at its
 (hwlat's default; see ``hwlat.profiler.networks``). Side by side, from the same samples, the
 ``auto`` calibration is also fitted and scored on the raw numbers (``auto/raw``): what the
 reference takes out. ``--reuse`` keeps the table and the measurements of an earlier run (resumed,
-nothing measured again) and only fits and scores again.
+nothing measured again) and only fits and scores again. ``--splits S`` also refits on S random
+splits of the same networks, with the calibration set drawn at random or spread over the table's
+latency range: how far one split's figure is from the typical one.
 
 ``--stress`` keeps the other core busy with a plain Python loop for the whole run. Also the
 lookup query speed (a million architectures in one call). OFA and ProxylessNAS at 224x224.
@@ -39,7 +42,7 @@ from hwlat.predictors import LookupPredictor
 from hwlat.predictors.lookup import CALIBRATIONS
 from hwlat.predictors.validate import _distinct_sample, metrics
 from hwlat.profiler import Protocol, profile_ops
-from hwlat.profiler.networks import measure_archs
+from hwlat.profiler.networks import CHECKPOINT_NAME, measure_archs
 from hwlat.profiler.transports import runtime_for_device
 from hwlat.spaces import get_space
 
@@ -52,8 +55,40 @@ def busy() -> None:  # pragma: no cover - a stress process
         x += 1
 
 
+def split_scores(space, table, archs: list, y: np.ndarray, ks: list[int], n_splits: int) -> dict:
+    """The same measurements split again and again: each split holds out all but ``2 * max(ks)``
+    networks as its test set, and the ``auto`` calibration is fitted on K of the others, drawn at
+    random or spread over the table's latency range (as ``hwlat search`` picks them). How much
+    one split's figure says: the mean and the range over the splits."""
+    from hwlat.predictors.validate import metrics as score
+
+    raw = LookupPredictor(space=space, table=table).fit().raw_sum(archs)
+    rng = np.random.default_rng(7)
+    pool = 2 * max(ks)
+    got: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(n_splits):
+        idx = rng.permutation(len(archs))
+        test, cand = idx[:-pool], idx[-pool:]
+        for k in ks:
+            free = np.ones(pool, dtype=bool)
+            spread = []
+            for t in np.linspace(raw[cand].min(), raw[cand].max(), k):
+                i = int(np.argmin(np.where(free, np.abs(raw[cand] - t), np.inf)))
+                free[i] = False
+                spread.append(cand[i])
+            for how, cal in (("random", cand[:k]), ("spread", np.array(spread))):
+                pred = LookupPredictor(space=space, table=table).fit()
+                pred.calibrate([archs[i] for i in cal], y[cal])
+                m = score(pred.predict([archs[i] for i in test]), y[test])
+                got.setdefault(f"K={k} {how}", []).append((m["within_10_pct"], m["within_5_pct"]))
+    return {key: {"splits": n_splits, "test": len(archs) - pool,
+                  "within_10_pct": [float(np.mean(a[:, 0])), float(a[:, 0].min()), float(a[:, 0].max())],
+                  "within_5_pct": [float(np.mean(a[:, 1])), float(a[:, 1].min()), float(a[:, 1].max())]}
+            for key, v in got.items() for a in [np.array(v)]}
+
+
 def run_one(dev_name: str, space_name: str, n: int, ks: list[int], out: Path, protocol: Protocol,
-            reuse: bool = False) -> dict:
+            reuse: bool = False, splits: int = 0) -> dict:
     dev = load_device(dev_name)
     rt = runtime_for_device(dev)
     space = get_space(space_name, **SPACE_KW[space_name])
@@ -65,8 +100,9 @@ def run_one(dev_name: str, space_name: str, n: int, ks: list[int], out: Path, pr
     archs = _distinct_sample(space, n + k_max, 0)
     order = np.random.default_rng(1).permutation(len(archs))
     ckpt = out / "networks"
-    if (ckpt / "measurements.jsonl").exists() and not reuse:
-        (ckpt / "measurements.jsonl").unlink()
+    if not reuse:
+        for name in ("measurements.jsonl", CHECKPOINT_NAME):  # (the first: the file of hwlat before 2026-12-01)
+            (ckpt / name).unlink(missing_ok=True)
     got = measure_archs(space, [archs[i] for i in order], dev, protocol=protocol, out_dir=ckpt, passes=2,
                         progress=False, runtime=rt)
     ms, raw = np.empty_like(got.ms), np.empty_like(got.ms)
@@ -87,7 +123,8 @@ def run_one(dev_name: str, space_name: str, n: int, ks: list[int], out: Path, pr
     t2 = time.time()
     if hasattr(rt, "close"):
         rt.close()
-    return {"device": dev_name, "space": space_name, "n": n, "ops": prof.n_ops, "profile_wall_s": prof.wall_s,
+    extra = {"splits": split_scores(space, prof.table, archs, ms[:, 0], ks, splits)} if splits else {}
+    return {**extra, "device": dev_name, "space": space_name, "n": n, "ops": prof.n_ops, "profile_wall_s": prof.wall_s,
             "networks_wall_s": t2 - t1, "table_interference": prof.interference.to_dict(),
             "networks_interference": got.interference.to_dict(), "networks_drift": got.drift,
             "median_network_ms": float(np.median(ms[:n, 0])),
@@ -115,6 +152,8 @@ def main() -> None:
     ap.add_argument("--calibrate", type=int, nargs="+", default=[10, 20])
     ap.add_argument("--stress", action="store_true", help="keep the other core busy with a Python loop")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/fidelity"))
+    ap.add_argument("--splits", type=int, default=0, metavar="S",
+                    help="also refit on S random splits of the same networks (random and spread calibration sets)")
     ap.add_argument("--reuse", action="store_true",
                     help="fit and score again on the table and measurements of an earlier run (nothing measured)")
     args = ap.parse_args()
@@ -131,7 +170,8 @@ def main() -> None:
     try:
         for dev in args.devices:
             for name in args.spaces:
-                r = run_one(dev, name, args.n, args.calibrate, args.out / tag / dev / name, protocol, args.reuse)
+                r = run_one(dev, name, args.n, args.calibrate, args.out / tag / dev / name, protocol, args.reuse,
+                            args.splits)
                 results.append(r)
                 best = {p["k"]: p for p in r["predictions"] if p["calibration"] == "auto"}
                 d = r["networks_drift"] or {}
@@ -140,6 +180,10 @@ def main() -> None:
                       + "; ".join(f"auto K={k} ({p['fitted']}): ±10 % {p['within_10_pct']:.0f} %, "
                                   f"±5 % {p['within_5_pct']:.0f} %"
                                   for k, p in best.items()), flush=True)
+                for key, v in r.get("splits", {}).items():
+                    a10, a5 = v["within_10_pct"], v["within_5_pct"]
+                    print(f"    {v['splits']} splits, {key}: ±10 % {a10[0]:.0f} % ({a10[1]:.0f}–{a10[2]:.0f}), "
+                          f"±5 % {a5[0]:.0f} % ({a5[1]:.0f}–{a5[2]:.0f})", flush=True)
     finally:
         if stress is not None:
             stress.terminate()
