@@ -91,6 +91,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from hwlat._files import tolerant_streams
+
+    tolerant_streams()  # paths that are not UTF-8 print too
     args = parse_args(argv)
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
