@@ -204,5 +204,5 @@ def check_memory(need_bytes: int, what: str, fix: str) -> None:
     bound = memory_bound_bytes()
     if bound is not None and need_bytes > bound:
         total = machine_memory_bytes() or 0
-        raise InputError(f"{what} needs about {_mib(need_bytes)} of memory, more than this machine can give "
-                         f"one op ({_mib(bound)}, half of its {_mib(total)}); {fix}")
+        raise InputError(f"{what} needs about {_mib(need_bytes)} of memory, more than hwlat lets one op or "
+                         f"model input take on this machine ({_mib(bound)}, half of its {_mib(total)}); {fix}")
