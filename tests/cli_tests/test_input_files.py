@@ -141,3 +141,14 @@ def test_read_input_text_names_the_line_of_a_bad_byte(tmp_path):
         _files.read_input_text(path, "list")
     path.write_bytes("\ufeffok\n".encode())
     assert _files.read_input_text(path, "list") == "ok\n"  # a byte-order mark is dropped
+
+
+def test_adapt_refuses_measurements_that_are_not_latencies(table, tmp_path, capsys):
+    nb = get_space("nb201")
+    archs = [nb.encode(a) for a in nb.sample(0, 3)]
+    path = tmp_path / "phone.csv"
+    path.write_text(f"arch,latency_ms\n{archs[0]},1.5\n{archs[1]},-1\n{archs[2]},nan\n")
+    _fails(capsys, ["adapt", "--space", "nb201", "--reference", table, "--measurements", str(path),
+                    "-o", str(tmp_path / "p.npz")], f"{path}:3: latency_ms -1.0 is not a measured latency",
+           "2 row(s)")
+    assert not (tmp_path / "p.npz").exists()
