@@ -53,3 +53,13 @@ def test_a_missing_file_a_folder_or_binary_bytes(tmp_path, nb201):
     path.write_bytes(os.urandom(64) + b"\xff")
     with pytest.raises(InputError, match="is not UTF-8 text"):
         make_accuracy(f"nb201-csv:{path}", nb201)
+
+
+def test_a_dataset_that_is_a_pipe_or_missing(tmp_path):
+    from hwlat.search.data import load_dataset
+
+    os.mkfifo(tmp_path / "d.npz")
+    with pytest.raises(InputError, match=r"dataset .*d.npz is a pipe \(FIFO\)"):
+        load_dataset(tmp_path / "d.npz")  # refused at once: np.load would wait for a writer
+    with pytest.raises(InputError, match="dataset .*none.npz does not exist; give 'digits'"):
+        load_dataset(tmp_path / "none.npz")
