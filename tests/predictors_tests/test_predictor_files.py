@@ -99,3 +99,13 @@ def test_a_folder_or_a_pipe_is_not_called_missing(tmp_path):
         load_predictor(tmp_path / "p.npz")  # refused at once: opening it would wait for a writer
     with pytest.raises(InputError, match="does not exist"):
         load_predictor(tmp_path / "none.npz")
+
+
+def test_latencies_that_are_not_finite_are_refused(saved, tmp_path):
+    _, header, arrays = saved
+    part = dict(arrays)
+    part["part0_table"] = part["part0_table"].copy()
+    part["part0_table"].flat[0] = np.nan
+    path = _write(tmp_path / "nan.npz", json.dumps(header), part)
+    with pytest.raises(InputError, match=r"nan.npz: the latencies of part 0 hold 1 value\(s\) that are not finite"):
+        load_predictor(path)
