@@ -74,6 +74,33 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
+def _bad_cell(body: str) -> str | None:
+    """Where the rows of a CSV table (``body``, after the metadata line) hold a value that is not of
+    its column's type: ``line N, column C: 'v' is not ...``; None if no cell is to blame."""
+    try:
+        raw = pd.read_csv(io.StringIO(body), dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    for name, dtype in COLUMN_DTYPES.items():
+        if name not in raw.columns or dtype == "string":
+            continue
+        text = raw[name].str.strip()
+        given = ~text.isin(["", "nan", "NaN"])
+        if dtype == "bool":
+            bad = given & ~text.str.lower().isin(["true", "false", "1", "0", "1.0", "0.0"])
+            kind = "true or false"
+        else:
+            num = pd.to_numeric(text.where(given), errors="coerce")
+            bad = given & num.isna()
+            if dtype == "Int64":
+                bad |= given & num.notna() & (num != num.round())
+            kind = "a whole number" if dtype == "Int64" else "a number"
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            return f"line {i + 3}, column {name}: {raw[name].iloc[i]!r} is not {kind}"
+    return None
+
+
 class LatencyTable:
     """Latency statistics (ms) per op key, with provenance in :attr:`metadata`.
 
@@ -385,7 +412,9 @@ class LatencyTable:
         try:
             df = pd.read_csv(io.StringIO(body), dtype=dtypes, keep_default_na=False, na_values=na, **exact)
         except (ValueError, TypeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"{shown(p)}: the CSV rows after the metadata line cannot be read: {exc}") from None
+            cell = _bad_cell(body) or f"the CSV rows after the metadata line cannot be read: {exc}"
+            raise InputError(f"latency table {shown(p)}: {cell}; fix that row (tables are written whole by "
+                             "hwlat profile and LatencyTable.save)") from None
         # line 1 holds the metadata, line 2 the column names: the first row is line 3
         return cls(meta, _coerce_frame(df, f"latency table {shown(p)}", keys=True, first_line=3))
 

@@ -30,10 +30,8 @@ def _nb201_csv(tmp_path, name="t.csv"):
 
 def _with_row(path, lines, line_no, column, value):
     """``lines`` with ``column`` of the row on ``line_no`` (1-based) set to ``value``, written to ``path``."""
-    header = lines[1].split(",")
     df = pd.read_csv(path, skiprows=1, dtype=str, keep_default_na=False)
     df.loc[line_no - 3, column] = value
-    del header
     path.write_text(lines[0] + "\n" + df.to_csv(index=False, lineterminator="\n"))
     return path
 
@@ -123,3 +121,16 @@ def test_paths_that_are_not_utf8_save_and_load(tmp_path, capsys, suffix):
     capsys.readouterr()
     with pytest.raises(InputError, match=r"\\xffdir.* does not exist"):  # shown with the byte escaped
         LatencyTable.load(folder / "missing.csv")
+
+
+@pytest.mark.parametrize("column, value, kind", [
+    ("latency_ms", "fast", "a number"),
+    ("cout", "x16", "a whole number"),
+    ("cout", "16.5", "a whole number"),
+    ("unstable", "maybe", "true or false"),
+])
+def test_a_cell_of_the_wrong_type_names_its_line_and_column(tmp_path, column, value, kind):
+    path, lines = _nb201_csv(tmp_path)
+    _with_row(path, lines, 6, column, value)
+    with pytest.raises(InputError, match=rf"line 6, column {column}: '{value}' is not {kind}"):
+        LatencyTable.load(path)
