@@ -139,6 +139,8 @@ def _read_pipe(p: Path, what: str, name: str, limit: int) -> bytes:
 
 
 def _read_stdin(what: str, limit: int) -> bytes:
+    if sys.stdin is None or sys.stdin.closed:
+        raise InputError(f"{what} '-' means standard input, and this process has none; give a file")
     stream = getattr(sys.stdin, "buffer", None)
     chunks: list[bytes] = []
     size = 0

@@ -152,3 +152,11 @@ def test_adapt_refuses_measurements_that_are_not_latencies(table, tmp_path, caps
                     "-o", str(tmp_path / "p.npz")], f"{path}:3: latency_ms -1.0 is not a measured latency",
            "2 row(s)")
     assert not (tmp_path / "p.npz").exists()
+
+
+def test_standard_input_that_is_closed(table, capsys, monkeypatch):
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr("sys.stdin", closed)
+    _fails(capsys, ["query", "--space", "nb201", "--table", table, "--archs-file", "-"],
+           "'-' means standard input, and this process has none")
