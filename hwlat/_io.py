@@ -73,10 +73,13 @@ def load_yaml(path: str | os.PathLike[str], what: str = "file", fix: str = "fix 
     """
     import yaml
 
-    from hwlat._files import read_input_text
-
     p = Path(path)
-    text = read_input_text(p, what)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{what} {p} does not exist; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {what} {p}: {exc}") from None
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
