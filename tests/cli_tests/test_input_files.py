@@ -143,20 +143,16 @@ def test_read_input_text_names_the_line_of_a_bad_byte(tmp_path):
     assert _files.read_input_text(path, "list") == "ok\n"  # a byte-order mark is dropped
 
 
-def test_adapt_refuses_measurements_that_are_not_latencies(table, tmp_path, capsys):
-    nb = get_space("nb201")
-    archs = [nb.encode(a) for a in nb.sample(0, 3)]
-    path = tmp_path / "phone.csv"
-    path.write_text(f"arch,latency_ms\n{archs[0]},1.5\n{archs[1]},-1\n{archs[2]},nan\n")
-    _fails(capsys, ["adapt", "--space", "nb201", "--reference", table, "--measurements", str(path),
-                    "-o", str(tmp_path / "p.npz")], f"{path}:3: latency_ms -1.0 is not a measured latency",
-           "2 row(s)")
-    assert not (tmp_path / "p.npz").exists()
-
-
 def test_standard_input_that_is_closed(table, capsys, monkeypatch):
     closed = io.StringIO()
     closed.close()
     monkeypatch.setattr("sys.stdin", closed)
     _fails(capsys, ["query", "--space", "nb201", "--table", table, "--archs-file", "-"],
            "'-' means standard input, and this process has none")
+
+
+def test_adapt_reads_its_measurements_like_every_input(table, tmp_path, capsys):
+    argv = ["adapt", "--space", "nb201", "--reference", table, "-o", str(tmp_path / "p.npz"), "--measurements"]
+    _fails(capsys, [*argv, str(tmp_path)], f"measurement file {tmp_path} is a folder, not a file")
+    (tmp_path / "m.csv").write_bytes(b"arch,latency_ms\n\xff\n")
+    _fails(capsys, [*argv, str(tmp_path / "m.csv")], "is not UTF-8 text: byte 0xff on line 2")
