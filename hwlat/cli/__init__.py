@@ -103,6 +103,9 @@ def _output_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from hwlat._files import tolerant_streams
+
+    tolerant_streams()  # paths that are not UTF-8 print too
     args = parse_args(argv)
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,

@@ -46,11 +46,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     space = space_of(args)
     ref = LatencyTable.load(args.reference)
+    import io
+
+    from hwlat._files import read_input_text
+
     p = Path(args.measurements)
-    if not p.exists():
-        raise InputError(f"measurement file {p} does not exist")
+    text = read_input_text(p, "measurement file")
     try:
-        df = pd.read_csv(p)
+        df = pd.read_csv(io.StringIO(text))
     except Exception as exc:  # noqa: BLE001 - pandas raises many kinds of error for a bad CSV
         raise InputError(f"{p} is not a readable CSV: {exc}") from None
     missing = [c for c in ("arch", "latency_ms") if c not in df.columns]

@@ -58,37 +58,37 @@ def emit(obj: Any, fmt: str, *, table_cols: Sequence[str] | None = None) -> None
 
 def read_lines(path: str, what: str) -> list[str]:
     """The non-empty lines of ``path`` (``-``: standard input), ``#`` comment lines dropped."""
-    if path == "-":
-        text = sys.stdin.read()
-    else:
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"{what} {p} does not exist")
-        text = p.read_text(encoding="utf-8")
+    from hwlat._files import read_input_text
+
+    text = read_input_text(path, what)
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def read_ops_file(path: str) -> list:
     """Op specs from a file: one key per line (``#`` comments), or a JSON/YAML list of keys or dicts."""
+    from hwlat._files import read_input_text, shown
     from hwlat._io import load_yaml
     from hwlat.ops import OpSpec
+    from hwlat.ops.memory import check_op_memory
 
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"op list {p} does not exist")
+    name = shown(p)
     items: list[Any]
+    lines: list[int] = []
     if p.suffix in (".json", ".yaml", ".yml"):
         items = load_yaml(p, "op list")[0] or []
         if isinstance(items, dict) and "ops" in items:
             items = items["ops"]
         if not isinstance(items, list):
-            raise InputError(f"{p} must hold a list of op keys or op dicts (kind, input_shape, params)")
+            raise InputError(f"{name} must hold a list of op keys or op dicts (kind, input_shape, params)")
     else:
-        text = p.read_text(encoding="utf-8")
-        items = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
-        items = [ln for ln in items if ln]
+        text = read_input_text(p, "op list")
+        numbered = [(n, ln.split("#", 1)[0].strip()) for n, ln in enumerate(text.splitlines(), 1)]
+        lines = [n for n, ln in numbered if ln]
+        items = [ln for _, ln in numbered if ln]
     specs = []
     for i, item in enumerate(items, 1):
+        where = f"{name}:{lines[i - 1]}" if lines else f"{name}, op {i}"
         try:
             if isinstance(item, str):
                 specs.append(OpSpec.from_key(item))
@@ -100,10 +100,12 @@ def read_ops_file(path: str) -> list:
                 specs.append(OpSpec.make(kind, shape, **d.pop("params", {}), **d))
             else:
                 raise InputError(f"expected an op key string or a dict, got {type(item).__name__}")
+            check_op_memory(specs[-1])
         except InputError as exc:
-            raise InputError(f"{p}, op {i}: {exc}") from None
+            raise InputError(f"{where}: {exc}") from None
     if not specs:
-        raise InputError(f"{p} lists no ops")
+        raise InputError(f"op list {name} lists no ops; write one op key per line "
+                         "(hwlat ops list --space SPACE --format keys prints a file to start from)")
     return specs
 
 

@@ -88,12 +88,15 @@ def _decode(space: SearchSpace, texts: list[str]) -> list[Any]:
 def _predictor(args: argparse.Namespace, space: SearchSpace, archs: list[Any]) -> Predictor:
     from hwlat.latency_tables import LatencyTable
     from hwlat.predictors import LookupPredictor, load_predictor
+    from hwlat.predictors.io import space_kinds
 
     table = LatencyTable.load(args.table) if args.table else None
     if args.predictor:
-        pred = load_predictor(args.predictor, table=table)
-        if pred.space.name != space.name:
-            raise InputError(f"{args.predictor} predicts the {pred.space.name} space, not {space.name}")
+        pred = load_predictor(args.predictor, table=table, kinds=space_kinds(),
+                              use=f"a query of {space.name} architectures")
+        if getattr(getattr(pred, "space", None), "name", None) != space.name:
+            raise InputError(f"{args.predictor} predicts the {getattr(pred.space, 'name', '?')} space, not "
+                             f"{space.name}; give a predictor fitted on the {space.name} space")
         if table is None and args.explain:
             raise InputError("--explain needs the table (--table) the predictor was fitted on")
         return pred

@@ -122,8 +122,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     predictor = None
     if args.predictor:
         from hwlat.predictors import load_predictor
+        from hwlat.predictors.io import space_kinds
 
-        predictor = load_predictor(args.predictor)
+        predictor = load_predictor(args.predictor, kinds=space_kinds(), use=f"a search of the {space.name} space")
         if getattr(getattr(predictor, "space", None), "name", None) != space.name:
             raise InputError(f"{args.predictor} does not predict the {space.name} space")
     kw: dict[str, Any] = {}

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwlat._files import shown
 from hwlat._io import atomic_path, atomic_write_text
 from hwlat.errors import InputError, MissingEntryError
 from hwlat.latency_tables.metadata import TableMetadata
@@ -71,6 +72,33 @@ def _plain(v: Any) -> Any:
     if v is None or v is pd.NA:
         return None
     return v.item() if isinstance(v, np.generic) else v
+
+
+def _bad_cell(body: str) -> str | None:
+    """Where the rows of a CSV table (``body``, after the metadata line) hold a value that is not of
+    its column's type: ``line N, column C: 'v' is not ...``; None if no cell is to blame."""
+    try:
+        raw = pd.read_csv(io.StringIO(body), dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    for name, dtype in COLUMN_DTYPES.items():
+        if name not in raw.columns or dtype == "string":
+            continue
+        text = raw[name].str.strip()
+        given = ~text.isin(["", "nan", "NaN"])
+        if dtype == "bool":
+            bad = given & ~text.str.lower().isin(["true", "false", "1", "0", "1.0", "0.0"])
+            kind = "true or false"
+        else:
+            num = pd.to_numeric(text.where(given), errors="coerce")
+            bad = given & num.isna()
+            if dtype == "Int64":
+                bad |= given & num.notna() & (num != num.round())
+            kind = "a whole number" if dtype == "Int64" else "a number"
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            return f"line {i + 3}, column {name}: {raw[name].iloc[i]!r} is not {kind}"
+    return None
 
 
 class LatencyTable:
@@ -314,8 +342,8 @@ class LatencyTable:
             table = pa.Table.from_pandas(self._df, preserve_index=False)
             table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                    _PARQUET_KEY: meta_json.encode("utf-8")})
-            with atomic_path(p) as tmp:
-                pq.write_table(table, tmp)
+            with atomic_path(p) as tmp, open(tmp, "wb") as fh:  # a file object: any path, UTF-8 or not
+                pq.write_table(table, fh)
         elif suffix == ".csv":
             body = self._df.to_csv(index=False, lineterminator="\n")
             atomic_write_text(p, f"{_CSV_MAGIC}{meta_json}\n{body}")
@@ -327,24 +355,25 @@ class LatencyTable:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LatencyTable:
         """Read a table written by :meth:`save` (Parquet or CSV, told apart by content)."""
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"latency table {p} does not exist; give the path of a .parquet or .csv table "
-                             "written by hwlat profile or LatencyTable.save")
+        from hwlat._files import check_input_file
+
+        p = check_input_file(path, "latency table", fix="give the path of a .parquet or .csv table written by "
+                                                        "hwlat profile or LatencyTable.save")
+        name = shown(p)
         try:
             with open(p, "rb") as fh:
                 head = fh.read(len(_CSV_MAGIC))
         except OSError as exc:
-            raise InputError(f"cannot read latency table {p}: {exc.strerror}") from None
+            raise InputError(f"cannot read latency table {name}: {exc.strerror}") from None
         if head[:4] == b"PAR1":
             return cls._load_parquet(p)
         if head == _CSV_MAGIC.encode("ascii"):
             return cls._load_csv(p)
         if p.suffix.lower() == ".parquet":
-            raise InputError(f"{p} is not a readable Parquet file (corrupt or truncated); write it again "
+            raise InputError(f"{name} is not a readable Parquet file (corrupt or truncated); write it again "
                              "with LatencyTable.save or hwlat profile")
-        raise InputError(f"{p} is not an hwlat latency table: expected a Parquet file or a CSV whose first line "
-                         f"starts with {_CSV_MAGIC.strip()!r} (as written by LatencyTable.save)")
+        raise InputError(f"{name} is not an hwlat latency table: expected a Parquet file or a CSV whose first "
+                         f"line starts with {_CSV_MAGIC.strip()!r} (as written by LatencyTable.save)")
 
     @classmethod
     def _load_parquet(cls, p: Path) -> LatencyTable:
@@ -352,37 +381,42 @@ class LatencyTable:
         import pyarrow.parquet as pq
 
         try:
-            table = pq.read_table(p)
+            with open(p, "rb") as fh:  # a file object: pyarrow takes no path that is not UTF-8
+                table = pq.read_table(fh)
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{p} is not a readable Parquet file ({exc}); write it again with "
+            raise InputError(f"{shown(p)} is not a readable Parquet file ({exc}); write it again with "
                              "LatencyTable.save or hwlat profile") from None
         raw = (table.schema.metadata or {}).get(_PARQUET_KEY)
         if raw is None:
-            raise InputError(f"{p} is a Parquet file but not an hwlat latency table (no 'hwlat' metadata in its "
+            raise InputError(f"{shown(p)} is a Parquet file but not an hwlat latency table (no 'hwlat' metadata in its "
                              "schema); tables are written by LatencyTable.save or hwlat profile")
         meta = cls._parse_meta(raw.decode("utf-8", errors="replace"), p)
         try:
             df = table.to_pandas()
         except (pa.ArrowException, ValueError, TypeError) as exc:
-            raise InputError(f"{p}: cannot convert the table to pandas: {exc}") from None
-        return cls(meta, _coerce_frame(df, str(p)))
+            raise InputError(f"{shown(p)}: cannot convert the table to pandas: {exc}") from None
+        return cls(meta, _coerce_frame(df, f"latency table {shown(p)}", keys=True))
 
     @classmethod
     def _load_csv(cls, p: Path) -> LatencyTable:
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read latency table {p}: {exc}") from None
+        from hwlat._files import read_input_text
+
+        text = read_input_text(p, "latency table")
         first, _, body = text.partition("\n")
         meta = cls._parse_meta(first[len(_CSV_MAGIC):], p)
         dtypes = {name: ("boolean" if t == "bool" else t) for name, t in COLUMN_DTYPES.items()}
+        # "nan" (as pandas writes a NaN it was given) reads as empty in float columns only: a key stays a key
+        na = {name: (["", "nan", "NaN"] if t == "float64" else [""]) for name, t in COLUMN_DTYPES.items()}
         # pandas < 3 parses floats exactly only with float_precision="round_trip" (the default since 3)
         exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
         try:
-            df = pd.read_csv(io.StringIO(body), dtype=dtypes, keep_default_na=False, na_values=[""], **exact)
+            df = pd.read_csv(io.StringIO(body), dtype=dtypes, keep_default_na=False, na_values=na, **exact)
         except (ValueError, TypeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"{p}: the CSV rows after the metadata line cannot be read: {exc}") from None
-        return cls(meta, _coerce_frame(df, str(p)))
+            cell = _bad_cell(body) or f"the CSV rows after the metadata line cannot be read: {exc}"
+            raise InputError(f"latency table {shown(p)}: {cell}; fix that row (tables are written whole by "
+                             "hwlat profile and LatencyTable.save)") from None
+        # line 1 holds the metadata, line 2 the column names: the first row is line 3
+        return cls(meta, _coerce_frame(df, f"latency table {shown(p)}", keys=True, first_line=3))
 
     @staticmethod
     def _parse_meta(text: str, p: Path) -> TableMetadata:

@@ -209,8 +209,13 @@ def import_ofa_yaml(path: str | os.PathLike[str], *, space: str = "ofa-mbv3",
             count = int(value["count"]) if value.get("count") is not None else None
         except (TypeError, ValueError):
             raise InputError(f"{where}: entry {key!r} has a non-numeric mean/std/count: {value!r}") from None
-        if not math.isfinite(mean) or mean < 0:
-            raise InputError(f"{where}: entry {key!r} has an invalid mean latency {mean!r} ms")
+        if not math.isfinite(mean) or mean <= 0:
+            raise InputError(f"{where}: entry {key!r} has an invalid mean latency {mean!r} ms; a latency is a "
+                             "finite number of ms above 0")
+        if not math.isnan(std) and not (math.isfinite(std) and std >= 0):
+            raise InputError(f"{where}: entry {key!r} has an invalid std {std!r} ms; it is a finite number >= 0")
+        if count is not None and count < 0:
+            raise InputError(f"{where}: entry {key!r} has a negative count {count}")
         rows.append((spec, {"latency_ms": mean, "mean_ms": mean, "std_ms": std, "n": count}))
     name = device or (p.stem.split("_lut")[0] if "_lut" in p.stem else p.stem)
     meta = TableMetadata(

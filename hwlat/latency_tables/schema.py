@@ -105,8 +105,12 @@ def _stat_columns(stats: Mapping[str, Any], key: str) -> dict[str, Any]:
             out[name] = float("nan") if v is None else float(v)
         except (TypeError, ValueError):
             raise InputError(f"statistic {name} for {key} must be a number of ms, got {v!r}") from None
-    if not math.isfinite(out["latency_ms"]):
-        raise InputError(f"latency_ms for {key} is {out['latency_ms']}; a table row needs a finite latency (ms)")
+    if not math.isfinite(out["latency_ms"]) or out["latency_ms"] <= 0:
+        raise InputError(f"latency_ms for {key} is {out['latency_ms']}; a table row needs a finite latency "
+                         "above 0 ms")
+    for name in FLOAT_STATS[1:]:
+        if not math.isnan(out[name]) and not (math.isfinite(out[name]) and out[name] >= 0):
+            raise InputError(f"{name} for {key} is {out[name]}; a statistic is a finite number >= 0 (or absent)")
     for name, default in (("n", None), ("rounds", None), ("remeasured", 0)):
         v = stats.get(name, default)
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
@@ -126,8 +130,58 @@ def _stat_columns(stats: Mapping[str, Any], key: str) -> dict[str, Any]:
     return out
 
 
-def _coerce_frame(df: pd.DataFrame, where: str) -> pd.DataFrame:
-    """Check columns, cast them to the table's dtypes and order them; ``where`` names the source."""
+#: how to mend a table whose rows are impossible
+_REPROFILE = ("re-profile those ops (their keys in a file, one per line: `hwlat profile --device DEVICE --ops FILE "
+              "-o DIR`) and write the table again from DIR/table.parquet, leaving the bad rows out")
+
+
+def _row_names(df: pd.DataFrame, mask: Any, first_line: int | None, column: str, values: np.ndarray) -> str:
+    """The first (up to 3) rows where ``mask`` holds: their line (CSV) or row number, key and value."""
+    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+    out = []
+    for i in idx[:3]:
+        where = f"line {first_line + i}" if first_line is not None else f"row {i + 1}"
+        value = "missing" if np.isnan(values[i]) else f"{values[i]:g}"
+        out.append(f"{where} ({df['key'].iloc[i]}, {column} {value})")
+    more = f" and {len(idx) - 3} more" if len(idx) > 3 else ""
+    return ", ".join(out) + more
+
+
+def _check_stats(df: pd.DataFrame, where: str, first_line: int | None) -> None:
+    """Every latency finite and above 0 ms; every other statistic finite and >= 0, or absent."""
+    lat = df["latency_ms"].to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(lat) | (lat <= 0)
+    if bad.any():
+        raise InputError(f"{where}: latency_ms is missing, not finite or not above 0 ms in "
+                         f"{int(bad.sum())} row(s): {_row_names(df, bad, first_line, 'latency_ms', lat)}; a latency "
+                         f"table holds measured latencies only; {_REPROFILE}")
+    for name in FLOAT_STATS[1:]:
+        v = df[name].to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isnan(v) & ~(np.isfinite(v) & (v >= 0))
+        if bad.any():
+            raise InputError(f"{where}: {name} is negative or not finite in {int(bad.sum())} row(s): "
+                             f"{_row_names(df, bad, first_line, name, v)}; a statistic is a finite number >= 0 "
+                             f"(or empty); {_REPROFILE}")
+
+
+def _check_keys(df: pd.DataFrame, where: str, first_line: int | None) -> None:
+    """Every key parses as an op key (one error names the first that does not, and why)."""
+    for i, key in enumerate(df["key"].tolist()):
+        try:
+            OpSpec.from_key(key)
+        except InputError as exc:
+            row = f"line {first_line + i}" if first_line is not None else f"row {i + 1}"
+            raise InputError(f"{where}, {row}: key {key!r} is not an op key ({exc}); {_REPROFILE}") from None
+
+
+def _coerce_frame(df: pd.DataFrame, where: str, *, keys: bool = False, first_line: int | None = None
+                  ) -> pd.DataFrame:
+    """Check columns, cast them to the table's dtypes and order them; ``where`` names the source.
+
+    Impossible rows (a latency that is not a finite number above 0 ms, a negative statistic)
+    are an error naming the first of them; with ``keys`` every key must parse as an op key.
+    Rows are named by their line from ``first_line`` (a CSV file) or by their number.
+    """
     df = _upgrade_v1(df)
     missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
     if missing:
@@ -168,15 +222,14 @@ def _coerce_frame(df: pd.DataFrame, where: str) -> pd.DataFrame:
     if len(dup):
         raise InputError(f"{where}: duplicate key(s) {', '.join(map(str, dup.unique()[:3]))}; "
                          "keys are unique (merge tables with hwlat.latency_tables.merge)")
-    bad = df["latency_ms"].isna() | ~np.isfinite(df["latency_ms"].to_numpy(dtype=float, na_value=np.nan))
-    if bad.any():
-        raise InputError(f"{where}: latency_ms is missing or not finite for {df['key'][bad].iloc[0]}; "
-                         "every row needs a latency")
+    _check_stats(df, where, first_line)
     prefix = df["key"].str.split(":", n=1).str[0]
     wrong = (prefix != df["kind"]).fillna(True).astype(bool)
     if wrong.any():
         raise InputError(f"{where}: kind {df['kind'][wrong].iloc[0]!r} does not match key "
                          f"{df['key'][wrong].iloc[0]!r}")
+    if keys:
+        _check_keys(df, where, first_line)
     return df
 
 

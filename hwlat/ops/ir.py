@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from hwlat.errors import InputError, UnsupportedOpError
+from hwlat.ops.memory import check_op_memory
 from hwlat.ops.spec import OpSpec, make_divisible
 
 __all__ = ["Node", "Graph", "GraphBuilder", "build_graph", "build_chain", "chainable", "ELEMENTWISE_ACTS"]
@@ -207,6 +208,7 @@ class GraphBuilder:
                 shape = shape[:1]  # a (C,1,1) tensor feeds an fc on (C,)
             if shape != spec.input_shape:
                 raise InputError(f"{spec.key} expects input shape {spec.input_shape}, got {shape}")
+        check_op_memory(spec)  # before a weight or an input is drawn
         p = spec.param_dict
         kind = spec.kind
         x = xs[0]

@@ -50,13 +50,13 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from hwlat._files import check_input_file
 from hwlat.devices import DeviceSpec, as_device, load_device
 from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
 from hwlat.latency_tables import FLOAT_STATS, LatencyTable, TableMetadata
@@ -420,7 +420,8 @@ def query_models(files: Sequence[str | os.PathLike[str]], *, table: LatencyTable
     tab = LatencyTable.load(table) if isinstance(table, (str, os.PathLike)) else table
     if predictor is not None:
         saved = predictor
-        pred = load_predictor(saved, table=tab) if isinstance(saved, (str, os.PathLike)) else saved
+        pred = (load_predictor(saved, table=tab, kinds=("graph",), use="a query of ONNX models (--predictor)")
+                if isinstance(saved, (str, os.PathLike)) else saved)
         if not isinstance(pred, GraphPredictor):
             raise InputError(f"{saved} is not a graph predictor (it predicts architectures of a search space); "
                              "for ONNX models give --table, or a file written by --save-predictor")
@@ -433,13 +434,11 @@ def query_models(files: Sequence[str | os.PathLike[str]], *, table: LatencyTable
         if tdev and tdev != dev.name:
             log.warning("table %s was measured on %r, predicting for %r", table_path or "", tdev, dev.name)
         if isinstance(regressor, (str, os.PathLike)):
-            regressor = load_predictor(regressor, table=None)
+            regressor = load_predictor(regressor, table=None, kinds=("kernel",), use="--regressor")
         pred = GraphPredictor(table=tab, regressor=regressor, device=dev, allow_fallback=bool(allow_fallback)).fit()
     out = GraphQuery(pred)
     for f in files:
-        p = Path(f)
-        if not p.exists():
-            raise InputError(f"model file {p} does not exist; check the path")
+        p = check_input_file(f, "model file", fix="give the path of an .onnx model file")
         ms = float(pred.predict([p])[0])
         df = pred.explain(p) if explain or pred.allow_fallback else None
         row: dict[str, Any] = {"model": str(f), "latency_ms": ms}

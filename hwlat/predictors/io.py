@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Collection
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from hwlat.latency_tables import LatencyTable
     from hwlat.predictors.base import Predictor
 
-__all__ = ["save_predictor", "load_predictor", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_predictor", "load_predictor", "describe_kind", "KIND_NAMES", "ONNX_KINDS", "space_kinds", "FORMAT",
+           "FORMAT_VERSION"]
 
 FORMAT = "hwlat-predictor"
 FORMAT_VERSION = 1
@@ -66,33 +68,86 @@ def save_predictor(predictor: Predictor, path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def load_predictor(path: str | os.PathLike[str], *, table: LatencyTable | None = None) -> Any:
-    """Read a predictor written by :func:`save_predictor`; warns if ``table`` is not the one it was fit on."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"predictor file {p} does not exist")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as exc:
-        raise InputError(f"{p} is not an hwlat predictor file (.npz): {exc}") from None
-    try:
-        header = json.loads(str(arrays.pop("header")))
-    except (KeyError, json.JSONDecodeError):
-        raise InputError(f"{p} is not an hwlat predictor file: no header") from None
-    if header.get("format") != FORMAT:
-        raise InputError(f"{p} is not an hwlat predictor file (format {header.get('format')!r})")
-    if int(header.get("format_version", 0)) > FORMAT_VERSION:
-        raise InputError(f"{p} was written by a newer hwlat (format {header['format_version']}); upgrade hwlat")
-    now = _versions()
-    for lib, v in header.get("versions", {}).items():
-        if now.get(lib) not in (None, v):
-            warnings.warn(f"{p} was saved with {lib} {v}, this is {now[lib]}", stacklevel=2)
-    if table is not None and header.get("table_hash") not in (None, table_hash(table)):
-        warnings.warn(f"{p} was fitted on another latency table (hash {header['table_hash']}, "
-                      f"this one {table_hash(table)}); refit it on this table", stacklevel=2)
-    kind = header.get("kind")
-    if kind not in PREDICTORS:
-        raise InputError(f"{p} holds a predictor of unknown kind {kind!r}; known kinds: {', '.join(PREDICTORS)}")
-    return PREDICTORS.get(kind).from_state(header, arrays, table)
+#: what each built-in kind of predictor file is, and where it comes from (for messages)
+KIND_NAMES: dict[str, str] = {
+    "lookup": "a lookup predictor of a search space's architectures (from hwlat validate)",
+    "fewshot": "a few-shot predictor of a search space's architectures (from hwlat adapt)",
+    "kernel": "a kernel regressor of single ONNX kernels (from hwlat kernels fit; an ONNX query takes it as "
+              "--regressor)",
+    "graph": "a graph predictor of ONNX models (from hwlat query --save-predictor; it predicts .onnx files)",
+}
 
+#: the built-in kinds that predict something else than a search space's architectures
+ONNX_KINDS: tuple[str, ...] = ("kernel", "graph")
+
+
+def space_kinds() -> list[str]:
+    """The registered kinds that predict a search space's architectures (all but :data:`ONNX_KINDS`)."""
+    return [k for k in PREDICTORS if k not in ONNX_KINDS]
+
+_WRITTEN_BY = "write it again with hwlat validate, adapt, kernels fit or query --save-predictor"
+
+
+def describe_kind(kind: str) -> str:
+    """What a predictor file of ``kind`` holds, in words."""
+    return KIND_NAMES.get(kind, f"a predictor of kind {kind!r}")
+
+
+def load_predictor(path: str | os.PathLike[str], *, table: LatencyTable | None = None,
+                   kinds: Collection[str] | None = None, use: str = "this use") -> Any:
+    """Read a predictor written by :func:`save_predictor`; warns if ``table`` is not the one it was fit on.
+
+    ``kinds`` (optional) are the kinds the caller can use: a file of another kind is an
+    :class:`InputError` that says what the file holds and that ``use`` needs another kind. Any
+    file that is not a well-formed predictor file is an :class:`InputError` naming the file.
+    """
+    from hwlat._files import check_input_file, shown
+
+    p = check_input_file(path, "predictor file", fix="give a .npz file written by hwlat validate, adapt, kernels "
+                                                     "fit or query --save-predictor")
+    name = shown(p)
+    try:
+        with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:  # numpy and zipfile raise many kinds for a file that is not an .npz
+        raise InputError(f"{name} is not an hwlat predictor file (.npz): {exc}") from None
+    raw = arrays.pop("header", None)
+    try:
+        if raw is None or raw.ndim != 0 or raw.dtype.kind != "U":
+            raise ValueError
+        header = json.loads(str(raw))
+    except (ValueError, TypeError):
+        raise InputError(f"{name} is an .npz file but not an hwlat predictor file: it has no JSON header "
+                         f"(an array 'header' holding a JSON object); {_WRITTEN_BY}") from None
+    if not isinstance(header, dict):
+        raise InputError(f"{name} is not an hwlat predictor file: its header is a JSON "
+                         f"{type(header).__name__}, not an object; {_WRITTEN_BY}")
+    if header.get("format") != FORMAT:
+        raise InputError(f"{name} is not an hwlat predictor file (its header says format {header.get('format')!r}, "
+                         f"expected {FORMAT!r}); {_WRITTEN_BY}")
+    fv = header.get("format_version", 0)
+    if not isinstance(fv, int) or isinstance(fv, bool) or fv < 0:
+        raise InputError(f"{name}: the header's format_version is {fv!r}, expected a whole number; {_WRITTEN_BY}")
+    if fv > FORMAT_VERSION:
+        raise InputError(f"{name} was written by a newer hwlat (format {fv}); upgrade hwlat")
+    kind = header.get("kind")
+    if not isinstance(kind, str) or kind not in PREDICTORS:
+        raise InputError(f"{name} holds a predictor of unknown kind {kind!r}; known kinds: {', '.join(PREDICTORS)}")
+    if kinds is not None and kind not in kinds:
+        wanted = "; or ".join(describe_kind(k) for k in kinds)
+        raise InputError(f"{name} is {describe_kind(kind)}, but {use} needs {wanted}")
+    now = _versions()
+    versions = header.get("versions", {})
+    for lib, v in (versions.items() if isinstance(versions, dict) else ()):
+        if now.get(lib) not in (None, v):
+            warnings.warn(f"{name} was saved with {lib} {v}, this is {now[lib]}", stacklevel=2)
+    if table is not None and header.get("table_hash") not in (None, table_hash(table)):
+        warnings.warn(f"{name} was fitted on another latency table (hash {header['table_hash']}, "
+                      f"this one {table_hash(table)}); refit it on this table", stacklevel=2)
+    try:
+        return PREDICTORS.get(kind).from_state(header, arrays, table)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise InputError(f"{name} is {describe_kind(kind)} but its content is malformed ({type(exc).__name__}: "
+                         f"{exc}); the file is damaged or was edited: {_WRITTEN_BY}") from None

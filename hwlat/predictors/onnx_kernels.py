@@ -64,11 +64,9 @@ _cache_lock = threading.Lock()
 def _model_source(model: ModelLike) -> tuple[str, bytes | str, str]:
     """(cache key, what ORT loads, a label for messages) of a path, bytes or a ModelProto."""
     if isinstance(model, (str, os.PathLike)):
-        p = Path(model)
-        if not p.exists():
-            raise InputError(f"model file {p} does not exist; check the path")
-        if not p.is_file():
-            raise InputError(f"{p} is not a file; give an .onnx model file")
+        from hwlat._files import check_input_file
+
+        p = check_input_file(model, "model file", fix="give the path of an .onnx model file")
         st = p.stat()
         return f"path:{p.resolve()}:{st.st_size}:{st.st_mtime_ns}", str(p), str(p)
     if isinstance(model, (bytes, bytearray, memoryview)):

@@ -83,6 +83,10 @@ def parts_from_arrays(arrays: dict[str, np.ndarray], n: int
     genes = [np.asarray(arrays[f"part{i}_genes"], dtype=np.int64) for i in range(n)]
     dims = [tuple(int(x) for x in arrays[f"part{i}_dims"]) for i in range(n)]
     tables = [np.asarray(arrays[f"part{i}_table"], dtype=np.float64) for i in range(n)]
+    for i, t in enumerate(tables):
+        if not np.isfinite(t).all():
+            raise InputError(f"the latencies of part {i} hold {int((~np.isfinite(t)).sum())} value(s) that are not "
+                             "finite numbers (NaN or inf); the file is damaged, write it again")
     return genes, dims, tables
 
 

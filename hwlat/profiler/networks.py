@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as TypingProtocol
 
@@ -198,10 +197,9 @@ def measure_files(paths: Sequence[str | os.PathLike[str]], device: DeviceSpec | 
     """End-to-end latency (ms) of model files (``.onnx`` / ``.tflite``, the device runtime's format);
     ``device``, ``runtime`` and ``kind`` (the checkpoint ``out_dir/KIND.jsonl``) as for :func:`measure_archs`."""
     protocol = protocol or Protocol()
-    files = [Path(p) for p in paths]
-    for f in files:
-        if not f.is_file():
-            raise InputError(f"model file {f} does not exist; give the path of a model file")
+    from hwlat._files import check_input_file
+
+    files = [check_input_file(p, "model file", fix="give the path of a model file") for p in paths]
     keys = [[f"pass{p}|{f}" for p in range(passes)] for f in files]
 
     def make_item(meter: Meter, i: int, key: str) -> Item:

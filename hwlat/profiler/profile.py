@@ -26,6 +26,7 @@ from hwlat._progress import progress_bar
 from hwlat.devices import DeviceSpec
 from hwlat.errors import DeviceError, InputError, MissingDependencyError
 from hwlat.ops.ir import Graph, build_chain, build_graph, chainable
+from hwlat.ops.memory import check_op_memory
 from hwlat.ops.spec import OpSpec
 from hwlat.profiler.checkpoint import Checkpoint, checkpoint_header, checkpoint_name, utc_now
 from hwlat.profiler.jobs import OVERHEAD_SPEC, MeasureJob
@@ -194,6 +195,8 @@ def profile_ops(
     todo_specs = _unique(specs)
     if not todo_specs:
         raise InputError("nothing to profile: the op list is empty")
+    for spec in todo_specs:  # every op fits in memory, before the first is measured
+        check_op_memory(spec)
     # a local runtime, or one driving the agent at dev.location; one given is left open
     with open_runtime(device, runtime) as (dev, rt):
         return _profile(todo_specs, dev, rt, protocol, out_dir, progress, chunk_size, overhead, fresh, t_start)

@@ -84,8 +84,10 @@ def load_dataset(dataset: Any = "digits", *, input_size: int = 32) -> tuple[np.n
         p = Path(str(dataset)).expanduser()
         hint = ("give 'digits', a .npz file with arrays x and y, a folder with x.npy and y.npy, "
                 "or a folder of class sub-folders of images")
-        if not p.exists():
-            raise InputError(f"dataset {p} not found; {hint}")
+        if not p.is_dir():  # a file: it must be one (a pipe or a device would block np.load)
+            from hwlat._files import check_input_file
+
+            check_input_file(p, "dataset", fix=hint)
         name = p.name
         images = None
         if p.suffix == ".npz" or (p.is_dir() and (p / "x.npy").is_file()):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,12 @@ def _cached_spec(kind: str, shape: tuple[int, ...], **params: Any) -> OpSpec:
 
 def load_benchmark_index(csv_path: str | Path) -> dict[str, int]:
     """Map arch strings to the official NAS-Bench-201 indices, from a CSV with ``index,arch_str``."""
+    from hwlat._files import read_input_text
+
     path = Path(csv_path)
-    if not path.is_file():
-        raise InputError(f"NAS-Bench-201 index file {path} not found; {_DATA_HINT}")
+    text = read_input_text(path, "NAS-Bench-201 index file", fix=_DATA_HINT)
     out: dict[str, int] = {}
-    with path.open(newline="", encoding="utf-8") as fh:
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         cols = set(reader.fieldnames or ())
         if not {"index", "arch_str"} <= cols:

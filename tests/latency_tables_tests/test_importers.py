@@ -151,6 +151,9 @@ def test_malformed_yaml_names_line(tmp_path):
     ("", "expected a YAML mapping"),
     ("Conv-input:224x224x3-output:112x112x24:\n  mean: 1\nConv-input:224x224x3-output:112x112x24:\n  mean: 2\n",
      ":3:.*twice"),
+    ("Conv-input:224x224x3-output:112x112x24:\n  count: 10\n  mean: 0\n  std: 0.1\n", ":1:.*mean latency 0.0 ms"),
+    ("Conv-input:224x224x3-output:112x112x24:\n  count: 10\n  mean: 1\n  std: -0.1\n", ":1:.*invalid std -0.1"),
+    ("Conv-input:224x224x3-output:112x112x24:\n  count: -2\n  mean: 1\n  std: 0.1\n", ":1:.*negative count"),
 ])
 def test_bad_entries(tmp_path, text, match):
     with pytest.raises(InputError, match=match):

@@ -401,7 +401,7 @@ def test_cli_saves_a_graph_predictor_and_queries_with_it(models, table, tmp_path
 
     lk = save_predictor(_lookup_predictor(), tmp_path / "lk.npz")
     assert main(["query", str(models["mbv2"]), "--predictor", str(lk)]) == 1
-    assert "not a graph predictor" in capsys.readouterr().err
+    assert "lk.npz is a lookup predictor" in capsys.readouterr().err
 
 
 def _lookup_predictor():

@@ -62,7 +62,7 @@ def test_nb201_partial_file_and_bad_files(nb201, nb201_csv, tmp_path):
     missing = next(a for a in nb201.sample(0, 500) if nb201.encode(a) not in "\n".join(lines[:101]))
     with pytest.raises(InputError, match="no imagenet16-120 accuracy for cell"):
         src.evaluate([missing])
-    with pytest.raises(InputError, match="not found.*NATS-Bench"):
+    with pytest.raises(InputError, match="does not exist.*NATS-Bench"):
         make_accuracy(f"nb201-csv:{tmp_path / 'nope.csv'}", nb201)
     other = tmp_path / "other.csv"
     other.write_text("index,arch_str,cifar10_test_acc\n0,k3_e6,90\n")

@@ -136,7 +136,7 @@ def test_datasets_from_arrays_and_image_folders(tmp_path):
             pil.fromarray((rng.random((9, 7)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
     xi, yi, _ = load_dataset(tmp_path / "imgs", input_size=12)
     assert xi.shape == (24, 3, 12, 12) and np.bincount(yi).tolist() == [12, 12]
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="does not exist"):
         load_dataset(tmp_path / "missing")
 
 

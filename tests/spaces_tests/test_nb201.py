@@ -201,3 +201,16 @@ def test_other_sizes_build():
 
 def test_operations_order():
     assert OPERATIONS == ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+
+def test_load_benchmark_index_of_a_folder_or_a_pipe(tmp_path, monkeypatch):
+    import os
+
+    from hwlat import _files
+
+    with pytest.raises(InputError, match="index file .* is a folder, not a file"):
+        load_benchmark_index(tmp_path)
+    os.mkfifo(tmp_path / "p.csv")
+    monkeypatch.setattr(_files, "PIPE_IDLE_S", 0.2)
+    with pytest.raises(InputError, match="is a pipe and nothing was written to it for 0.2 s"):
+        load_benchmark_index(tmp_path / "p.csv")

@@ -151,8 +151,9 @@ class LiteRTRuntime(Runtime):
         file's own layout, dynamic dimensions set to 1. Given ``inputs`` (channels-first, for a
         file :meth:`emit` wrote) are converted to NHWC when bound, as :meth:`prepare` does."""
         p = Path(path)
-        if not p.is_file():
-            raise InputError(f"model file {p} does not exist; give the path of a .tflite file")
+        from hwlat._files import check_input_file
+
+        check_input_file(p, "model file", fix="give the path of a .tflite file")
         if inputs is not None:
             interp = self._interpreter(path=str(p), what=f"model {p.stem[:12]}...")
             # 4-d inputs: NHWC in the file, NCHW as given (to_nhwc converts them when bound)

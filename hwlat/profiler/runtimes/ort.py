@@ -4,6 +4,7 @@ from ONNX Runtime's trace."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hwlat._files import check_memory
 from hwlat._optional import has_module, import_optional
 from hwlat.errors import DeviceError, InputError, UnsupportedOpError
 from hwlat.ops.ir import Graph
@@ -250,8 +252,9 @@ def _check_dims(path: Path, dims: dict[str, int]) -> dict[str, int]:
 def _check_onnx(path: Path) -> None:
     import onnx
 
-    if not path.exists():
-        raise InputError(f"model file {path} does not exist")
+    from hwlat._files import check_input_file
+
+    check_input_file(path, "model file", fix="give the path of an .onnx model file")
     try:
         model = onnx.load(str(path), load_external_data=False)
         onnx.checker.check_model(model)
@@ -270,6 +273,9 @@ def random_inputs_for_session(session: Any, seed: int = 0) -> list[np.ndarray]:
         dt = dtypes.get(i.type)
         if dt is None:
             raise UnsupportedOpError(f"model input {i.name!r} has type {i.type}, which hwlat cannot feed yet")
+        # drawn as float64 before the cast: 8 bytes an element beside the input itself
+        check_memory(math.prod(shape) * (np.dtype(dt).itemsize + 8), f"model input {i.name!r} of shape "
+                     f"{'x'.join(map(str, shape))}", "give a model with smaller inputs")
         if np.issubdtype(dt, np.floating):
             out.append(rng.standard_normal(shape).astype(dt))
         else:

@@ -7,7 +7,6 @@ import importlib.util
 import re
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,9 +30,9 @@ def _resolve_target(target: str) -> Callable[..., Any]:
         raise InputError(f"accuracy callable {target!r} must look like module:function ({example})")
     mod_name, fn_path = m.group("mod"), m.group("fn")
     if mod_name.endswith(".py"):
-        p = Path(mod_name)
-        if not p.is_file():
-            raise InputError(f"accuracy callable {target!r}: file {p} not found")
+        from hwlat._files import check_input_file
+
+        p = check_input_file(mod_name, f"accuracy callable {target!r}: Python file")
         name = f"_hwlat_user_accuracy_{abs(hash(str(p.resolve())))}"
         spec = importlib.util.spec_from_file_location(name, p)
         if spec is None or spec.loader is None:

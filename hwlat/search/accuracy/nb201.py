@@ -69,15 +69,18 @@ class NB201TableAccuracy(AccuracySource):
                         space.num_classes, space.input_size, space.input_size, classes, size)
 
     def _load(self, column: str) -> np.ndarray:
+        import io
+
         import pandas as pd  # not needed to build help texts
 
+        from hwlat._files import read_input_text, shown
+
         p = self.path
-        if not p.is_file():
-            raise InputError(f"NAS-Bench-201 accuracy file {p} not found; {NB201_HINT}")
+        text = read_input_text(p, "NAS-Bench-201 accuracy file", fix=NB201_HINT)
         try:
-            df = pd.read_csv(p)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read NAS-Bench-201 accuracy file {p}: {exc}; {NB201_HINT}") from None
+            df = pd.read_csv(io.StringIO(text))
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"cannot read NAS-Bench-201 accuracy file {shown(p)}: {exc}; {NB201_HINT}") from None
         need = {"arch_str", column}
         if not need <= set(df.columns):
             raise InputError(f"{p} is not a NAS-Bench-201 accuracy file for {self.dataset}: it needs the columns "
@@ -127,12 +130,31 @@ class NB201TableAccuracy(AccuracySource):
         return self.evaluate_genes(self.space.to_genes(list(archs)))
 
 
+def _datasets_in(path: Path) -> str:
+    """Which datasets the accuracy file ``path`` has columns for, in words (for a message)."""
+    from hwlat._files import shown
+
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            header = fh.readline(65536)
+    except OSError:
+        header = ""
+    columns = {c.strip().strip('"') for c in header.split(",")}
+    have = [name for name, (col, _, _) in NB201_DATASETS.items() if col in columns]
+    if have:
+        return f"{shown(path)} has accuracies for: {', '.join(have)}; write e.g. nb201-csv:{shown(path)}:{have[0]}"
+    return (f"{shown(path)} has no accuracy column of any ({', '.join(NB201_DATASETS)}); {NB201_HINT}")
+
+
 def from_text(rest: str, space: NB201Space, **kw: Any) -> NB201TableAccuracy:
     """The source of ``nb201-csv:PATH[:DATASET]`` (``rest`` is what follows the prefix)."""
     path, dataset = rest, kw.pop("dataset", "cifar10")
     head, sep2, tail = rest.rpartition(":")
     if sep2 and tail.strip().lower().replace("_", "-") in NB201_DATASETS:
         path, dataset = head, tail
+    elif sep2 and head and not Path(rest).exists() and Path(head).is_file():
+        raise InputError(f"nb201-csv:{rest}: unknown NAS-Bench-201 dataset {tail!r}; "
+                         f"{_datasets_in(Path(head))}")
     if not path:
         raise InputError(f"{'nb201-csv:' + rest!r}: give the CSV path, e.g. nb201-csv:accuracy.csv:cifar100")
     return NB201TableAccuracy(path, space, dataset=dataset, **kw)

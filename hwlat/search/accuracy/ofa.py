@@ -75,9 +75,9 @@ class OFAPredictorAccuracy(AccuracySource):
         self.name = f"ofa-predictor:imagenet top-1 ({self.path.name})"
 
     def _load(self, image_sizes: Sequence[int] | None) -> None:
-        p = self.path
-        if not p.is_file():
-            raise InputError(f"Once-for-All accuracy predictor {p} not found; {OFA_HINT}")
+        from hwlat._files import check_input_file
+
+        p = check_input_file(self.path, "Once-for-All accuracy predictor", fix=OFA_HINT)
         torch = import_optional("torch", "reading Once-for-All's accuracy predictor")
         try:
             sd = torch.load(p, map_location="cpu", weights_only=True)
