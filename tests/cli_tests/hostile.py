@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: seconds a case may run (in-process and as a subprocess) before it counts as a hang
-CASE_TIMEOUT_S = 6.0
+CASE_TIMEOUT_S = 10.0
 
 TRACEBACK = "Traceback (most recent call last)"
 #: an exception's class name leaking into a message ("KeyError: 'x'", "ValueError('...')")
@@ -138,6 +138,31 @@ class CaseTimeout(BaseException):
     own ``except Exception`` must not swallow it)."""
 
 
+#: what the commands import on their way: imported once up front, so that a case stopped by its time
+#: bound is not stopped half-way through importing one (which would leave it broken for the next)
+HEAVY_MODULES = ("pandas", "pyarrow.parquet", "onnx", "onnxruntime", "ai_edge_litert.interpreter", "scipy.optimize",
+                 "sklearn.ensemble", "sklearn.model_selection", "matplotlib", "matplotlib.pyplot", "torch", "yaml")
+
+
+def warm_imports() -> None:
+    """Import :data:`HEAVY_MODULES` (those installed) in this process."""
+    import importlib
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for name in HEAVY_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def _drop_new_modules(before: set[str]) -> None:
+    """Forget the pure-Python modules first imported by a case that was stopped: one may be half
+    initialised, and the next import must run it again."""
+    for name in set(sys.modules) - before:
+        spec = getattr(sys.modules.get(name), "__spec__", None)
+        if spec is not None and str(getattr(spec, "origin", "")).endswith(".py"):
+            sys.modules.pop(name, None)
+
+
 def _stream(errors: str) -> io.TextIOWrapper:
     # what a real terminal-less process gets: UTF-8, strict on stdout, backslashreplace on stderr
     return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors=errors, write_through=True)
@@ -170,6 +195,7 @@ def run_in_process(argv: Sequence[str], *, stdin: bytes = b"", cwd: str | None =
             raise CaseTimeout
 
     old_handler = signal.signal(signal.SIGALRM, alarm)
+    modules = set(sys.modules)
     code, timed_out = 1, False
     start = time.perf_counter()
     try:
@@ -211,6 +237,8 @@ def run_in_process(argv: Sequence[str], *, stdin: bytes = b"", cwd: str | None =
             os.close(copy)
         stdout_text, stderr_text = _text(out), _text(err)
         sys.stdin, sys.stdout, sys.stderr = saved
+        if timed_out:
+            _drop_new_modules(modules)
     fd_out, fd_err = [(_read_back(f)) for f in (out_file, err_file)]
     return Result(code, stdout_text + fd_out, stderr_text + fd_err, timed_out, time.perf_counter() - start)
 

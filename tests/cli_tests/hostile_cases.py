@@ -416,8 +416,8 @@ def _query() -> list[Case]:
 
 
 SEARCH = ("search", "--device", "cpu-ort", "--space", "nb201", "--table", "{nbtable}", "-o", "{out}", "--quick",
-          "--no-progress", "--no-canary", "--no-measure", "--calibrate", "2", "--evaluations", "20",
-          "--accuracy", "nb201-csv:{acc}")
+          "--no-progress", "--no-canary", "--no-measure", "--calibrate", "0", "--export", "none", "--evaluations", "20",
+          "--accuracy", "{accpy}:accuracy")
 
 
 def _search() -> list[Case]:
@@ -461,6 +461,9 @@ def _search() -> list[Case]:
         ("accuracy:unknown-proxy", ["--accuracy", "proxy:nosuchproxy"], BAD, ["nosuchproxy"]),
         ("accuracy:unknown-module", ["--accuracy", "nosuchmodule_xyz:fn"], BAD, ["nosuchmodule_xyz"]),
         ("accuracy:module-without-function", ["--accuracy", "json:nosuchfunction"], BAD, ["nosuchfunction"]),
+        ("accuracy:file-missing", ["--accuracy", "{missing_dir}/acc.py:accuracy"], BAD, ["acc.py"]),
+        ("accuracy:file-not-python", ["--accuracy", "{garbage_txt}:accuracy"], BAD, ["garbage.txt"]),
+        ("accuracy:callable-nan", ["--accuracy", "{accpy}:nan_accuracy"], BAD, ["NaN"]),
     ])
     ofa = ("search", "--device", "cpu-ort", "--space", "ofa-mbv3", "--table", "{table}", "-o", "{out}", "--quick",
            "--no-progress", "--no-measure", "--evaluations", "20", "--resolution", "224")

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli_tests.hostile import CASE_TIMEOUT_S, problems, run_case
+from tests.cli_tests.hostile import CASE_TIMEOUT_S, problems, run_case, warm_imports
 from tests.cli_tests.hostile_cases import CASES, CONTROLS
 from tests.cli_tests.hostile_files import build
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
+    warm_imports()
     return build(tmp_path_factory.mktemp("hostile-files"))
 
 
