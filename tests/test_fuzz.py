@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from hwlat.errors import HwlatError  # noqa: E402
@@ -36,7 +36,11 @@ def _examples() -> int:
     return int(raw) if raw.isdigit() and int(raw) > 1 else 2000
 
 
-FUZZ = settings(max_examples=_examples(), deadline=None, derandomize=not os.environ.get("HWLAT_FUZZ"),
+_LONG = bool(os.environ.get("HWLAT_FUZZ"))
+#: the default run is derandomised (the same examples every time) and reports the first failing
+#: example as found; the long run explores at random and shrinks what fails
+FUZZ = settings(max_examples=_examples(), deadline=None, derandomize=not _LONG, print_blob=False,
+                phases=list(Phase) if _LONG else [Phase.explicit, Phase.reuse, Phase.generate],
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 #: JSON values, nested a little
@@ -61,6 +65,13 @@ def loads_or_refuses(fn, *args, **kwargs):
         return None
 
 
+class Real(dict):
+    """The real artefacts (a dict) with a short repr: hypothesis prints a failing example's arguments."""
+
+    def __repr__(self) -> str:
+        return f"Real({', '.join(self)})"
+
+
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
     """A real latency table (Parquet and CSV) and a real predictor, built through the API."""
@@ -77,8 +88,7 @@ def real(tmp_path_factory):
     with np.load(predictor, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     header = json.loads(str(arrays.pop("header")))
-    return {"root": root, "parquet": parquet.read_bytes(), "csv": csv.read_text(), "header": header,
-            "arrays": arrays}
+    return Real(root=root, parquet=parquet.read_bytes(), csv=csv.read_text(), header=header, arrays=arrays)
 
 
 def _mutate(data: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes:

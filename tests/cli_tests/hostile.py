@@ -310,10 +310,10 @@ def problems(case: Case, res: Result, files: dict[str, str], out: str = "") -> d
         kind = "silent" if res.code == 0 else "exit"
         got[kind] = f"exit code {res.code}, expected {' or '.join(map(str, case.codes))}"
     message = res.stdout if case.stream == "stdout" else res.stderr
-    if not res.timed_out and 0 not in case.codes:
+    if not res.timed_out and (names or 0 not in case.codes):
         low = message.lower()
         missing = [n for n in names if n.lower() not in low and _ascii_part(n).lower() not in low]
-        if "error:" not in low:
+        if "error:" not in low and 0 not in case.codes:
             missing.insert(0, "'error:'")
         if missing:
             got["message"] = f"does not name {', '.join(missing)}: {message.strip()[-300:]!r}"
