@@ -47,9 +47,12 @@ def main() -> None:
         failing: list[tuple[str, dict[str, str]]] = []
         start = time.perf_counter()
         for i, case in enumerate(cases, 1):
-            res = run_case(case, files, Path(tmp) / "cases", subprocess_python=sys.executable,
-                           timeout=args.timeout, env=env)
-            found = problems(case, res, files)
+            try:
+                res = run_case(case, files, Path(tmp) / "cases", subprocess_python=sys.executable,
+                               timeout=args.timeout, env=env)
+                found = problems(case, res, files)
+            except Exception as exc:  # noqa: BLE001 - a case the harness cannot run is reported, not fatal
+                found = {"harness": f"{type(exc).__name__}: {exc}"}
             for kind in found:
                 counts[kind] += 1
                 by_area[case.area.split("/")[0]][kind] += 1
@@ -62,6 +65,8 @@ def main() -> None:
     print(f"\ncases: {len(cases)}; failing: {counts['failing']}; wall {time.perf_counter() - start:.0f} s")
     for kind in KINDS:
         print(f"  {KIND_TITLES[kind]}: {counts[kind]}")
+    if counts["harness"]:
+        print(f"  cases the harness could not run: {counts['harness']}")
     print("\n| area | cases | failing | " + " | ".join(KINDS) + " |")
     print("|---|---|---|" + "---|" * len(KINDS))
     areas = Counter(c.area.split("/")[0] for c in cases)

@@ -30,6 +30,8 @@ TRACEBACK = "Traceback (most recent call last)"
 #: an exception's class name leaking into a message ("KeyError: 'x'", "ValueError('...')")
 BARE_EXCEPTION = re.compile(r"\b[A-Z][A-Za-z]*(?:Error|Exception)\b(?=[:(])")
 
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
 #: the problem kinds a result can show, in the order reports list them
 KINDS = ("traceback", "hang", "silent", "exit", "message", "wrote", "unsafe")
 KIND_TITLES = {
@@ -72,7 +74,11 @@ class Case:
     def resolve(self, files: dict[str, str], out: str) -> tuple[list[str], list[str]]:
         """``(argv, names)`` with the placeholders filled in."""
         values = {**files, "out": out}
-        return ([a.format(**values) for a in self.argv], [n.format(**values) for n in self.names])
+
+        def fill(text: str) -> str:  # only {name} of a known file: architecture texts hold JSON braces
+            return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+        return [fill(a) for a in self.argv], [fill(n) for n in self.names]
 
 
 @dataclass
@@ -154,15 +160,6 @@ def warm_imports() -> None:
             importlib.import_module(name)
 
 
-def _drop_new_modules(before: set[str]) -> None:
-    """Forget the pure-Python modules first imported by a case that was stopped: one may be half
-    initialised, and the next import must run it again."""
-    for name in set(sys.modules) - before:
-        spec = getattr(sys.modules.get(name), "__spec__", None)
-        if spec is not None and str(getattr(spec, "origin", "")).endswith(".py"):
-            sys.modules.pop(name, None)
-
-
 def _stream(errors: str) -> io.TextIOWrapper:
     # what a real terminal-less process gets: UTF-8, strict on stdout, backslashreplace on stderr
     return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors=errors, write_through=True)
@@ -195,7 +192,6 @@ def run_in_process(argv: Sequence[str], *, stdin: bytes = b"", cwd: str | None =
             raise CaseTimeout
 
     old_handler = signal.signal(signal.SIGALRM, alarm)
-    modules = set(sys.modules)
     code, timed_out = 1, False
     start = time.perf_counter()
     try:
@@ -237,8 +233,6 @@ def run_in_process(argv: Sequence[str], *, stdin: bytes = b"", cwd: str | None =
             os.close(copy)
         stdout_text, stderr_text = _text(out), _text(err)
         sys.stdin, sys.stdout, sys.stderr = saved
-        if timed_out:
-            _drop_new_modules(modules)
     fd_out, fd_err = [(_read_back(f)) for f in (out_file, err_file)]
     return Result(code, stdout_text + fd_out, stderr_text + fd_err, timed_out, time.perf_counter() - start)
 
