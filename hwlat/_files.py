@@ -6,6 +6,7 @@ names the kind of file (``what``) and the path.
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import stat
@@ -20,8 +21,22 @@ __all__ = ["MAX_READ_BYTES", "PIPE_IDLE_S", "shown", "check_input_file", "read_i
 
 #: the most bytes hwlat reads from one text input (architecture lists, op lists, CSV, YAML): 256 MiB
 MAX_READ_BYTES = 256 * 2**20
-#: how long a named pipe (FIFO) may stay silent before hwlat gives up reading it (s)
+#: how long a named pipe (FIFO) may stay silent before hwlat gives up reading it (s);
+#: ``$HWLAT_PIPE_IDLE_S`` sets it (a program that takes long to start writing needs more)
 PIPE_IDLE_S = 30.0
+
+
+def _pipe_idle_s() -> float:
+    raw = os.environ.get("HWLAT_PIPE_IDLE_S")
+    if raw is None:
+        return PIPE_IDLE_S
+    try:
+        v = float(raw)
+    except ValueError:
+        v = math.nan
+    if not 0 < v <= 86_400:
+        raise InputError(f"$HWLAT_PIPE_IDLE_S must be a number of seconds over 0, at most 86400, got {raw!r}")
+    return v
 
 
 def shown(path: str | os.PathLike[str]) -> str:
@@ -107,6 +122,7 @@ def read_input_bytes(path: str | os.PathLike[str], what: str, *, limit: int | No
 def _read_pipe(p: Path, what: str, name: str, limit: int) -> bytes:
     """A FIFO read without blocking: opened at once (even with no writer yet), then read while data
     arrives, each wait at most :data:`PIPE_IDLE_S` seconds."""
+    idle_s = _pipe_idle_s()
     fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
     try:
         poller = select.poll()
@@ -114,11 +130,11 @@ def _read_pipe(p: Path, what: str, name: str, limit: int) -> bytes:
         chunks: list[bytes] = []
         size, seen_writer = 0, False
         while True:
-            events = poller.poll(PIPE_IDLE_S * 1000)
+            events = poller.poll(idle_s * 1000)
             if not events:
                 state = "nothing was written to it" if not seen_writer else "its writer stopped writing"
-                raise InputError(f"{what} {name} is a pipe and {state} for {PIPE_IDLE_S:g} s; start the program "
-                                 "that writes it, or give a regular file")
+                raise InputError(f"{what} {name} is a pipe and {state} for {idle_s:g} s; start the program "
+                                 "that writes it, or give a regular file ($HWLAT_PIPE_IDLE_S sets the wait)")
             try:
                 chunk = os.read(fd, 1 << 20)
             except BlockingIOError:

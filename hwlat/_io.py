@@ -38,8 +38,8 @@ def folder_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
     The lock is ``flock`` on ``path/.hwlat.lock``, taken without waiting: a second run on the same
     folder fails at once with an :class:`~hwlat.errors.InputError` naming the folder (and the
     process id of the run holding it). It is released when the block ends, on an error or Ctrl-C
-    too, and by the operating system when the process dies (``kill -9``). A folder created here
-    that holds nothing but the lock file at the end is removed again.
+    too, and by the operating system when the process dies (``kill -9``). The lock file is removed
+    when the block ends, and so is a folder created here that holds nothing else by then.
     """
     p = Path(path)
     created = not p.exists()
@@ -52,11 +52,13 @@ def folder_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.write(fd, f"{os.getpid()}\n".encode())
         yield p
     finally:
-        if created:
-            with contextlib.suppress(OSError):
-                if [e.name for e in os.scandir(p)] == [LOCK_NAME]:  # nothing was written: leave no trace
-                    lock.unlink()
-                    p.rmdir()
+        # the lock file goes while the lock is still held (a run that opened it meanwhile finds,
+        # once it gets the lock, that the name no longer points at it, and locks a new file); a
+        # folder created here that holds nothing else goes too: a failed run leaves no trace
+        with contextlib.suppress(OSError):
+            lock.unlink()
+            if created and not any(os.scandir(p)):
+                p.rmdir()
         os.close(fd)
 
 
@@ -224,7 +226,10 @@ def load_yaml(path: str | os.PathLike[str], what: str = "file", fix: str = "fix 
         raise InputError(f"{what} {p} does not exist; check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {what} {p}: {exc}") from None
-    loader = _unique_key_loader()(text) if unique_keys else yaml.SafeLoader(text)
+    try:  # the reader checks the characters as it is made
+        loader = _unique_key_loader()(text) if unique_keys else yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{what} {p} is not valid YAML: {exc}; {fix}") from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

@@ -383,6 +383,8 @@ class Checkpoint:
         self._fh.seek(0)
         data = self._fh.read()
         existing, self.rows = _read(self.path, data, required=required)
+        self._new = existing is None  # a file this run starts: removed at close if nothing is recorded
+        self._recorded = False
         if existing is None:
             from hwlat._io import fsync_dir
 
@@ -422,9 +424,17 @@ class Checkpoint:
         rec = {**json.loads(json.dumps(record, default=_plain)), "key": key}
         self.rows[key] = rec
         self._write(rec)
+        self._recorded = True
         return rec
 
     def close(self) -> None:
+        """Close the file; one this run started and recorded nothing in (a run stopped by bad input
+        before its first result) is removed, so that a failed run leaves nothing behind."""
+        if self._fh.closed:
+            return
+        if getattr(self, "_new", False) and not self._recorded:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
         self._fh.close()
 
     def __enter__(self) -> Checkpoint:

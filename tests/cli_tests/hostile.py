@@ -139,6 +139,11 @@ def fifo_watchdog(fifos: Sequence[str], after_s: float) -> Iterator[None]:
 
 # -- running a case -------------------------------------------------------------------------------
 
+#: how long a command waits on a silent pipe in these cases (``$HWLAT_PIPE_IDLE_S``): well inside
+#: the case's time bound, so that a FIFO given as a file ends in its message, not in a hang
+PIPE_IDLE_S = 2.0
+
+
 class CaseTimeout(BaseException):
     """Raised in the main thread when a case runs past its time bound (not an Exception: hwlat's
     own ``except Exception`` must not swallow it)."""
@@ -192,6 +197,8 @@ def run_in_process(argv: Sequence[str], *, stdin: bytes = b"", cwd: str | None =
             raise CaseTimeout
 
     old_handler = signal.signal(signal.SIGALRM, alarm)
+    old_idle = os.environ.get("HWLAT_PIPE_IDLE_S")
+    os.environ["HWLAT_PIPE_IDLE_S"] = str(PIPE_IDLE_S)
     code, timed_out = 1, False
     start = time.perf_counter()
     try:
@@ -224,6 +231,10 @@ def run_in_process(argv: Sequence[str], *, stdin: bytes = b"", cwd: str | None =
         armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old_handler)
+        if old_idle is None:
+            os.environ.pop("HWLAT_PIPE_IDLE_S", None)
+        else:
+            os.environ["HWLAT_PIPE_IDLE_S"] = old_idle
         os.chdir(old_cwd)
         for s in (out, err, sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
@@ -250,6 +261,7 @@ def run_subprocess(argv: Sequence[str], *, stdin: bytes = b"", cwd: str | None =
     """``python -m hwlat argv`` as a child process (file names as bytes, so that non-UTF-8 names
     arrive as they are), killed after ``timeout`` seconds."""
     cmd = [os.fsencode(python), b"-m", b"hwlat", *(os.fsencode(a) for a in argv)]
+    env = {**(env if env is not None else os.environ), "HWLAT_PIPE_IDLE_S": str(PIPE_IDLE_S)}
     start = time.perf_counter()
     try:
         p = subprocess.run(cmd, input=stdin, capture_output=True, cwd=cwd, timeout=timeout, env=env)

@@ -32,9 +32,22 @@ def test_job_records_resume_and_replace(tmp_path):
         {"1.5", "2", "3"}
 
 
+def test_a_run_that_records_nothing_leaves_no_file(tmp_path):
+    """A run stopped by bad input before its first result leaves no checkpoint behind; one that
+    recorded something keeps it, and a file that existed stays even when nothing is added."""
+    path = tmp_path / "job.jsonl"
+    Checkpoint(path, job_header("sweep", seed=0)).close()
+    assert not path.exists()
+    with Checkpoint(path, job_header("sweep", seed=0)) as ck:
+        ck.put("a", {"x": 1})
+    Checkpoint(path, job_header("sweep", seed=0)).close()
+    assert path.exists() and len(path.read_text().splitlines()) == 2
+
+
 def test_another_job_is_refused(tmp_path):
     path = tmp_path / "job.jsonl"
-    Checkpoint(path, job_header("sweep", space="nb201", seed=0)).close()
+    with Checkpoint(path, job_header("sweep", space="nb201", seed=0)) as ck:
+        ck.put("budget=1", {"ms": 1.0})
     with pytest.raises(InputError, match=r"another sweep job \(it differs in seed: 0 in the file, 1 now\)"):
         Checkpoint(path, job_header("sweep", space="nb201", seed=1))
     with pytest.raises(InputError, match="differs in kind"):
@@ -172,7 +185,8 @@ def test_a_bad_header_is_one_clear_error_and_the_file_is_kept(tmp_path):
 
 def test_a_checkpoint_is_resumed_only_by_a_run_of_its_kind(tmp_path):
     path = tmp_path / "m.jsonl"
-    Checkpoint(path, HEADER).close()
+    with Checkpoint(path, HEADER) as ck:
+        ck.put("note", {"text": "a record that is not a measurement"})
     with pytest.raises(InputError, match=r"measurements of a profile run, not of a validate run; use another output"):
         Checkpoint(path, {**HEADER, "kind": "validate"})
     legacy = tmp_path / "old.jsonl"  # written before runs had kinds: resumed by any

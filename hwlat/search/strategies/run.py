@@ -270,7 +270,7 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
 
     def save() -> None:
         nonlocal saved, written
-        if ckpt is None or (saved and archive.n == written):
+        if ckpt is None or archive.n == written:  # nothing evaluated since the last save (or at all)
             return
         ckpt.put(f"save#{saved}", {**archive.arrays(written), "rng_state": round_rng_state,
                                    "strategy_state": strat.state_dict(), "rounds": n_round, "n_evals": archive.n,
