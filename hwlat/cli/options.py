@@ -199,7 +199,7 @@ def at_most(n: int, what: str) -> type[argparse.Action]:
 #: a random seed: numpy's and scikit-learn's seeds are 32-bit, and hwlat derives seed + k from it
 SEED = count(0, 2**31 - 1, "a seed is a 31-bit number, so that the seeds derived from it stay 32-bit")
 #: an input resolution in pixels
-RESOLUTION = count(32, 1024, "network inputs of 32 to 1024 px; a space checks its own resolutions further")
+RESOLUTION = count(1, 4096, "a network input of at most 4096 px a side; each space checks its own resolutions further")
 #: resolutions of one command at most
 MAX_RESOLUTIONS = 16
 #: the size of one input dimension

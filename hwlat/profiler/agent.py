@@ -455,16 +455,24 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", metavar="DIR", default=None,
                    help=f"where uploaded models are kept, by SHA-256; unset: ${CACHE_ENV}, else "
                         "~/.cache/hwlat/agent-models")
-    p.add_argument("--max-message-mb", type=float, default=DEFAULT_MAX_MESSAGE_MB, metavar="N",
+    p.add_argument("--max-message-mb", type=_message_mb, default=DEFAULT_MAX_MESSAGE_MB, metavar="N",
                    help=f"reject request lines larger than this (MB; over 0, at most {MAX_MESSAGE_MB:g})")
+
+
+def _message_mb(text: str) -> float:
+    """``--max-message-mb``: a usage error (exit 2) unless over 0 and at most :data:`MAX_MESSAGE_MB`."""
+    try:
+        mb = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of MB, got {text!r}") from None
+    if not 0 < mb <= MAX_MESSAGE_MB:  # NaN and infinity too
+        raise argparse.ArgumentTypeError(f"must be a number of MB over 0, at most {MAX_MESSAGE_MB:g} (a request "
+                                         f"line is held in memory whole), got {'NaN' if mb != mb else mb}")
+    return mb
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
     """Run the agent on stdin/stdout until the host closes the stream."""
-    mb = args.max_message_mb
-    if not 0 < mb <= MAX_MESSAGE_MB:  # NaN and infinity too
-        raise InputError(f"--max-message-mb must be a number of MB over 0, at most {MAX_MESSAGE_MB:g} (a request "
-                         f"line is held in memory whole), got {'NaN' if mb != mb else mb}")
     agent = Agent(args.cache_dir, max_message_bytes=int(args.max_message_mb * 2**20))
     try:
         return _serve_stdio(agent)

@@ -88,7 +88,7 @@ BAD = [
     (["table", "show", "t.parquet", "--top", "-1"], "--top", "-1"),
     (["table", "diff", "a.parquet", "b.parquet", "--top", HUGE], "--top", HUGE),
     (["table", "coverage", "t.parquet", "--space", "nb201", "--top", "-2"], "--top", "-2"),
-    (["query", "--space", "ofa-mbv3", "--resolution", "8"], "--resolution", "8"),
+    (["query", "--space", "ofa-mbv3", "--resolution", "5000"], "--resolution", "5000"),
     (["ops", "list", "--space", "ofa-mbv3", "--resolution", "nan"], "--resolution", "NaN"),
     (["adapt", "--space", "nb201", "--reference", "r", "--measurements", "m", "-o", "o", "--resolution", "-1"],
      "--resolution", "-1"),
@@ -166,9 +166,11 @@ def test_agent_refuses_a_message_limit_that_is_not_a_finite_positive_number(caps
 
     for bad, said in (("inf", "got inf"), ("nan", "got NaN"), ("0", "got 0"), ("-4", "got -4"),
                       ("1e6", "got 1000000.0")):
-        assert agent_main(["--stdio", f"--max-message-mb={bad}"]) == 1
+        with pytest.raises(SystemExit) as exc:
+            agent_main(["--stdio", f"--max-message-mb={bad}"])
+        assert exc.value.code == 2
         err = capsys.readouterr().err
-        assert "--max-message-mb must be a number of MB over 0, at most 4096" in err and said in err, err
+        assert "--max-message-mb: must be a number of MB over 0, at most 4096" in err and said in err, err
 
 
 @pytest.mark.parametrize(("make", "good", "bad"), [

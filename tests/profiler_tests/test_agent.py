@@ -209,7 +209,9 @@ def test_array_encoding_round_trips_and_rejects_objects():
 
 
 def test_agent_command_line():
-    assert main(["agent", "--stdio", "--max-message-mb", "0"]) == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["agent", "--stdio", "--max-message-mb", "0"])
+    assert exc.value.code == 2  # a usage error
     with pytest.raises(SystemExit):
         main([])  # --stdio is required
     from hwlat.cli import build_parser
@@ -218,7 +220,9 @@ def test_agent_command_line():
     # 'hwlat agent ...' hands everything after 'agent' to the agent's own command line
     args = build_parser().parse_args(["agent", "--stdio", "--cache-dir", "/tmp/x", "--max-message-mb", "8"])
     assert args.rest == ["--stdio", "--cache-dir", "/tmp/x", "--max-message-mb", "8"]
-    assert hwlat_main(["agent", "--stdio", "--max-message-mb", "0"]) == 1
+    with pytest.raises(SystemExit) as exc:
+        hwlat_main(["agent", "--stdio", "--max-message-mb", "0"])
+    assert exc.value.code == 2
 
 
 # -- the remote runtime -----------------------------------------------------------------------------

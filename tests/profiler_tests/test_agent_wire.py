@@ -300,10 +300,12 @@ def test_a_real_agent_outlives_the_messages_that_killed_it(tmp_path):
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e30"])
-def test_an_impossible_message_limit_is_one_error(value, capsys):
+def test_an_impossible_message_limit_is_a_usage_error(value, capsys):
     from hwlat.profiler.agent import main
 
-    assert main(["--stdio", "--max-message-mb", value]) == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["--stdio", "--max-message-mb", value])
+    assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("hwlat agent: error: --max-message-mb must be a number of MB over 0, at most 4096")
+    assert "--max-message-mb: must be a number of MB over 0, at most 4096" in err
     assert f"got {'NaN' if value == 'nan' else float(value)}" in err
