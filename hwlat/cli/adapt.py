@@ -68,7 +68,10 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             raise InputError(f"{p}:{i}: {exc}") from None
     ms = _latencies(p, df["latency_ms"])
     model = FewShotAdapter(space=space, reference_table=ref, grouping=args.grouping)
-    model.fit(archs, ms)
+    try:
+        model.fit(archs, ms)
+    except InputError as exc:
+        raise InputError(f"{p}: {exc}") from None
     save_predictor(model, args.output)
     print(f"fitted on {len(archs)} measured architectures ({model.mode_}); wrote {args.output}", file=sys.stderr)
     if args.format == "json":

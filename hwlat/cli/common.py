@@ -58,10 +58,16 @@ def emit(obj: Any, fmt: str, *, table_cols: Sequence[str] | None = None) -> None
 
 def read_lines(path: str, what: str) -> list[str]:
     """The non-empty lines of ``path`` (``-``: standard input), ``#`` comment lines dropped."""
+    return [ln for _, ln in numbered_lines(path, what)]
+
+
+def numbered_lines(path: str, what: str) -> list[tuple[int, str]]:
+    """:func:`read_lines` with each line's number in the file."""
     from hwlat._files import read_input_text
 
     text = read_input_text(path, what)
-    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return [(i, ln.strip()) for i, ln in enumerate(text.splitlines(), 1)
+            if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def read_ops_file(path: str) -> list:

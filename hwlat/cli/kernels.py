@@ -17,6 +17,7 @@ from hwlat.cli.options import (
     seed_help,
     subcommands,
 )
+from hwlat.errors import InputError
 
 
 def add_parser(sub: Any, parents: Parents) -> None:
@@ -47,8 +48,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     table = LatencyTable.load(args.table)
     model = KernelRegressor(estimator=args.estimator, random_state=args.seed)
-    report = model.held_out_report(table, test_size=args.test_size, random_state=args.seed)
-    model.fit(table)
+    try:
+        report = model.held_out_report(table, test_size=args.test_size, random_state=args.seed)
+        model.fit(table)
+    except InputError as exc:
+        raise InputError(f"{args.table}: {exc}") from None
     save_predictor(model, args.output)
     print(f"fitted on {len(table)} ops ({', '.join(model.kinds_)}); wrote {args.output}", file=sys.stderr)
     print("held-out error per kind (fit on a split, scored on the rest):", file=sys.stderr)

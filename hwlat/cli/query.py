@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hwlat.cli.common import emit, read_lines, space_of
+from hwlat.cli.common import emit, numbered_lines, space_of
 from hwlat.cli.options import Parents, command, format_parser, space_parser
 from hwlat.errors import InputError
 
@@ -60,13 +60,22 @@ def cmd_query(args: argparse.Namespace) -> int:
     if not args.space:
         raise InputError("give --space for architectures (or pass .onnx files)")
     space = space_of(args)
+    from hwlat._files import shown
+
     texts = list(args.archs)
+    where = [f"architecture {i}" for i in range(1, len(texts) + 1)]
     if args.archs_file:
-        texts += read_lines(args.archs_file, "architecture file")
+        name = "standard input" if args.archs_file == "-" else shown(args.archs_file)
+        lines = numbered_lines(args.archs_file, "architecture file")
+        if not lines and not texts:
+            raise InputError(f"the architecture file {name} holds no architecture (only blank or '#' lines); "
+                             f"write one per line, e.g. {space.example()}")
+        texts += [t for _, t in lines]
+        where += [f"{name}:{i}" for i, _ in lines]
     if not texts:
         raise InputError(f"no architecture given; e.g. hwlat query --space {space.name} --table T.parquet "
                          f"'{space.example()}'")
-    archs = _decode(space, texts)
+    archs = _decode(space, texts, where)
     pred = _predictor(args, space, archs)
     ms = [float(m) for m in np.atleast_1d(pred.predict(archs))]
     if args.explain:
@@ -75,13 +84,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decode(space: SearchSpace, texts: list[str]) -> list[Any]:
+def _decode(space: SearchSpace, texts: list[str], where: list[str]) -> list[Any]:
     archs = []
-    for i, t in enumerate(texts, 1):
+    for w, t in zip(where, texts):
         try:
             archs.append(space.decode(t))
         except InputError as exc:
-            raise InputError(f"architecture {i} ({t[:60]}): {exc}") from None
+            raise InputError(f"{w} ({t[:60]}): {exc}") from None
     return archs
 
 

@@ -175,15 +175,16 @@ def check_regression(d: TableDiff, rule: str) -> pd.DataFrame:
     (once per broken rule). Rows whose statistic is NaN never break a rule.
     """
     if not isinstance(rule, str) or not rule.strip():
-        raise InputError(f"empty regression rule; {_RULE_HELP}")
+        raise InputError(f"empty regression rule (--fail-if); {_RULE_HELP}")
     frames = []
     for part in rule.split(","):
         m = _RULE.match(part)
         if m is None:
-            raise InputError(f"malformed regression rule {part.strip()!r}; {_RULE_HELP}")
+            raise InputError(f"malformed regression rule (--fail-if) {part.strip()!r}; {_RULE_HELP}")
         stat, sign, num, unit = m["stat"], m["sign"], float(m["num"]), m["unit"]
         if stat not in FLOAT_STATS:
-            raise InputError(f"unknown statistic {stat!r} in regression rule {part.strip()!r}; {_RULE_HELP}")
+            raise InputError(f"unknown statistic {stat!r} in regression rule (--fail-if) {part.strip()!r}; "
+                             f"{_RULE_HELP}")
         rows = d.rows
         if stat != "latency_ms":
             a = d.a_stats[stat].reindex(rows["key"].tolist()).to_numpy(dtype=float)

@@ -149,5 +149,6 @@ def load_predictor(path: str | os.PathLike[str], *, table: LatencyTable | None =
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise InputError(f"{name} is {describe_kind(kind)} but its content is malformed ({type(exc).__name__}: "
-                         f"{exc}); the file is damaged or was edited: {_WRITTEN_BY}") from None
+        what = f"it lacks {exc}" if isinstance(exc, KeyError) else f"{exc}"
+        raise InputError(f"{name} is {describe_kind(kind)} but its content is malformed ({what}); the file is "
+                         f"damaged or was edited: {_WRITTEN_BY}") from None

@@ -225,7 +225,7 @@ def kernel_specs(kinds: Sequence[str], samples: int, seed: int, *, ranges: dict[
     """``samples`` random configurations of each kind in ``kinds``, concatenated (for ``hwlat profile --kernels``)."""
     kinds = list(dict.fromkeys(k.strip() for k in kinds if k.strip()))
     if not kinds:
-        raise InputError(f"no op kinds to sample; give some of: {', '.join(SAMPLED_KINDS)}")
+        raise InputError(f"no op kinds to sample (--kernels); give some of: {', '.join(SAMPLED_KINDS)}")
     for k in kinds:
         _check_kind(k)
     out: list[OpSpec] = []
@@ -403,7 +403,7 @@ def adaptive_kernel_specs(kinds: Sequence[str], samples: int, seed: int, *,
     ``rounds`` adaptive rounds (for ``hwlat profile --kernels ... --adaptive``). Returns every spec measured."""
     kinds = list(dict.fromkeys(k.strip() for k in kinds if k.strip()))
     if not kinds:
-        raise InputError(f"no op kinds to sample; give some of: {', '.join(SAMPLED_KINDS)}")
+        raise InputError(f"no op kinds to sample (--kernels); give some of: {', '.join(SAMPLED_KINDS)}")
     for k in kinds:
         _check_kind(k)
     if samples < 20:

@@ -32,6 +32,22 @@ def _to_nchw(x: np.ndarray, where: str) -> np.ndarray:
 
 
 def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import zipfile
+
+    try:
+        return _load_arrays(path)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if "pickle" in str(exc):
+            why = "it holds Python objects (pickled data), which hwlat does not load"
+        elif isinstance(exc, OSError) and exc.strerror:
+            why = f"it cannot be read ({exc.strerror})"
+        else:
+            why = "it cannot be read as NumPy arrays (damaged, or another kind of file)"
+        raise InputError(f"dataset {path}: {why}; give an .npz with arrays 'x' and 'y', or a folder with x.npy "
+                         "and y.npy") from None
+
+
+def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as z:
             xk = next((k for k in ("x", "X", "images", "data") if k in z.files), None)

@@ -19,6 +19,7 @@ and ``e`` for layers beyond a stage's depth are kept but do not change the netwo
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -88,8 +89,8 @@ class OFAMobileNetV3Space(SearchSpace):
                 raise InputError(f"OFA arch {key!r} must be a list of {length} integers from {choices}, got {v!r}")
             vals = []
             for x in v:
-                if isinstance(x, bool) or not isinstance(x, (int, np.integer, float)) or int(x) != x \
-                        or int(x) not in choices:
+                if isinstance(x, bool) or not isinstance(x, (int, np.integer, float)) \
+                        or (isinstance(x, float) and not math.isfinite(x)) or int(x) != x or int(x) not in choices:
                     raise InputError(f"OFA arch {key!r} holds {x!r}; each value must be one of {choices}")
                 vals.append(int(x))
             out[key] = vals

@@ -183,8 +183,12 @@ def test_a_table_no_network_could_have_is_not_called_a_budget_problem(tmp_path):
     from hwlat.search.strategies import run_search
 
     nb = get_space("nb201")
-    bad = LatencyTable.load(_nb201_table(tmp_path, base_ms=-0.5))
-    pred = LookupPredictor(space=nb, table=bad).fit()
+    with pytest.raises(InputError, match="a table row needs a finite latency above 0 ms"):
+        LatencyTable.load(_nb201_table(tmp_path, base_ms=-0.5))  # such a table file is refused at once
+    # a predictor that still gives impossible latencies (here: told to) is blamed, not the budget
+    pred = LookupPredictor(space=nb, table=LatencyTable.load(_nb201_table(tmp_path, base_ms=0.5))).fit()
+    pred.predict_genes = lambda genes: np.full(len(genes), -0.5)
+    pred.min_latency = lambda: -0.5
 
     def acc(genes):
         return np.zeros(len(genes))

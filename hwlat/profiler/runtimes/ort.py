@@ -168,7 +168,18 @@ class OnnxRuntime(Runtime):
     def prepare_file(self, path: str | Path, *, seed: int = 0, inputs: Sequence[np.ndarray] | None = None,
                      so: Any | None = None) -> _OrtPrepared:
         """Load an ``.onnx`` file (``so``: the session options, e.g. with profiling enabled)."""
-        session = self._session(str(path), so)
+        from hwlat._files import shown
+
+        name = os.fspath(path)
+        try:
+            name.encode("utf-8")
+            model: bytes | str = name
+        except UnicodeEncodeError:  # ONNX Runtime takes only UTF-8 paths: hand it the bytes
+            model = Path(path).read_bytes()
+        try:
+            session = self._session(model, so)
+        except UnsupportedOpError as exc:
+            raise UnsupportedOpError(f"{shown(path)}: {exc}") from exc.__cause__
         if inputs is None:
             bound = random_inputs_for_session(session, seed)
         else:

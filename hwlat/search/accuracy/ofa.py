@@ -82,8 +82,12 @@ class OFAPredictorAccuracy(AccuracySource):
         try:
             sd = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-            raise InputError(f"{p} is not a PyTorch state dict ({type(exc).__name__}: {str(exc)[:200]}); "
-                             f"{OFA_HINT}") from None
+            log.debug("torch.load(%s): %r", p, exc)
+            why = "it is empty" if p.stat().st_size == 0 else (
+                "it holds Python objects besides tensors, which hwlat does not load (no pickled code runs)"
+                if "weights_only" in str(exc) or "Unpickl" in type(exc).__name__ else "it is damaged or another kind "
+                "of file")
+            raise InputError(f"{p} is not a PyTorch state dict of tensors: {why}; {OFA_HINT}") from None
         if isinstance(sd, dict) and "state_dict" in sd:
             sd = sd["state_dict"]
         if not isinstance(sd, dict):
