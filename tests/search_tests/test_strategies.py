@@ -300,3 +300,21 @@ def test_a_damaged_save_in_the_middle_is_skipped_and_no_later_save_is_overwritte
     assert more.n_evals == 200
     keys = [json.loads(ln)["key"] for ln in ckpt.read_bytes().split(b"\n")[1:] if ln.strip() and ln != lines[2]]
     assert len(keys) == len(set(keys))  # every save kept: none written again under a kept one's key
+
+
+def test_a_save_whose_arrays_do_not_fit_the_space_is_one_clear_error(nb201, nb201_pred, nb201_acc, tmp_path):
+    import json
+
+    from hwlat.errors import InputError
+
+    ckpt = tmp_path / "search.jsonl"
+    kw = {"seed": 3, "progress": False, "checkpoint": ckpt, "checkpoint_every_s": 0.0, "batch_size": 25}
+    run_search(nb201, nb201_pred, nb201_acc, "random", n_evals=50, **kw)
+    lines = ckpt.read_text().splitlines()
+    rec = json.loads(lines[1])
+    arrays = [k for k, v in rec.items() if isinstance(v, list) and v and isinstance(v[0], list)]
+    assert arrays, rec.keys()
+    rec[arrays[0]] = [row + [0, 0] for row in rec[arrays[0]]]  # rows two genes too long
+    ckpt.write_text("\n".join([lines[0], json.dumps(rec), *lines[2:]]) + "\n")
+    with pytest.raises(InputError, match="holds a search state that cannot be resumed"):
+        run_search(nb201, nb201_pred, nb201_acc, "random", n_evals=100, **kw)

@@ -253,12 +253,18 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
     n_round, wall_before, saved = 0, 0.0, 0
     if ckpt is not None and ckpt.rows:
         last: dict[str, Any] = {}
-        for rec in ckpt.rows.values():  # in the order they were written
-            archive.extend(rec)
-            last = rec
-        rng.bit_generator.state = last["rng_state"]
-        strat.load_state_dict(last["strategy_state"])
-        n_round, wall_before = int(last["rounds"]), float(last.get("wall_s", 0.0))
+        try:
+            for rec in ckpt.rows.values():  # in the order they were written
+                archive.extend(rec)
+                last = rec
+            rng.bit_generator.state = last["rng_state"]
+            strat.load_state_dict(last["strategy_state"])
+            n_round, wall_before = int(last["rounds"]), float(last.get("wall_s", 0.0))
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            ckpt.close()
+            why = f"it lacks {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise InputError(f"{ckpt.path} holds a search state that cannot be resumed ({why}); delete it to "
+                             "start the search again, or choose another output folder (-o)") from None
         # the next save's number is above every one kept (a damaged one skipped leaves a gap)
         saved = 1 + max((int(k[5:]) for k in ckpt.rows if k.startswith("save#") and k[5:].isdigit()),
                         default=len(ckpt.rows) - 1)
