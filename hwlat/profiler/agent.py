@@ -62,7 +62,15 @@ import numpy as np
 
 from hwlat.errors import DeviceError, HwlatError, InputError
 from hwlat.profiler.runtimes import Runtime, get_runtime_class
-from hwlat.profiler.wire import MessageError, decode_array, dumps_message, encode_array, loads_message
+from hwlat.profiler.wire import (
+    MAX_MESSAGE_MB,
+    MessageError,
+    decode_array,
+    dumps_message,
+    encode_array,
+    loads_message,
+    message_mb,
+)
 from hwlat.registry import RUNTIMES
 
 __all__ = ["PROTOCOL_VERSION", "DEFAULT_MAX_MESSAGE_MB", "MAX_SAMPLES", "MAX_NUMBER", "MAX_CALLS", "MAX_REQUEST_S",
@@ -75,8 +83,6 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 #: the largest request line accepted by default (MB = 2**20 bytes)
 DEFAULT_MAX_MESSAGE_MB = 256.0
-#: the largest ``--max-message-mb``: a model of about 3 GB, base64-encoded on one line
-MAX_MESSAGE_MB = 4096.0
 #: the most samples one ``time`` request may ask for: a round of the measurement protocol takes
 #: ``max_runs`` samples (1000 by default), and the reply stays a few MB
 MAX_SAMPLES = 100_000
@@ -455,20 +461,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", metavar="DIR", default=None,
                    help=f"where uploaded models are kept, by SHA-256; unset: ${CACHE_ENV}, else "
                         "~/.cache/hwlat/agent-models")
-    p.add_argument("--max-message-mb", type=_message_mb, default=DEFAULT_MAX_MESSAGE_MB, metavar="N",
+    p.add_argument("--max-message-mb", type=message_mb, default=DEFAULT_MAX_MESSAGE_MB, metavar="N",
                    help=f"reject request lines larger than this (MB; over 0, at most {MAX_MESSAGE_MB:g})")
-
-
-def _message_mb(text: str) -> float:
-    """``--max-message-mb``: a usage error (exit 2) unless over 0 and at most :data:`MAX_MESSAGE_MB`."""
-    try:
-        mb = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of MB, got {text!r}") from None
-    if not 0 < mb <= MAX_MESSAGE_MB:  # NaN and infinity too
-        raise argparse.ArgumentTypeError(f"must be a number of MB over 0, at most {MAX_MESSAGE_MB:g} (a request "
-                                         f"line is held in memory whole), got {'NaN' if mb != mb else mb}")
-    return mb
 
 
 def cmd_agent(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ Arrays travel as ``{"dtype": "<f4", "shape": [...], "data": BASE64}`` (C order):
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import math
@@ -24,7 +25,8 @@ import numpy as np
 
 from hwlat.errors import InputError
 
-__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "MessageError", "loads_message", "dumps_message", "too_deep",
+__all__ = ["MAX_MESSAGE_MB", "message_mb", "MAX_DEPTH", "MAX_INT_DIGITS", "MessageError", "loads_message",
+           "dumps_message", "too_deep",
            "encode_array", "decode_array"]
 
 #: the deepest nesting of arrays and objects a message may have. The deepest message of the
@@ -150,3 +152,19 @@ def decode_array(d: Any) -> np.ndarray:
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"malformed array in a message: {exc}") from None
+
+
+#: the largest ``--max-message-mb`` of an agent: a model of about 3 GB, base64-encoded on one line
+MAX_MESSAGE_MB = 4096.0
+
+
+def message_mb(text: str) -> float:
+    """``--max-message-mb``: a usage error (exit 2) unless over 0 and at most :data:`MAX_MESSAGE_MB`."""
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = math.nan
+    if not 0 < mb <= MAX_MESSAGE_MB:  # NaN and infinity too
+        raise argparse.ArgumentTypeError(f"must be a number of MB over 0, at most {MAX_MESSAGE_MB:g} (a request "
+                                         f"line is held in memory whole), got {'NaN' if mb != mb else mb}")
+    return mb
