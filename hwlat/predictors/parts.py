@@ -36,10 +36,36 @@ def op_costs(table: LatencyTable, keys: Sequence[str], overhead_ms: float, *, in
     return ms
 
 
+#: enumerated parts of the spaces seen in this process, by space class and configuration (an NB201
+#: space has 15,625 cells per stage: enumerating them takes seconds, and every fit needs them)
+_PART_OPS: dict[tuple[str, str], tuple[list[Any], list[tuple[int, ...]], list[list[list[str]]], dict[str, Any]]] = {}
+
+
 def enumerate_part_ops(space: SearchSpace
                        ) -> tuple[list[Any], list[tuple[int, ...]], list[list[list[str]]], dict[str, Any]]:
     """Every part of ``space``, its gene dimensions, the op keys of each gene combination, and
-    every distinct op (key -> OpSpec) in first-seen order: what part tables are built from."""
+    every distinct op (key -> OpSpec) in first-seen order: what part tables are built from.
+    Computed once per space configuration in a process; the result is shared: do not change it."""
+    import json
+
+    from hwlat.spaces.base import SearchSpace as Base
+
+    if type(space).config is Base.config:  # a space that does not say what configures it: no cache
+        return _enumerate_part_ops(space)
+    try:
+        ident = (f"{type(space).__module__}.{type(space).__qualname__}",
+                 json.dumps(space.config(), sort_keys=True, default=str))
+    except (TypeError, ValueError, NotImplementedError):
+        return _enumerate_part_ops(space)
+    if ident not in _PART_OPS:
+        if len(_PART_OPS) >= 16:
+            _PART_OPS.pop(next(iter(_PART_OPS)))
+        _PART_OPS[ident] = _enumerate_part_ops(space)
+    return _PART_OPS[ident]
+
+
+def _enumerate_part_ops(space: SearchSpace
+                        ) -> tuple[list[Any], list[tuple[int, ...]], list[list[list[str]]], dict[str, Any]]:
     sizes = np.asarray(space.gene_sizes())
     parts = space.parts()
     dims_per_part = [tuple(int(sizes[g]) for g in p.genes) for p in parts]
