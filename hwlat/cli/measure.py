@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from hwlat.cli.common import device_of, emit, protocol_of
-from hwlat.cli.options import Parents, add_progress, command, format_parser
+from hwlat.cli.options import Parents, add_progress, command, dimension, format_parser
 from hwlat.errors import InputError
 
 
@@ -21,9 +21,13 @@ def add_parser(sub: Any, parents: Parents) -> None:
             hwlat measure resnet18.onnx --device cpu-ort
             hwlat measure a.onnx b.onnx --device cpu-ort --format csv > latency.csv
             hwlat measure model.tflite --device cpu-litert --statistic median --format json
+            hwlat measure bert.onnx --device cpu-ort --dim batch=1 --dim seq=128
         """)
     p.add_argument("models", nargs="+", help="model files (measured together, interleaved)")
     p.add_argument("--device", default="cpu-ort", help="device name or YAML file")
+    p.add_argument("--dim", type=dimension, action="append", metavar="NAME=N",
+                   help="the size of a symbolic input dimension of the ONNX models, e.g. batch=1 (repeatable); "
+                        "one left unset is 1, with a warning")
     add_progress(p)
     p.set_defaults(func=cmd_measure)
 
@@ -41,7 +45,33 @@ def cmd_measure(args: argparse.Namespace) -> int:
                              f"{device.name} uses {device.runtime}")
         if not str(m).endswith(want):
             raise InputError(f"device {device.name} runs {want} files ({device.runtime}); {m} is not one")
-    got = measure_files(args.models, device, protocol=protocol_of(args), passes=1, progress=not args.no_progress)
+    dims = dict(args.dim or [])
+    if want == ".onnx":
+        from pathlib import Path
+
+        from hwlat.profiler.runtimes.ort import check_dims, symbolic_dims
+
+        for m in args.models:  # a warning for each symbolic dimension left at 1
+            try:
+                symbolic_dims(m)
+            except Exception:  # noqa: BLE001, S112 - a file ONNX cannot read: the runtime says what is wrong with it
+                continue
+            check_dims(Path(m), dims)
+    elif dims:
+        raise InputError(f"--dim sets symbolic dimensions of ONNX models; {device.name} runs {want} files")
+    from hwlat.profiler.transports import runtime_for_device
+
+    rt = runtime_for_device(device)
+    try:
+        if dims:
+            if not hasattr(rt, "free_dims"):
+                raise InputError(f"the {device.runtime} runtime of {device.name} takes no --dim; export the model "
+                                 "with static input shapes")
+            rt.free_dims = {**rt.free_dims, **dims}
+        got = measure_files(args.models, device, protocol=protocol_of(args), passes=1, progress=not args.no_progress,
+                            runtime=rt)
+    finally:
+        rt.close()
     rows = []
     for path, (rec,) in zip(args.models, got.records):
         rows.append({"model": str(path), "device": device.name, "latency_ms": rec["latency_ms"],

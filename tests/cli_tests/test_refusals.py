@@ -87,6 +87,18 @@ def test_a_set_dimension_reaches_the_session(tmp_path):
     assert [a.shape for a in rt.prepare_file(model)._feed.values()] == [(2, 3, 5, 7)]
 
 
+def test_measure_warns_of_symbolic_dimensions_and_takes_dim(tmp_path, capsys):
+    model = _symbolic_model(tmp_path / "sym.onnx")
+    quick = ["--quick", "--no-canary", "--rounds", "1", "--no-progress", "--format", "json"]
+    assert main(["measure", model, *quick]) == 0
+    warned = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("hwlat: warning:")]
+    assert len(warned) == 3 and all("timed with 1" in ln for ln in warned), warned
+    assert main(["measure", model, *quick, "--dim", "batch=2", "--dim", "H=8", "--dim", "W=8"]) == 0
+    assert not [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("hwlat: warning:")]
+    assert main(["measure", model, *quick, "--dim", "seq=128"]) == 1
+    assert "'seq'" in capsys.readouterr().err
+
+
 # -- kernels fit --test-size ---------------------------------------------------------------------
 
 def _kernel_table(path, **per_kind):

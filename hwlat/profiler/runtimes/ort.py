@@ -204,7 +204,7 @@ class OnnxRuntime(Runtime):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise InputError(f"{label} must be an integer >= {lo}, got {v!r}")
         _check_onnx(p)
-        free = _check_dims(p, dict(dims or {}))
+        free = check_dims(p, dict(dims or {}))
         protocol = protocol or Protocol()
         before, self.free_dims = self.free_dims, {**self.free_dims, **free}
         try:
@@ -239,7 +239,7 @@ def symbolic_dims(path: str | os.PathLike[str]) -> list[tuple[str, int, str]]:
     return out
 
 
-def _check_dims(path: Path, dims: dict[str, int]) -> dict[str, int]:
+def check_dims(path: Path, dims: dict[str, int]) -> dict[str, int]:
     """``dims`` checked against the model's symbolic input dimensions; a warning for each one
     left unset (it is timed with 1)."""
     found = symbolic_dims(path)
