@@ -52,6 +52,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
         from hwlat.profiler.runtimes.ort import check_dims, symbolic_dims
 
         for m in args.models:  # a warning for each symbolic dimension left at 1
+            if not Path(m).is_file():  # a pipe would block ONNX's reader: the runtime's checks say what it is
+                continue
             try:
                 symbolic_dims(m)
             except Exception:  # noqa: BLE001, S112 - a file ONNX cannot read: the runtime says what is wrong with it
