@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import textwrap
 import warnings
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,6 +14,7 @@ import yaml
 from hwlat.cli import main
 from hwlat.devices import load_device, read_device_file
 from hwlat.devices.registry import BUILTIN_DIR, ENV_VAR
+from tests.devices_tests.files import write
 
 SSH_SPEC = """\
     name: pi5-litert
@@ -41,14 +41,6 @@ SUBPROCESS_SPEC = """\
     """
 
 
-@pytest.fixture(autouse=True)
-def _no_user_devices(monkeypatch):
-    monkeypatch.delenv(ENV_VAR, raising=False)
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

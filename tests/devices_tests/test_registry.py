@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import os
-import textwrap
-from pathlib import Path
 
 import pytest
 import yaml
@@ -10,18 +8,11 @@ import yaml
 from hwlat.devices import DeviceSpec, dump_device, list_devices, load_device, read_device_file
 from hwlat.devices.registry import BUILTIN_DIR, ENV_VAR
 from hwlat.errors import InputError
+from tests.devices_tests.files import write
 
 BUILTINS = {"cpu-ort", "cpu-litert", "cpu-litert-ref", "cpu-torch", "gpu-ort-cuda", "gpu-torch-cuda"}
 
 
-@pytest.fixture(autouse=True)
-def _no_user_devices(monkeypatch):
-    monkeypatch.delenv(ENV_VAR, raising=False)
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 def test_builtins_are_all_there():

@@ -4,7 +4,6 @@ wrong type or out of bounds is an error that names the file, the line and the fi
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,10 @@ from hwlat._io import load_yaml
 from hwlat.cli import main
 from hwlat.devices import load_device, read_device_file
 from hwlat.devices.options import RUNTIME_OPTIONS, TRANSPORT_OPTIONS, accepted_options, executed
-from hwlat.devices.registry import BUILTIN_DIR, ENV_VAR
+from hwlat.devices.registry import BUILTIN_DIR
 from hwlat.errors import InputError
 from hwlat.registry import RUNTIMES
-
-
-@pytest.fixture(autouse=True)
-def _no_user_devices(monkeypatch):
-    monkeypatch.delenv(ENV_VAR, raising=False)
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
+from tests.devices_tests.files import write
 
 
 def cli_error(capsys, *argv: str) -> str:
