@@ -49,16 +49,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if want == ".onnx":
         from pathlib import Path
 
-        from hwlat.profiler.runtimes.ort import check_dims, symbolic_dims
+        from hwlat.profiler.runtimes.ort import check_dims
 
         for m in args.models:  # a warning for each symbolic dimension left at 1
             if not Path(m).is_file():  # a pipe would block ONNX's reader: the runtime's checks say what it is
                 continue
             try:
-                symbolic_dims(m)
+                check_dims(Path(m), dims)
+            except InputError:
+                raise
             except Exception:  # noqa: BLE001, S112 - a file ONNX cannot read: the runtime says what is wrong with it
                 continue
-            check_dims(Path(m), dims)
     elif dims:
         raise InputError(f"--dim sets symbolic dimensions of ONNX models; {device.name} runs {want} files")
     from hwlat.profiler.transports import runtime_for_device
