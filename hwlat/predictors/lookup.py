@@ -138,8 +138,12 @@ class LookupPredictor(BaseEstimator):
         """``table``, which fitting, :meth:`explain` and saving need."""
         return required(self.table, NEEDS_SPACE_AND_TABLE)
 
+    def _kernel_space(self) -> SearchSpace:
+        """The space listing the kernels the table's runtime runs (:meth:`SearchSpace.for_runtime`)."""
+        return self._need_space().for_runtime(self._need_table().metadata.runtime)
+
     def _build_parts(self) -> None:
-        parts, dims, combos, needed = enumerate_part_ops(self._need_space())
+        parts, dims, combos, needed = enumerate_part_ops(self._kernel_space())
         keys = list(needed)
         adj = dict(zip(keys, op_costs(self._need_table(), keys, self.overhead_ms_, in_context=self.in_context)))
         self.part_genes_ = [np.asarray(p.genes, dtype=np.int64) for p in parts]
@@ -191,8 +195,9 @@ class LookupPredictor(BaseEstimator):
         return self
 
     def _adapter(self, grouping: str) -> FewShotAdapter:
-        return FewShotAdapter(space=self.space, reference_table=self.table, grouping=grouping, alpha=self.alpha,
-                              overhead_ms=self.overhead_ms_, in_context=self.in_context, shrink_constant=True)
+        return FewShotAdapter(space=self._kernel_space(), reference_table=self.table, grouping=grouping,
+                              alpha=self.alpha, overhead_ms=self.overhead_ms_, in_context=self.in_context,
+                              shrink_constant=True)
 
     def _choose(self, genes: np.ndarray, raw: np.ndarray, y: np.ndarray) -> str:
         """``"affine"`` or ``"type"``, whichever predicts each calibration network best when fitted
@@ -278,7 +283,7 @@ class LookupPredictor(BaseEstimator):
         """Per-op breakdown of one architecture: key, kind, table latency, calibrated multiplier,
         contribution (ms) and share; the last row is the per-model overhead."""
         self._check_fitted()
-        space, table = self._need_space(), self._need_table()
+        space, table = self._kernel_space(), self._need_table()
         genes = space.to_genes([arch])[0]
         rows = []
         for pi, idx in enumerate(self.part_genes_):

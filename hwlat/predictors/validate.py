@@ -201,9 +201,12 @@ def _distinct_sample(space: SearchSpace, n: int, seed: int) -> list[Any]:
     return list(seen.values())
 
 
-def spread_sample(space: SearchSpace, predictor: LookupPredictor, k: int, seed: int, pool: int = 20) -> list[Any]:
+def spread_sample(space: SearchSpace, predictor: LookupPredictor, k: int, seed: int, pool: int = 20,
+                  upper_ms: float | None = None) -> list[Any]:
     """``k`` distinct architectures spread evenly over the latency range that ``predictor``'s
     uncalibrated table sum gives ``pool * k`` random ones, its fastest and slowest included.
+    ``upper_ms``: only up to this table sum (a search under a budget calibrates where it looks;
+    the range keeps at least the ``k`` fastest candidates).
 
     A calibration set drawn at random bunches where most of a space lies; a search's gallery
     spans the whole range, and a calibration fitted only in the middle predicts its ends worse
@@ -214,6 +217,10 @@ def spread_sample(space: SearchSpace, predictor: LookupPredictor, k: int, seed: 
     if len(cands) <= k:
         return cands
     raw = np.asarray(predictor.raw_sum(cands), dtype=np.float64)
+    if upper_ms is not None:
+        top = max(float(upper_ms), float(np.sort(raw)[k - 1]))
+        keep = np.flatnonzero(raw <= top)
+        cands, raw = [cands[i] for i in keep], raw[keep]
     free = np.ones(len(cands), dtype=bool)
     picked = []
     for t in np.linspace(raw.min(), raw.max(), k):  # the nearest unused candidate to each target

@@ -39,7 +39,7 @@ import pandas as pd
 from hwlat._io import atomic_path, atomic_write_text, ensure_writable_dir
 from hwlat.errors import InputError
 from hwlat.profiler.meter import Interference
-from hwlat.profiler.networks import drift_text, measure_archs
+from hwlat.profiler.networks import NetworkMeasurements, drift_text, measure_archs
 from hwlat.search.pareto import non_dominated_mask
 
 if TYPE_CHECKING:
@@ -118,7 +118,13 @@ class Gallery:
         if self.meta.get("interference"):
 
             lines.append(Interference.from_dict(self.meta["interference"]).summary())
-        if self.meta.get("drift"):
+        anchors = self.meta.get("anchors")
+        if anchors:
+            lines.append(f"level: the {anchors['n']} calibration networks, measured again beside the members, ran "
+                         f"x{1 / anchors['factor']:.3f} of their calibrated latencies (quartiles "
+                         f"x{1 / anchors['ratio_q3']:.3f} to x{1 / anchors['ratio_q1']:.3f}); measured latencies "
+                         f"are at the calibration's level (raw ones in raw_measured_ms)")
+        elif self.meta.get("drift"):
             lines.append(drift_text(self.meta["drift"]))
         if len(b):
             with pd.option_context("display.width", 200, "display.max_colwidth", 60,
@@ -142,12 +148,47 @@ def _thin(n: int, keep: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n - 1, keep)})
 
 
+def _measure_with_anchors(space: SearchSpace, archs: list[Any], anchors: tuple[Sequence[Any], Sequence[float]],
+                          device: DeviceSpec | str, protocol: Protocol | None, out: Path, progress: bool,
+                          runtime: Runtime | None
+                          ) -> tuple[np.ndarray, np.ndarray, NetworkMeasurements, dict[str, Any]]:
+    """The members' latencies at the calibration's level, from anchors measured beside them.
+
+    Returns (levelled ms, raw ms) of ``archs``, the measurements, and what the anchors said."""
+    anc_archs, anc_ms = list(anchors[0]), np.asarray(anchors[1], dtype=np.float64).ravel()
+    if len(anc_archs) != anc_ms.size or anc_ms.size == 0 or not np.all(np.isfinite(anc_ms) & (anc_ms > 0)):
+        raise InputError(f"anchors need one positive latency (ms) per network, got {len(anc_archs)} networks and "
+                         f"{anc_ms.size} latencies")
+    names = [space.encode(a) for a in archs]
+    pos = {n: i for i, n in enumerate(names)}
+    todo = list(archs)
+    for a in anc_archs:
+        n = space.encode(a)
+        if n not in pos:
+            pos[n] = len(todo)
+            todo.append(a)
+    # one seeded order mixes anchors into every chunk: they see the conditions the members see
+    order = np.random.default_rng(len(todo)).permutation(len(todo))
+    got = measure_archs(space, [todo[i] for i in order], device, protocol=protocol, out_dir=out / "measurements",
+                        passes=1, tag="gallery-", progress=progress, runtime=runtime, kind="gallery")
+    raw_all = np.empty(len(todo))
+    raw_all[order] = (got.raw_ms if got.raw_ms is not None else got.ms)[:, 0]
+    now = np.array([raw_all[pos[space.encode(a)]] for a in anc_archs])
+    ratio = anc_ms / now
+    factor = float(np.median(ratio))
+    q1, q3 = np.percentile(ratio, [25, 75])
+    raw = raw_all[:len(archs)]
+    info = {"n": int(anc_ms.size), "factor": factor, "ratio_q1": float(q1), "ratio_q3": float(q3)}
+    return raw * factor, raw, got, info
+
+
 def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec | str,
                   out_dir: str | os.PathLike[str], *, accuracy_name: str, accuracy_kind: str = "accuracy",
                   budgets: Sequence[float] | None = None,
                   max_budget_ms: float | None = None, measure: bool = True, max_measure: int = 30,
                   protocol: Protocol | None = None, export: str = "budgets", meta: dict[str, Any] | None = None,
                   progress: bool = True, runtime: Runtime | None = None, level_ms: float | None = None,
+                  anchors: tuple[Sequence[Any], Sequence[float]] | None = None,
                   all_members: bool = False) -> Gallery:
     """Write the gallery of ``archive`` (columns ``arch`` — the space's text form —, ``latency_ms``
     predicted, ``accuracy``) to ``out_dir``.
@@ -158,7 +199,12 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
     ``"front"`` (every measured member) or ``"none"``. ``level_ms``: the reference level of the
     calibration the predictions come from (:func:`~hwlat.profiler.networks.measure_archs`), so
     that the measured column is at the level the predictor speaks; the raw numbers are kept in
-    ``raw_measured_ms``. ``all_members``: every candidate is a member, not only the
+    ``raw_measured_ms``. ``anchors``: the calibration networks and their latencies as the
+    predictor was fitted on them (``(archs, ms)``). They are measured again, mixed into the
+    members' chunks, and the measured column is the members' raw latencies times the median over
+    the anchors of (calibrated / now): the machine's level now against the calibration's, read off
+    networks of every size instead of one reference (``level_ms`` is then not used).
+    ``all_members``: every candidate is a member, not only the
     non-dominated ones.
     """
     for col in ("arch", "latency_ms", "accuracy"):
@@ -189,14 +235,21 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
     front["raw_measured_ms"] = np.nan
     interference = None
     drift = None
+    anchor_info: dict[str, Any] | None = None
     if measure and to_measure:
 
         archs = [space.decode(front.at[i, "arch"]) for i in to_measure]
-        got = measure_archs(space, archs, device, protocol=protocol, out_dir=out / "measurements", passes=1,
-                            tag="gallery-", progress=progress, runtime=runtime, level_ms=level_ms, kind="gallery")
-        front.loc[to_measure, "measured_ms"] = got[:, 0]
-        if got.raw_ms is not None:
-            front.loc[to_measure, "raw_measured_ms"] = got.raw_ms[:, 0]
+        if anchors is not None:
+            measured, raw, got, anchor_info = _measure_with_anchors(space, archs, anchors, device, protocol, out,
+                                                                    progress, runtime)
+        else:
+            got = measure_archs(space, archs, device, protocol=protocol, out_dir=out / "measurements", passes=1,
+                                tag="gallery-", progress=progress, runtime=runtime, level_ms=level_ms,
+                                kind="gallery")
+            measured = got[:, 0]
+            raw = got.raw_ms[:, 0] if got.raw_ms is not None else measured
+        front.loc[to_measure, "measured_ms"] = measured
+        front.loc[to_measure, "raw_measured_ms"] = raw
         interference = got.interference
         drift = got.drift
     front["error_pct"] = 100 * (front["latency_ms"] - front["measured_ms"]) / front["measured_ms"]
@@ -233,7 +286,7 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
             "within_5_pct": int((np.abs(err) <= 5).sum()),
             "median_abs_error_pct": float(np.median(np.abs(err))) if err.size else None,
             "interference": interference.to_dict() if interference is not None else None, "drift": drift,
-            **(meta or {})}
+            "anchors": anchor_info, **(meta or {})}
     keep = [c for c in front.columns if c not in ("genes",)]
     front_csv, front_json, bud_csv = out / "front.csv", out / "front.json", out / "budgets.csv"
     with atomic_path(front_csv) as tmp:

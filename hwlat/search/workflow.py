@@ -45,7 +45,13 @@ if TYPE_CHECKING:
     from hwlat.search.strategies import Strategy
     from hwlat.spaces import SearchSpace
 
-__all__ = ["SearchRun", "search_gallery", "space_table"]
+__all__ = ["SearchRun", "search_gallery", "space_table", "CALIBRATION_REACH"]
+
+#: under a budget, the calibration networks are spread up to this many times the largest budget
+#: (in table sums, which miss what is measured by a few tens of per cent either way): the
+#: gallery holds nothing slower, and per-type multipliers fitted on networks twice its size
+#: predict its members 5-10 % slow (benchmarks/RESULTS.md, "Gallery agreement")
+CALIBRATION_REACH = 1.5
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +139,7 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime 
 
     calibration: dict[str, Any] = {}
     level_ms = None
+    anchors = None
     if predictor is None:
         tab = space_table(space, dev, table, out, protocol=protocol, progress=progress, runtime=rt)
         tdev = tab.metadata.device_name
@@ -145,11 +152,14 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime 
 
             # spread over the latency range: the gallery spans it, and its ends are predicted best
             # by a calibration that saw them
-            archs = spread_sample(space, predictor, calibrate, seed + 10_007)
+            top = max(budgets) if budgets else budget_ms
+            archs = spread_sample(space, predictor, calibrate, seed + 10_007,
+                                  upper_ms=CALIBRATION_REACH * top if top else None)
             got = measure_archs(space, archs, dev, protocol=protocol, out_dir=out / "calibration", passes=1,
                                 tag="cal-", progress=progress, seed=seed, runtime=rt, kind="calibration")
             predictor.calibrate(archs, got[:, 0])
-            level_ms = got.reference_level_ms  # the gallery is measured at this level too
+            level_ms = got.reference_level_ms
+            anchors = (archs, got[:, 0])  # measured again beside the gallery: its level is theirs
             calibration = {"n": int(calibrate), "mode": predictor.calibrated_, "b_ms": float(predictor.coef_[1]),
                            "multipliers": predictor.group_coef_, "drift": got.drift}
             save_predictor(predictor, out / "predictor.npz")
@@ -160,7 +170,7 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime 
                             accuracy_kind=found.accuracy_kind, budgets=found.budgets,
                             max_budget_ms=found.max_budget_ms, measure=measure,
                             max_measure=max(max_measure, found.min_measure), protocol=protocol, export=export,
-                            meta=found.meta, progress=progress, runtime=rt, level_ms=level_ms,
+                            meta=found.meta, progress=progress, runtime=rt, level_ms=level_ms, anchors=anchors,
                             all_members=found.all_members)
     summary = found.summarize(gallery)
     path = out / "search.json"

@@ -273,6 +273,12 @@ class SearchSpace(ABC):
         """The constructor arguments that rebuild this space: ``from_config(config())``."""
         return {}
 
+    def for_runtime(self, runtime: str) -> SearchSpace:
+        """This space with :meth:`ops` and :meth:`part_ops` listing the kernels ``runtime`` runs,
+        where it fuses ops the space lists apart (a latency table of that runtime sums these);
+        the networks it builds are the same. By default, the space itself."""
+        return self
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SearchSpace:
         """The space :meth:`config` describes (what saved predictors and checkpoints record)."""

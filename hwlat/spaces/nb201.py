@@ -45,6 +45,7 @@ from hwlat.errors import InputError
 from hwlat.ops.ir import Graph, GraphBuilder
 from hwlat.ops.spec import OpSpec, add, bn, conv, fc, pool, resblock
 from hwlat.spaces.base import Part, RngLike, SearchSpace, as_rng, unique_ops
+from hwlat.spaces.nb201_kernels import FUSERS, cell_kernels
 
 __all__ = ["NB201Space", "OPERATIONS", "EDGES", "load_benchmark_index"]
 
@@ -110,18 +111,21 @@ class NB201Space(SearchSpace):
     name = "nb201"
 
     def __init__(self, num_classes: int = 10, input_size: int = 32, channels: int = 16,
-                 cells_per_stage: int = 5, *, none_edges: str = "absent") -> None:
+                 cells_per_stage: int = 5, *, none_edges: str = "absent", fuse: str = "none") -> None:
         for label, v, lo in (("num_classes", num_classes, 1), ("input_size", input_size, 4),
                              ("channels", channels, 1), ("cells_per_stage", cells_per_stage, 1)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise InputError(f"NB201Space: {label} must be an integer >= {lo}, got {v!r}")
         if none_edges not in ("absent", "zero"):
             raise InputError(f"NB201Space: none_edges must be 'absent' or 'zero', got {none_edges!r}")
+        if fuse not in FUSERS:
+            raise InputError(f"NB201Space: fuse must be one of {', '.join(FUSERS)}, got {fuse!r}")
         self.num_classes = num_classes
         self.input_size = input_size
         self.channels = channels
         self.cells_per_stage = cells_per_stage
         self.none_edges = none_edges
+        self.fuse = fuse
 
     # -- validity and text form ------------------------------------------------------------------
     def _check(self, arch: Any) -> Arch:
@@ -303,16 +307,21 @@ class NB201Space(SearchSpace):
                 steps.append(("zero", j))
         return steps
 
-    def _cell_ops(self, arch: Arch, shape: tuple[int, int, int]) -> list[OpSpec]:
+    def _cell_ops(self, arch: Arch, shape: tuple[int, int, int],
+                  fused: tuple[set[int], dict[int, int]] = (set(), {})) -> list[OpSpec]:
+        """The cell's ops; ``fused``: the nodes whose ReLU, and the adds, a runtime fuses away
+        (the unfused adds left per summing node)."""
         out: list[OpSpec] = []
         shared = self.none_edges == "absent"
+        relus, left = fused
         for kind, arg in self._cell_plan(arch):
             if kind == "edge":
                 spec = self._edge_spec(arch[arg], shape, shared)
                 assert spec is not None
                 out.append(spec)
             elif kind == "relu":
-                out.append(_cached_spec("act", shape, fn="relu"))
+                if arg not in relus:
+                    out.append(_cached_spec("act", shape, fn="relu"))
             elif kind == "pool":
                 spec = self._edge_spec("avg_pool_3x3", shape)
                 assert spec is not None
@@ -320,8 +329,27 @@ class NB201Space(SearchSpace):
             elif kind in ("zero", "zero_edge"):
                 out.append(_cached_spec("bn", shape, act="none"))
             elif kind == "sum" and len(arg[1]) >= 2:
-                out.append(_cached_spec("add", shape, n=len(arg[1])))
+                n = left.get(arg[0], len(arg[1]) - 1) + 1  # n - 1 adds of which some may be fused
+                if n >= 2:
+                    out.append(_cached_spec("add", shape, n=n))
         return out
+
+    def _stage_ops(self, a: Arch, stage: int, shape: tuple[int, int, int]) -> tuple[list[OpSpec], bool]:
+        """The ops of the cells of stage ``stage`` (0-based), and whether the head's batch norm is
+        folded into the last of them (``fuse`` only)."""
+        n = self.cells_per_stage
+        if self.fuse == "none" or self.none_edges != "absent":
+            return self._cell_ops(a, shape) * n, False
+        plan = self._cell_plan(a)
+        root = _alias_roots(a)
+        after = "head" if stage == 2 else "resblock"
+        out: list[OpSpec] = []
+        head = False
+        for c in range(n):
+            relus, left, head = cell_kernels(a, plan, root, first=c == 0, last=c == n - 1,
+                                             input_kind="conv" if stage == 0 else "convsum", after=after)
+            out += self._cell_ops(a, shape, (relus, left))
+        return out, head
 
     def ops(self, arch: Arch) -> list[OpSpec]:
         """Ops in execution order; ``skip_connect`` edges compute nothing and are not listed."""
@@ -331,13 +359,15 @@ class NB201Space(SearchSpace):
     def _ops(self, a: Arch, resolution: int) -> list[OpSpec]:
         st = self._stages(resolution)
         out = [conv((3, resolution, resolution), self.channels, 3)]
+        head = False
         for i, shape in enumerate(st):
             if i > 0:
                 out.append(resblock(st[i - 1], shape[0], 3, 2))
-            cell = self._cell_ops(a, shape)
-            out.extend(cell * self.cells_per_stage)
+            cells, head = self._stage_ops(a, i, shape)
+            out.extend(cells)
         last = st[-1]
-        out.append(bn(last, act="relu"))
+        if not head:
+            out.append(bn(last, act="relu"))
         out.append(fc(last, self.num_classes))
         return out
 
@@ -364,7 +394,16 @@ class NB201Space(SearchSpace):
 
     def config(self) -> dict[str, Any]:
         return {"num_classes": self.num_classes, "input_size": self.input_size, "channels": self.channels,
-                "cells_per_stage": self.cells_per_stage, "none_edges": self.none_edges}
+                "cells_per_stage": self.cells_per_stage, "none_edges": self.none_edges, "fuse": self.fuse}
+
+    def for_runtime(self, runtime: str) -> NB201Space:
+        """This space listing the kernels ``runtime`` runs (``fuse``, see
+        :mod:`hwlat.spaces.nb201_kernels`): what a latency table of that runtime should sum."""
+        fuse = runtime if runtime in FUSERS and self.none_edges == "absent" else "none"
+        if fuse == self.fuse:
+            return self
+        return NB201Space(self.num_classes, self.input_size, self.channels, self.cells_per_stage,
+                          none_edges=self.none_edges, fuse=fuse)
 
     # -- what search needs -------------------------------------------------------------------------
     def default_accuracy(self) -> str:
@@ -404,13 +443,16 @@ class NB201Space(SearchSpace):
     def part_ops(self, part: int, values: Sequence[int]) -> list[OpSpec]:
         r = self.input_size
         st = self._stages(r)
+        fusing = self.fuse != "none" and self.none_edges == "absent"
         if part == 0:
             out = [conv((3, r, r), self.channels, 3)]
             out += [resblock(st[i - 1], st[i][0], 3, 2) for i in (1, 2)]
-            return out + [bn(st[-1], act="relu"), fc(st[-1], self.num_classes)]
+            # with fusion, whether the head's batch norm runs depends on the last stage's cells
+            return out + ([] if fusing else [bn(st[-1], act="relu")]) + [fc(st[-1], self.num_classes)]
         if not 1 <= part <= 3:
             raise InputError(f"NB201 has parts 0..3, got {part}")
-        return self._cell_ops(self.from_genes(values), st[part - 1]) * self.cells_per_stage
+        cells, head = self._stage_ops(self.from_genes(values), part - 1, st[part - 1])
+        return cells + ([bn(st[-1], act="relu")] if fusing and part == 3 and not head else [])
 
     def build(self, arch: Arch, *, seed: int = 0) -> Graph:
         a = self._check(arch)

@@ -108,3 +108,31 @@ def test_proxy_is_labelled_and_bad_input_is_refused(archive, tmp_path):
 def test_default_budgets_span_the_front():
     b = default_budgets(np.array([1.0, 2.0, 4.0]), n=3)
     assert b[-1] == 4.0 and b[0] > 1.0 and len(b) == 3
+
+
+def test_anchors_put_the_members_at_the_calibrations_level(archive, tmp_path):
+    """The calibration networks, measured again beside the members, say how the machine's level
+    now stands to the calibration's: calibrated latencies twice what the machine gives now put
+    the measured column at about twice the raw one."""
+    from hwlat.profiler.networks import measure_archs
+
+    space, df = archive
+    anchors = space.sample(7, 4)
+    now = measure_archs(space, anchors, "cpu-ort", protocol=Protocol.quick(), progress=False).raw_ms[:, 0]
+    g = build_gallery(space, df, "cpu-ort", tmp_path / "a", accuracy_name="synthetic accuracy", export="none",
+                      protocol=Protocol.quick(), max_measure=3, progress=False, anchors=(anchors, 2 * now))
+    m = g.front[g.front["measured_ms"].notna()]
+    assert len(m) >= 3
+    ratio = (m["measured_ms"] / m["raw_measured_ms"]).to_numpy()
+    assert np.allclose(ratio, ratio[0]) and 1.2 < ratio[0] < 3.3, ratio  # 2, within this machine's noise
+    # the factor is the median of calibrated / measured-again over the anchors, read off the checkpoint
+    rows = [json.loads(line) for line in (tmp_path / "a" / "measurements" / "gallery.jsonl").open()]
+    again = {r["key"].split("|", 1)[1]: r["latency_ms"] for r in rows if r.get("key", "").startswith("gallery-")}
+    expect = np.median([2 * n / again[space.encode(a)] for a, n in zip(anchors, now)])
+    assert g.meta["anchors"]["n"] == 4 and g.meta["anchors"]["factor"] == pytest.approx(expect)
+    assert ratio[0] == pytest.approx(expect)
+    assert len(again) == len(set(m["arch"]) | {space.encode(a) for a in anchors})  # members and anchors, one job
+    assert "calibration networks, measured again" in g.summary()
+    with pytest.raises(InputError, match="anchors"):
+        build_gallery(space, df, "cpu-ort", tmp_path / "b", accuracy_name="x", export="none", progress=False,
+                      protocol=Protocol.quick(), max_measure=2, anchors=(anchors, [1.0, -1.0, 1.0, 1.0]))

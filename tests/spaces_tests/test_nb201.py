@@ -214,3 +214,43 @@ def test_load_benchmark_index_of_a_folder_or_a_pipe(tmp_path, monkeypatch):
     monkeypatch.setattr(_files, "PIPE_IDLE_S", 0.2)
     with pytest.raises(InputError, match="is a pipe and nothing was written to it for 0.2 s"):
         load_benchmark_index(tmp_path / "p.csv")
+
+
+def _ort_kernels(space, arch):
+    """The Relu and Add nodes ONNX Runtime leaves in its optimised graph of ``arch``'s network."""
+    import collections
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    from hwlat.ops import to_onnx
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    with tempfile.TemporaryDirectory() as tmp:
+        so.optimized_model_filepath = f"{tmp}/opt.onnx"
+        ort.InferenceSession(to_onnx(space.build(arch)).SerializeToString(), so, providers=["CPUExecutionProvider"])
+        kinds = collections.Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
+    return kinds["Relu"], kinds["Add"] + kinds["Sum"]
+
+
+def test_onnxruntime_kernels_are_the_ones_it_runs():
+    """fuse="onnxruntime" lists the adds ONNX Runtime leaves, exactly, and its ReLUs but the
+    stem's, head's and reductions' (a constant part of every network)."""
+    space = NB201Space()
+    kernels = space.for_runtime("onnxruntime")
+    assert kernels.fuse == "onnxruntime" and space.for_runtime("litert") is space
+    assert NB201Space(none_edges="zero").for_runtime("onnxruntime").fuse == "none"
+    off = []
+    for a in space.sample(11, 25):
+        relus, adds = _ort_kernels(space, a)
+        ops = kernels.ops(a)
+        assert adds == sum(int(o["n"]) - 1 for o in ops if o.kind == "add"), space.encode(a)
+        mine = sum(o.kind == "act" for o in ops) + sum(o.kind == "bn" and o["act"] == "relu" for o in ops) + 2
+        off.append(relus - mine)
+        assert len(ops) <= len(space.ops(a))
+        # the network built is the same: only what a table sums changes
+        assert primitive_counts(kernels.build(a)) == primitive_counts(space.build(a))
+    assert sum(d in (-1, 0) for d in off) >= 0.9 * len(off), off
