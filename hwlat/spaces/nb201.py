@@ -45,14 +45,12 @@ from hwlat.errors import InputError
 from hwlat.ops.ir import Graph, GraphBuilder
 from hwlat.ops.spec import OpSpec, add, bn, conv, fc, pool, resblock
 from hwlat.spaces.base import Part, RngLike, SearchSpace, as_rng, unique_ops
-from hwlat.spaces.nb201_kernels import FUSERS, cell_kernels
+from hwlat.spaces.nb201_kernels import EDGES, FUSERS, alias_roots, cell_kernels
 
 __all__ = ["NB201Space", "OPERATIONS", "EDGES", "load_benchmark_index"]
 
 #: edge operations, in the order used by :meth:`NB201Space.index`
 OPERATIONS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-#: (target node, source node) of the 6 edges, in arch-string order
-EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 
 _EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 _DATA_HINT = (
@@ -61,16 +59,6 @@ _DATA_HINT = (
 )
 
 Arch = tuple[str, ...]
-
-
-def _alias_roots(arch: Arch) -> dict[int, int]:
-    """Each node's representative: a node whose only live input is a skip edge of another node
-    holds the same tensor as that node (and so, recursively, as its root)."""
-    root = {0: 0}
-    for j in (1, 2, 3):
-        inc = [(e, src) for e, (dst, src) in enumerate(EDGES) if dst == j and arch[e] != "none"]
-        root[j] = root[inc[0][1]] if len(inc) == 1 and arch[inc[0][0]] == "skip_connect" else j
-    return root
 
 
 @functools.lru_cache(maxsize=256)
@@ -279,7 +267,7 @@ class NB201Space(SearchSpace):
                         live.add(src)
         relu_done: set[int] = set()
         pool_done: set[int] = set()
-        root = _alias_roots(arch)
+        root = alias_roots(arch)
         for j in (1, 2, 3):
             if j not in live:
                 continue
@@ -340,14 +328,10 @@ class NB201Space(SearchSpace):
         n = self.cells_per_stage
         if self.fuse == "none" or self.none_edges != "absent":
             return self._cell_ops(a, shape) * n, False
-        plan = self._cell_plan(a)
-        root = _alias_roots(a)
-        after = "head" if stage == 2 else "resblock"
-        out: list[OpSpec] = []
-        head = False
+        plan, root, out, head = self._cell_plan(a), alias_roots(a), [], False
         for c in range(n):
-            relus, left, head = cell_kernels(a, plan, root, first=c == 0, last=c == n - 1,
-                                             input_kind="conv" if stage == 0 else "convsum", after=after)
+            relus, left, head = cell_kernels(a, plan, root, first=c == 0, last=c == n - 1, after="head" if stage == 2
+                                             else "resblock", input_kind="conv" if stage == 0 else "convsum")
             out += self._cell_ops(a, shape, (relus, left))
         return out, head
 
@@ -483,7 +467,7 @@ class NB201Space(SearchSpace):
         relus: dict[int, str] = {}
         pools: dict[int, str] = {}
         shared = self.none_edges == "absent"
-        root = _alias_roots(a)
+        root = alias_roots(a)
 
         def zero_of(t: str) -> str:
             z = b.apply(bn(shape, act="none"), t)

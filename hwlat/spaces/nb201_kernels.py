@@ -24,12 +24,24 @@ from typing import Any
 
 Arch = tuple[str, ...]
 
-__all__ = ["FUSERS", "cell_kernels"]
+__all__ = ["FUSERS", "EDGES", "alias_roots", "cell_kernels"]
 
 #: the runtimes whose fusions :func:`cell_kernels` knows
 FUSERS = ("none", "onnxruntime")
 
 CONV_EDGES = ("nor_conv_1x1", "nor_conv_3x3")
+#: (target node, source node) of the 6 edges, in arch-string order
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+
+
+def alias_roots(arch: Arch) -> dict[int, int]:
+    """Each node's representative: a node whose only live input is a skip edge of another node
+    holds the same tensor as that node (and so, recursively, as its root)."""
+    root = {0: 0}
+    for j in (1, 2, 3):
+        inc = [(e, src) for e, (dst, src) in enumerate(EDGES) if dst == j and arch[e] != "none"]
+        root[j] = root[inc[0][1]] if len(inc) == 1 and arch[inc[0][0]] == "skip_connect" else j
+    return root
 
 
 def _consumers(arch: Arch, plan: list[tuple[str, Any]], root: dict[int, int]) -> Counter[int]:
