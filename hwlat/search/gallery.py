@@ -159,12 +159,11 @@ def _measure_with_anchors(space: SearchSpace, archs: list[Any], anchors: tuple[S
     if len(anc_archs) != anc_ms.size or anc_ms.size == 0 or not np.all(np.isfinite(anc_ms) & (anc_ms > 0)):
         raise InputError(f"anchors need one positive latency (ms) per network, got {len(anc_archs)} networks and "
                          f"{anc_ms.size} latencies")
-    names = [space.encode(a) for a in archs]
-    pos = {n: i for i, n in enumerate(names)}
+    anc_names = [space.encode(a) for a in anc_archs]
+    pos = {space.encode(a): i for i, a in enumerate(archs)}
     todo = list(archs)
-    for a in anc_archs:
-        n = space.encode(a)
-        if n not in pos:
+    for a, n in zip(anc_archs, anc_names):
+        if n not in pos:  # an anchor that is a member is measured once
             pos[n] = len(todo)
             todo.append(a)
     # one seeded order mixes anchors into every chunk: they see the conditions the members see
@@ -173,7 +172,7 @@ def _measure_with_anchors(space: SearchSpace, archs: list[Any], anchors: tuple[S
                         passes=1, tag="gallery-", progress=progress, runtime=runtime, kind="gallery")
     raw_all = np.empty(len(todo))
     raw_all[order] = (got.raw_ms if got.raw_ms is not None else got.ms)[:, 0]
-    now = np.array([raw_all[pos[space.encode(a)]] for a in anc_archs])
+    now = raw_all[[pos[n] for n in anc_names]]
     ratio = anc_ms / now
     factor = float(np.median(ratio))
     q1, q3 = np.percentile(ratio, [25, 75])

@@ -138,7 +138,6 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime 
                     calibration_mode: str | None, t0: float) -> SearchRun:
 
     calibration: dict[str, Any] = {}
-    level_ms = None
     anchors = None
     if predictor is None:
         tab = space_table(space, dev, table, out, protocol=protocol, progress=progress, runtime=rt)
@@ -158,7 +157,6 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime 
             got = measure_archs(space, archs, dev, protocol=protocol, out_dir=out / "calibration", passes=1,
                                 tag="cal-", progress=progress, seed=seed, runtime=rt, kind="calibration")
             predictor.calibrate(archs, got[:, 0])
-            level_ms = got.reference_level_ms
             anchors = (archs, got[:, 0])  # measured again beside the gallery: its level is theirs
             calibration = {"n": int(calibrate), "mode": predictor.calibrated_, "b_ms": float(predictor.coef_[1]),
                            "multipliers": predictor.group_coef_, "drift": got.drift}
@@ -170,7 +168,7 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime 
                             accuracy_kind=found.accuracy_kind, budgets=found.budgets,
                             max_budget_ms=found.max_budget_ms, measure=measure,
                             max_measure=max(max_measure, found.min_measure), protocol=protocol, export=export,
-                            meta=found.meta, progress=progress, runtime=rt, level_ms=level_ms, anchors=anchors,
+                            meta=found.meta, progress=progress, runtime=rt, anchors=anchors,
                             all_members=found.all_members)
     summary = found.summarize(gallery)
     path = out / "search.json"

@@ -45,7 +45,7 @@ from hwlat.errors import InputError
 from hwlat.ops.ir import Graph, GraphBuilder
 from hwlat.ops.spec import OpSpec, add, bn, conv, fc, pool, resblock
 from hwlat.spaces.base import Part, RngLike, SearchSpace, as_rng, unique_ops
-from hwlat.spaces.nb201_kernels import EDGES, FUSERS, alias_roots, cell_kernels
+from hwlat.spaces.nb201_kernels import EDGES, FUSERS, alias_roots, stage_kernels
 
 __all__ = ["NB201Space", "OPERATIONS", "EDGES", "load_benchmark_index"]
 
@@ -106,8 +106,9 @@ class NB201Space(SearchSpace):
                 raise InputError(f"NB201Space: {label} must be an integer >= {lo}, got {v!r}")
         if none_edges not in ("absent", "zero"):
             raise InputError(f"NB201Space: none_edges must be 'absent' or 'zero', got {none_edges!r}")
-        if fuse not in FUSERS:
-            raise InputError(f"NB201Space: fuse must be one of {', '.join(FUSERS)}, got {fuse!r}")
+        if fuse not in FUSERS or (fuse != "none" and none_edges != "absent"):
+            raise InputError(f"NB201Space: fuse must be one of {', '.join(FUSERS)} ('none' with none_edges='zero', "
+                             f"which fuses nothing), got {fuse!r}")
         self.num_classes = num_classes
         self.input_size = input_size
         self.channels = channels
@@ -295,14 +296,14 @@ class NB201Space(SearchSpace):
                 steps.append(("zero", j))
         return steps
 
-    def _cell_ops(self, arch: Arch, shape: tuple[int, int, int],
+    def _cell_ops(self, arch: Arch, shape: tuple[int, int, int], plan: list[tuple[str, Any]],
                   fused: tuple[set[int], dict[int, int]] = (set(), {})) -> list[OpSpec]:
-        """The cell's ops; ``fused``: the nodes whose ReLU, and the adds, a runtime fuses away
-        (the unfused adds left per summing node)."""
+        """The ops of the cell ``plan`` (:meth:`_cell_plan`); ``fused``: the nodes whose ReLU, and
+        the adds, a runtime fuses away (the unfused adds left per summing node)."""
         out: list[OpSpec] = []
         shared = self.none_edges == "absent"
         relus, left = fused
-        for kind, arg in self._cell_plan(arch):
+        for kind, arg in plan:
             if kind == "edge":
                 spec = self._edge_spec(arch[arg], shape, shared)
                 assert spec is not None
@@ -325,15 +326,15 @@ class NB201Space(SearchSpace):
     def _stage_ops(self, a: Arch, stage: int, shape: tuple[int, int, int]) -> tuple[list[OpSpec], bool]:
         """The ops of the cells of stage ``stage`` (0-based), and whether the head's batch norm is
         folded into the last of them (``fuse`` only)."""
-        n = self.cells_per_stage
-        if self.fuse == "none" or self.none_edges != "absent":
-            return self._cell_ops(a, shape) * n, False
-        plan, root, out, head = self._cell_plan(a), alias_roots(a), [], False
-        for c in range(n):
-            relus, left, head = cell_kernels(a, plan, root, first=c == 0, last=c == n - 1, after="head" if stage == 2
-                                             else "resblock", input_kind="conv" if stage == 0 else "convsum")
-            out += self._cell_ops(a, shape, (relus, left))
-        return out, head
+        n, plan = self.cells_per_stage, self._cell_plan(a)
+        if self.fuse == "none":
+            return self._cell_ops(a, shape, plan) * n, False
+        places = [(c == 0, c == n - 1) for c in range(n)]  # first, middle and last: the middle ones are alike
+        kernels = stage_kernels(a, plan, alias_roots(a), set(places), input_kind="conv" if stage == 0 else "convsum",
+                                after="head" if stage == 2 else "resblock")
+        cells = {p: self._cell_ops(a, shape, plan, (relus, left)) for p, (relus, left, _) in kernels.items()}
+        return [op for p in places for op in cells[p]], kernels[places[-1]][2]
+
 
     def ops(self, arch: Arch) -> list[OpSpec]:
         """Ops in execution order; ``skip_connect`` edges compute nothing and are not listed."""
@@ -427,7 +428,7 @@ class NB201Space(SearchSpace):
     def part_ops(self, part: int, values: Sequence[int]) -> list[OpSpec]:
         r = self.input_size
         st = self._stages(r)
-        fusing = self.fuse != "none" and self.none_edges == "absent"
+        fusing = self.fuse != "none"
         if part == 0:
             out = [conv((3, r, r), self.channels, 3)]
             out += [resblock(st[i - 1], st[i][0], 3, 2) for i in (1, 2)]

@@ -11,7 +11,7 @@ ONNX Runtime's CPU provider (all graph optimisations) rewrites the network befor
 
 A latency table times each op alone, where none of this happens, so the plain sum charges every
 cell a ReLU and an add kernel that never run: small networks of 1x1 convolutions and adds, which
-a budgeted search favours, come out 5–15 % slow. :func:`cell_kernels` applies the three rules to a
+a budgeted search favours, come out 5–15 % slow. :func:`stage_kernels` applies the three rules to a
 cell's plan (:meth:`~hwlat.spaces.nb201.NB201Space._cell_plan`), given what precedes and follows
 the cell, and :class:`~hwlat.spaces.nb201.NB201Space` with ``fuse="onnxruntime"`` lists the ops
 left. The network it builds is the same either way; only what the table sums changes.
@@ -24,9 +24,9 @@ from typing import Any
 
 Arch = tuple[str, ...]
 
-__all__ = ["FUSERS", "EDGES", "alias_roots", "cell_kernels"]
+__all__ = ["FUSERS", "EDGES", "alias_roots", "stage_kernels"]
 
-#: the runtimes whose fusions :func:`cell_kernels` knows
+#: the runtimes whose fusions :func:`stage_kernels` knows
 FUSERS = ("none", "onnxruntime")
 
 CONV_EDGES = ("nor_conv_1x1", "nor_conv_3x3")
@@ -97,17 +97,19 @@ def _producers(arch: Arch, plan: list[tuple[str, Any]], root: dict[int, int], re
     return made, left
 
 
-def cell_kernels(arch: Arch, plan: list[tuple[str, Any]], root: dict[int, int], *, first: bool, last: bool,
-                 input_kind: str, after: str) -> tuple[set[int], dict[int, int], bool]:
-    """What ONNX Runtime fuses away in one cell.
+Place = tuple[bool, bool]  # (first, last) of a cell in its stage
+
+
+def stage_kernels(arch: Arch, plan: list[tuple[str, Any]], root: dict[int, int], places: set[Place], *,
+                  input_kind: str, after: str) -> dict[Place, tuple[set[int], dict[int, int], bool]]:
+    """What ONNX Runtime fuses away in a stage's cells, for each place ``(first, last)`` asked.
 
     ``plan``: the cell's steps (``none_edges="absent"``); ``root``: each node's alias root;
-    ``first`` / ``last``: its place in its stage; ``input_kind``: the kernel that makes the first
-    cell's input (``conv`` for the stem, ``convsum`` for a reduction block, whose add is fused);
-    ``after``: what reads the last cell's output (``resblock``: a ReLU and a pool; ``head``: a
-    batch norm). Returns the nodes whose ReLU
-    is fused, the adds left unfused per summing node, and whether the head's batch norm and ReLU
-    fold into the last cell's output convolution.
+    ``input_kind``: the kernel that makes the first cell's input (``conv`` for the stem,
+    ``convsum`` for a reduction block, whose add is fused); ``after``: what reads the last cell's
+    output (``resblock``: a ReLU and a pool; ``head``: a batch norm). For each place: the nodes
+    whose ReLU is fused, the adds left unfused per summing node, and whether the head's batch
+    norm and ReLU fold into the last cell's output convolution.
     """
     reads = _consumers(arch, plan, root)
     out = root[3]
@@ -117,17 +119,21 @@ def cell_kernels(arch: Arch, plan: list[tuple[str, Any]], root: dict[int, int], 
     # the cell's output is read by the next cell's reads of node 0 (or by what follows the stage)
     # and, when node 3 is another node under a skip, by that node's readers in this cell
     out_reads = reads[out] if out != 3 else 0
-    own, _ = _producers(arch, plan, root, reads, input_kind)
-    # the previous cell of the stage makes this cell's input as this cell makes its output
-    prev_kind = own[out] if chain else "other"
-    kind0 = input_kind if first else prev_kind
-    made, left = _producers(arch, plan, root, reads, kind0)
-    total = Counter(reads)
-    if not first:
-        total[0] += out_reads if chain else 99
-    if chain:
-        total[out] += outside if last else reads[0]
-    # a zero node's batch norm runs as a convolution-like kernel too, and takes its ReLU
-    fused = {r for kind, r in plan if kind == "relu" and made.get(r) in ("conv", "convsum", "zero") and total[r] == 1}
-    head = last and after == "head" and chain and made.get(out) == "conv" and total[out] == 1
-    return fused, left, head
+    made_first = _producers(arch, plan, root, reads, input_kind)
+    # a later cell's input is made by the cell before it as that cell makes its output
+    made_later = (_producers(arch, plan, root, reads, made_first[0][out] if chain else "other")
+                  if any(not first for first, _ in places) else made_first)
+    res = {}
+    for first, last in places:
+        made, left = made_first if first else made_later
+        total = Counter(reads)
+        if not first:
+            total[0] += out_reads if chain else 99
+        if chain:
+            total[out] += outside if last else reads[0]
+        # a zero node's batch norm runs as a convolution-like kernel too, and takes its ReLU
+        fused = {r for kind, r in plan
+                 if kind == "relu" and made.get(r) in ("conv", "convsum", "zero") and total[r] == 1}
+        head = last and after == "head" and chain and made.get(out) == "conv" and total[out] == 1
+        res[first, last] = (fused, left, head)
+    return res

@@ -243,6 +243,8 @@ def test_onnxruntime_kernels_are_the_ones_it_runs():
     kernels = space.for_runtime("onnxruntime")
     assert kernels.fuse == "onnxruntime" and space.for_runtime("litert") is space
     assert NB201Space(none_edges="zero").for_runtime("onnxruntime").fuse == "none"
+    with pytest.raises(InputError, match="fuse"):
+        NB201Space(none_edges="zero", fuse="onnxruntime")
     off = []
     for a in space.sample(11, 25):
         relus, adds = _ort_kernels(space, a)
