@@ -117,7 +117,7 @@ class MeasureJob:
         extra: dict[str, Any] = {}
         ref = results[len(items) + self.overhead] if self.reference is not None else None
         if ref is not None:
-            extra["reference_ms"] = ref.latency_ms
+            extra = {"reference_ms": ref.latency_ms, "chunk": self._chunks}
         for (key, _), m in zip(items, results):
             if m.remeasured:
                 self.remeasured.add(key)
