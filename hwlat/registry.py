@@ -189,5 +189,6 @@ ACCURACY.register("ofa-predictor", "hwlat.search.accuracy.ofa:from_text", syntax
 ACCURACY.register("proxy", "hwlat.search.proxies:from_text", syntax="proxy:NAME (e.g. proxy:naswot, proxy:synflow)")
 PREDICTORS.register("lookup", "hwlat.predictors.lookup:LookupPredictor")
 PREDICTORS.register("fewshot", "hwlat.predictors.fewshot:FewShotAdapter")
+PREDICTORS.register("device-prior", "hwlat.predictors.device_prior:DevicePrior")
 PREDICTORS.register("kernel", "hwlat.predictors.kernels:KernelRegressor")
 PREDICTORS.register("graph", "hwlat.predictors.graph:GraphPredictor")

@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from hwlat.cli.common import emit, numbered_lines, space_of
-from hwlat.cli.options import Parents, command, format_parser, space_parser
+from hwlat.cli.options import Parents, command, format_parser, fraction, space_parser
 from hwlat.errors import InputError
 
 if TYPE_CHECKING:
@@ -48,6 +48,10 @@ def add_parser(sub: Any, parents: Parents) -> None:
                    help="ONNX: estimate ops the table/regressor cannot predict (reported) instead of failing")
     p.add_argument("--explain", action="store_true",
                    help="per-op breakdown: each op with its count, latency and share (ONNX: per node)")
+    p.add_argument("--interval", nargs="?", const=0.9, default=None, metavar="LEVEL",
+                   type=fraction(0.0, 1.0, "an interval holds a share of outcomes strictly between 0 and 1"),
+                   help="also each prediction's LEVEL interval (default 0.9), from a predictor that gives one "
+                        "(hwlat adapt --reference-devices)")
     p.set_defaults(func=cmd_query)
 
 
@@ -80,6 +84,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     ms = [float(m) for m in np.atleast_1d(pred.predict(archs))]
     if args.explain:
         return _explain(args, pred, texts, archs, ms)
+    if args.interval is not None:
+        if not callable(getattr(pred, "predict_interval", None)):
+            raise InputError(f"--interval needs a predictor that gives intervals (hwlat adapt --reference-devices); "
+                             f"this one is a {type(pred).__name__}")
+        lo, hi = getattr(pred, "predict_interval")(archs, level=args.interval)  # noqa: B009 - checked above
+        emit([{"arch": t, "latency_ms": m, "low_ms": float(a), "high_ms": float(b)}
+              for t, m, a, b in zip(texts, ms, lo, hi)], args.format)
+        return 0
     emit([{"arch": t, "latency_ms": m} for t, m in zip(texts, ms)], args.format)
     return 0
 

@@ -13,11 +13,12 @@ from hwlat.predictors.base import LayerTables, Predictor, table_hash
 from hwlat.predictors.io import load_predictor, save_predictor
 from hwlat.predictors.lookup import LookupPredictor
 
-__all__ = ["LookupPredictor", "KernelRegressor", "FewShotAdapter", "GraphPredictor", "LayerTables", "Predictor",
-           "save_predictor", "load_predictor", "table_hash"]
+__all__ = ["LookupPredictor", "KernelRegressor", "FewShotAdapter", "DevicePrior", "GraphPredictor", "LayerTables",
+           "Predictor", "save_predictor", "load_predictor", "table_hash"]
 
 #: the predictors whose modules are imported on first use (onnx, onnxruntime and the devices)
 _LAZY = {"KernelRegressor": "hwlat.predictors.kernels", "FewShotAdapter": "hwlat.predictors.fewshot",
+         "DevicePrior": "hwlat.predictors.device_prior",
          "GraphPredictor": "hwlat.predictors.graph"}
 
 

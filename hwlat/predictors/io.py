@@ -72,6 +72,8 @@ def save_predictor(predictor: Predictor, path: str | os.PathLike[str]) -> Path:
 KIND_NAMES: dict[str, str] = {
     "lookup": "a lookup predictor of a search space's architectures (from hwlat validate)",
     "fewshot": "a few-shot predictor of a search space's architectures (from hwlat adapt)",
+    "device-prior": "a few-shot predictor of a search space's architectures learned across reference devices "
+                    "(from hwlat adapt --reference-devices)",
     "kernel": "a kernel regressor of single ONNX kernels (from hwlat kernels fit; an ONNX query takes it as "
               "--regressor)",
     "graph": "a graph predictor of ONNX models (from hwlat query --save-predictor; it predicts .onnx files)",

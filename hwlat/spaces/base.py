@@ -273,6 +273,12 @@ class SearchSpace(ABC):
         """The constructor arguments that rebuild this space: ``from_config(config())``."""
         return {}
 
+    def degenerate_genes(self, genes: np.ndarray) -> np.ndarray:
+        """Which gene rows are degenerate networks: ones whose searched part computes nothing of
+        the input (an NB201 cell whose output is cut off from it), measured near-constant or near
+        zero. By default, none."""
+        return np.zeros(np.asarray(genes).shape[0], dtype=bool)
+
     def for_runtime(self, runtime: str) -> SearchSpace:
         """This space with :meth:`ops` and :meth:`part_ops` listing the kernels ``runtime`` runs,
         where it fuses ops the space lists apart (a latency table of that runtime sums these);

@@ -27,7 +27,10 @@ How ``none`` edges become ops is chosen with ``none_edges``:
   inputs, and nothing is pruned.
 
 Networks whose cell output is always zero have near-constant latency and 10 % accuracy in the
-benchmark; both choices give them a defined, runnable graph.
+benchmark; both choices give them a defined, runnable graph (:meth:`NB201Space.degenerate_genes`).
+
+long-module: one class holds the space's encoding, its ops and its graphs; the kernel listing
+of a runtime is apart, in :mod:`hwlat.spaces.nb201_kernels`.
 """
 
 from __future__ import annotations
@@ -419,6 +422,15 @@ class NB201Space(SearchSpace):
         if len(g) != len(EDGES) or not all(0 <= x < len(OPERATIONS) for x in g):
             raise InputError(f"an NB201 gene vector is 6 integers in 0..{len(OPERATIONS) - 1}, got {g}")
         return tuple(OPERATIONS[x] for x in g)
+
+    def degenerate_genes(self, genes: np.ndarray) -> np.ndarray:
+        """Cells whose output no path of non-``none`` edges links to the cell input."""
+        live = np.asarray(genes) != OPERATIONS.index("none")
+        reach = {0: np.ones(live.shape[0], dtype=bool)}
+        for node in (1, 2, 3):
+            reach[node] = np.logical_or.reduce([live[:, e] & reach[src] for e, (dst, src) in enumerate(EDGES)
+                                                if dst == node])
+        return ~reach[3]
 
     def parts(self) -> list[Part]:
         """The fixed part (stem, reductions, head) and the cells of each of the 3 stages."""

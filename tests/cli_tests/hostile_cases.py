@@ -568,6 +568,15 @@ def _adapt() -> list[Case]:
         ("non-utf8-missing", "{nonutf8_missing}", "nonutf8-")]))
     no_ref = ("adapt", "--space", "nb201", "--measurements", "{meas}", "-o", "{out}/p.npz")
     cases += _cases("adapt", no_ref, _files("--reference", TABLES_MIN))
+    cases += _cases("adapt", no_ref, [*_files("--reference-devices", [
+        ("missing", "{missing_csv}", "does-not-exist.csv"), ("folder", "{folder}", "a-folder.parquet"),
+        ("empty", "{empty_csv}", "empty.csv"), ("garbage", "{garbage_csv}", "garbage.csv"),
+        ("fifo", "{fifo_csv}", "fifo.csv"), ("measurements-not-devices", "{meas}", "latency_ms")]),
+        ("both-references", ["--reference", "{nbtable}", "--reference-devices", "{meas}"], USAGE,
+         ["--reference-devices"]),
+        ("suggest-without-devices", ["--reference", "{nbtable}", "--suggest", "3"], USAGE, ["--suggest"]),
+        *_numbers("--suggest", ("0", "-1", "nan", "1e9")),
+    ])
     cases += _cases("adapt", ADAPT, [
         *_numbers("--grouping", ("bogus",)),
         ("space=nosuchspace", ["--space", "nosuchspace"], USAGE, ["nosuchspace"]),

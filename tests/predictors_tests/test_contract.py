@@ -56,6 +56,40 @@ class TestLookupPredictor(PredictorContract):
         return nb201.sample_genes(1, 500)
 
 
+class TestDevicePrior(PredictorContract):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def references(cls, nb201, nb201_table):
+        import numpy as np
+
+        from hwlat.predictors.device_prior import ReferenceLatencies
+
+        genes = np.array(np.unravel_index(np.arange(15625), nb201.gene_sizes())).T
+        s = LookupPredictor(space=nb201, table=nb201_table).fit().predict_genes(genes)
+        archs = [nb201.encode(nb201.from_genes(g)) for g in genes]
+        return ReferenceLatencies(archs, ["a", "b", "c"], np.column_stack([s, 1.5 * s + 0.1, s ** 1.1]))
+
+    @pytest.fixture
+    def predictor(self, nb201, references):
+        from hwlat.predictors import DevicePrior
+
+        return DevicePrior(space=nb201, references=references)
+
+    @pytest.fixture
+    def fit_args(self, nb201, nb201_table):
+        archs = nb201.sample(3, 8)
+        y = LookupPredictor(space=nb201, table=nb201_table).fit().predict(archs) * 1.2 + 0.05
+        return archs, y
+
+    @pytest.fixture
+    def predict_X(self, nb201):
+        return nb201.sample(0, 20)
+
+    @pytest.fixture
+    def genes(self, nb201):
+        return nb201.sample_genes(1, 500)
+
+
 class TestFewShotAdapter(PredictorContract):
     @pytest.fixture
     def predictor(self, nb201, nb201_table):
