@@ -11,10 +11,12 @@ protocol's ``remeasure`` times, and the run closer to the quiet level is kept.
 
 With a *reference* item (whole networks: a fixed network of their space), the reference is one
 more item of every chunk, and every record keeps the reference's estimate in its chunk
-(``reference_ms``). The machine's slow drift, a level a few per cent above or below its usual
-one that lasts minutes (too little for the canary's ``quiet_tol`` to call it a slow spell), moves
-the reference as much as the items beside it, so that ``latency_ms * level / reference_ms``
-takes it out (:meth:`MeasureJob.reference_level_ms`).
+(``reference_ms``) and the chunk's index (``chunk``). The machine's slow drift, a level a few per
+cent above or below its usual one that lasts minutes (too little for the canary's ``quiet_tol``
+to call it a slow spell), moves the reference as much as the items beside it;
+:func:`hwlat.profiler.networks.reference_levels` turns the reference's estimates into each
+chunk's level (its trend over the run and half of the chunk's own departure from it), and the
+items are reported at the run's level (:meth:`MeasureJob.reference_level_ms`).
 """
 
 from __future__ import annotations
