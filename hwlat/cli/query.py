@@ -85,10 +85,11 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.explain:
         return _explain(args, pred, texts, archs, ms)
     if args.interval is not None:
-        if not callable(getattr(pred, "predict_interval", None)):
+        interval = getattr(pred, "predict_interval", None)
+        if not callable(interval):
             raise InputError(f"--interval needs a predictor that gives intervals (hwlat adapt --reference-devices); "
                              f"this one is a {type(pred).__name__}")
-        lo, hi = getattr(pred, "predict_interval")(archs, level=args.interval)  # noqa: B009 - checked above
+        lo, hi = interval(archs, level=args.interval)
         emit([{"arch": t, "latency_ms": m, "low_ms": float(a), "high_ms": float(b)}
               for t, m, a, b in zip(texts, ms, lo, hi)], args.format)
         return 0

@@ -295,8 +295,8 @@ class DevicePrior(BaseEstimator):
                           if abs(e) > OUTLIER_Z * scale]
         self.n_fit_ = int(y.size)
         self.n_degenerate_ = int(deg.sum())
+        self.devices_ = list(self.references.devices) if self.references is not None else []
         self.degenerate_apart_ = apart
-        self.weights_ = mean
         return self
 
     # -- predicting -----------------------------------------------------------------------------
@@ -342,7 +342,7 @@ class DevicePrior(BaseEstimator):
         space = self._need_space()
         f = self.features_
         cov = np.diag(self.prior_var_)
-        ok = ~self.degenerate_rows_.copy()
+        ok = ~self.degenerate_rows_
         if exclude:
             ok[self._rows(space.to_genes(list(exclude)))] = False
         chosen: list[int] = []
@@ -363,7 +363,7 @@ class DevicePrior(BaseEstimator):
         self._check_fitted()
         space = self._need_space()
         header = {"kind": "device-prior", "space": {"name": space.name, "config": space.config()},
-                  "devices": list(self.references.devices) if self.references is not None else [],
+                  "devices": self.devices_,
                   "noise": self.noise, "count_var": self.count_var, "blend": self.blend,
                   "fitted": {"share": self.share_, "loo_rmse": self.loo_rmse_, "sigma": self.sigma_,
                              "n_fit": self.n_fit_, "n_degenerate": self.n_degenerate_,
@@ -396,5 +396,5 @@ class DevicePrior(BaseEstimator):
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:  # noqa: N803 - BaseEstimator's signature
         fitted = hasattr(self, "log_mean_")
         state = f"fit on {self.n_fit_} measurements, share {self.share_:g}" if fitted else "unfitted"
-        n = len(self.references.devices) if self.references is not None else 0
+        n = len(self.devices_) if fitted else len(self.references.devices) if self.references is not None else 0
         return f"DevicePrior(space={getattr(self.space, 'name', self.space)!r}, {n} reference devices, {state})"

@@ -18,9 +18,10 @@ the run's drift trend (a Theil-Sen line through the reference's estimates in chu
 the square root (:data:`CHUNK_SHARE`) of the chunk's own departure from it. On a busy host the
 reference's minimum jumps from chunk to chunk by more than the networks beside it move (a
 1.3 ms network is hit by slow spells that a 0.3 ms one slips between): levelled by each chunk's
-estimate, the same 120 NB201 networks measured in two processes agreed within ±5 % for 57 %,
-along the trend for 81 %; on a quiet host, where chunks do move together, the half share kept
-most of the per-chunk gain (``benchmarks/RESULTS.md``, "Levelling").
+estimate, the same 120 NB201 networks measured in two processes agreed within ±5 % for 55 %,
+along the trend alone for 86 %, with the half share for 78 %; on a quiet host, where chunks do
+move together, the half share kept most of the per-chunk gain (``benchmarks/bench_levelling.py``;
+``benchmarks/RESULTS.md``, "A busy day, and how a chunk's level is set").
 
 The level is the run's own (:meth:`~hwlat.profiler.jobs.MeasureJob.reference_level_ms`), or one
 given by an earlier run (``level_ms``): the gallery is measured at the level of the calibration

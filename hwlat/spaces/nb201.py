@@ -338,7 +338,6 @@ class NB201Space(SearchSpace):
         cells = {p: self._cell_ops(a, shape, plan, (relus, left)) for p, (relus, left, _) in kernels.items()}
         return [op for p in places for op in cells[p]], kernels[places[-1]][2]
 
-
     def ops(self, arch: Arch) -> list[OpSpec]:
         """Ops in execution order; ``skip_connect`` edges compute nothing and are not listed."""
         a = self._check(arch)

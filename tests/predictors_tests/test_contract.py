@@ -36,16 +36,8 @@ def nb201_table(nb201):
     return flops_table(nb201.all_ops())
 
 
-class TestLookupPredictor(PredictorContract):
-    @pytest.fixture
-    def predictor(self, nb201, nb201_table):
-        return LookupPredictor(space=nb201, table=nb201_table)
-
-    @pytest.fixture
-    def fit_args(self, nb201, nb201_table):
-        archs = nb201.sample(3, 8)
-        y = LookupPredictor(space=nb201, table=nb201_table).fit().predict(archs) * 1.2 + 0.05
-        return archs, y
+class _NB201Queries:
+    """The architectures and gene rows every NB201 predictor of the suite is asked about."""
 
     @pytest.fixture
     def predict_X(self, nb201):
@@ -56,7 +48,21 @@ class TestLookupPredictor(PredictorContract):
         return nb201.sample_genes(1, 500)
 
 
-class TestDevicePrior(PredictorContract):
+class TestLookupPredictor(_NB201Queries, PredictorContract):
+    @pytest.fixture
+    def predictor(self, nb201, nb201_table):
+        return LookupPredictor(space=nb201, table=nb201_table)
+
+    @pytest.fixture
+    def fit_args(self, nb201, nb201_table):
+        archs = nb201.sample(3, 8)
+        y = LookupPredictor(space=nb201, table=nb201_table).fit().predict(archs) * 1.2 + 0.05
+        return archs, y
+
+
+class TestDevicePrior(TestLookupPredictor):
+    """Fitted on the lookup predictor's measurements, through references the table's sums make."""
+
     @pytest.fixture(scope="class")
     @classmethod
     def references(cls, nb201, nb201_table):
@@ -75,22 +81,8 @@ class TestDevicePrior(PredictorContract):
 
         return DevicePrior(space=nb201, references=references)
 
-    @pytest.fixture
-    def fit_args(self, nb201, nb201_table):
-        archs = nb201.sample(3, 8)
-        y = LookupPredictor(space=nb201, table=nb201_table).fit().predict(archs) * 1.2 + 0.05
-        return archs, y
 
-    @pytest.fixture
-    def predict_X(self, nb201):
-        return nb201.sample(0, 20)
-
-    @pytest.fixture
-    def genes(self, nb201):
-        return nb201.sample_genes(1, 500)
-
-
-class TestFewShotAdapter(PredictorContract):
+class TestFewShotAdapter(_NB201Queries, PredictorContract):
     @pytest.fixture
     def predictor(self, nb201, nb201_table):
         return FewShotAdapter(space=nb201, reference_table=nb201_table, grouping="kind")
@@ -100,14 +92,6 @@ class TestFewShotAdapter(PredictorContract):
         archs = nb201.sample(4, 12)
         y = LookupPredictor(space=nb201, table=nb201_table).fit().predict(archs) * 3.0 + 0.5
         return archs, y
-
-    @pytest.fixture
-    def predict_X(self, nb201):
-        return nb201.sample(0, 20)
-
-    @pytest.fixture
-    def genes(self, nb201):
-        return nb201.sample_genes(1, 500)
 
 
 class TestKernelRegressor(PredictorContract):
