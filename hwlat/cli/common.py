@@ -122,7 +122,7 @@ def protocol_of(args: argparse.Namespace) -> Any:
     base = Protocol.quick() if getattr(args, "quick", False) else Protocol()
     changes: dict[str, Any] = {}
     for flag, field in (("rounds", "rounds"), ("round_time", "round_time_s"), ("remeasure", "remeasure"),
-                        ("seed", "seed"), ("statistic", "statistic")):
+                        ("settle_budget", "settle_budget"), ("seed", "seed"), ("statistic", "statistic")):
         v = getattr(args, flag, None)
         if v is not None:
             changes[field] = v

@@ -77,7 +77,8 @@ CALIBRATIONS = ("auto", "type", "kind", "key", "affine", "none")
 STATISTICS = ("min", "p5", "p10", "quiet", "median", "mean")
 #: the defaults of hwlat.profiler.Protocol shown in help (the parsed default is None, so that
 #: --quick keeps its own values where an option is not given)
-PROTOCOL_DEFAULTS: dict[str, Any] = {"rounds": 12, "round_time": 0.004, "remeasure": 3, "statistic": "min"}
+PROTOCOL_DEFAULTS: dict[str, Any] = {"rounds": 12, "round_time": 0.004, "remeasure": 3, "settle_budget": 6.0,
+                                     "statistic": "min"}
 NONE_EDGES = ("absent", "zero")
 #: the output formats every command that prints results offers
 FORMATS = ("table", "json", "csv")
@@ -222,6 +223,8 @@ TOP = count(0, 1_000_000, "0 prints all rows")
 ROUNDS = count(1, 1000, "every round times each item of a chunk once more; 1,000 rounds of a space's ops take hours")
 ROUND_TIME = positive_float(10.0, "seconds per item and round; a profile has hundreds of items")
 REMEASURE = count(0, 20, "each time is another full set of rounds for an unstable item")
+SETTLE_BUDGET = Bounded(0.0, 100.0, "a multiple of a chunk's first pass; 100 lets a busy host take a hundred "
+                        "times longer", integer=False)
 
 
 class Parser(argparse.ArgumentParser):
@@ -358,6 +361,10 @@ def protocol_parser() -> argparse.ArgumentParser:
                                 help="seconds of calls per item and round"), d["round_time"])
     show_default(g.add_argument("--remeasure", type=REMEASURE, help="times an item with an unstable estimate gets "
                                                                     "more rounds"), d["remeasure"])
+    show_default(g.add_argument("--settle-budget", type=SETTLE_BUDGET, metavar="X",
+                                help="after those, unsettled items get more rounds while a chunk's extra time "
+                                     "stays under X times its first pass (a busy host costs time, not accuracy)"),
+                 d["settle_budget"])
     show_default(g.add_argument("--statistic", choices=STATISTICS,
                                 help="what the reported latency is: the minimum of single calls, a low quantile, "
                                      "the quiet-mode median, or the median / mean of all calls"), d["statistic"])

@@ -133,7 +133,8 @@ def test_the_parser_constants_match_the_library():
     assert set(CALIBRATIONS) == set(LIB_CALIBRATIONS) and tuple(STATISTICS) == tuple(LIB_STATISTICS)
     proto = Protocol()
     assert PROTOCOL_DEFAULTS == {"rounds": proto.rounds, "round_time": proto.round_time_s,
-                                 "remeasure": proto.remeasure, "statistic": proto.statistic}
+                                 "remeasure": proto.remeasure, "settle_budget": proto.settle_budget,
+                                 "statistic": proto.statistic}
 
 
 def test_a_usage_error_exits_2_with_one_line(capsys):

@@ -7,6 +7,8 @@ drawn from an exponential law, or a fixed ``schedule`` of (until_s, slow) spells
 mode a call takes ``factor`` times longer. ``level`` (a function of that clock) is a slow drift
 on top: every call takes ``level(now)`` times longer (1.07: a spell 7 % slow, below what the
 canary calls slow). Every call also gets a little positive jitter: interference only ever adds time.
+With ``partial`` a call's work runs on through the spells it meets, as on a real host: a call
+longer than the quiet spells is rarely undisturbed from start to end.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from hwlat.profiler.runtimes.base import Prepared, Runtime
 class TwoSpeedMachine:
     def __init__(self, *, factor: float = 1.7, quiet_s: float = 0.4, slow_s: float = 0.8, jitter: float = 0.01,
                  seed: int = 0, schedule: list[tuple[float, bool]] | None = None,
-                 level: Callable[[float], float] | None = None) -> None:
+                 level: Callable[[float], float] | None = None, partial: bool = False) -> None:
         self.factor, self.quiet_s, self.slow_s, self.jitter = factor, quiet_s, slow_s, jitter
         self.level = level
+        if partial and (schedule is not None or level is not None):
+            raise ValueError("partial calls need the random spells, without a schedule or a level")
+        self.partial = partial
         self.rng = np.random.default_rng(seed)
         self.now = 0.0
         self.schedule = schedule
@@ -44,6 +49,8 @@ class TwoSpeedMachine:
         return self.slow
 
     def call(self, true_s: float) -> float:
+        if self.partial:
+            return self._call_through_spells(true_s)
         slow = self._mode()
         t = true_s * (self.factor if slow else 1.0) * (1.0 + self.rng.exponential(self.jitter))
         if self.level is not None:
@@ -52,6 +59,25 @@ class TwoSpeedMachine:
         self.calls += 1
         self.slow_calls += slow
         return t
+
+
+    def _call_through_spells(self, true_s: float) -> float:
+        """A call whose work runs on through the spells it meets: a call longer than a quiet
+        spell is slowed by the share of it that falls in slow spells."""
+        work = true_s * (1.0 + self.rng.exponential(self.jitter))
+        start, slow_any = self.now, False
+        while work > 0:
+            slow = self._mode()
+            slow_any |= slow
+            rate = 1.0 / self.factor if slow else 1.0
+            step = min(work / rate, self._until - self.now)
+            self.now += step
+            work -= step * rate
+            if work > 1e-15:
+                self.now = max(self.now, self._until)  # float rounding: move into the next spell
+        self.calls += 1
+        self.slow_calls += slow_any
+        return self.now - start
 
 
 def true_latency_s(graph) -> float:
@@ -82,9 +108,10 @@ class TwoSpeedRuntime(Runtime):
     model_format = "onnx"
     providers = ("cpu",)
 
-    def __init__(self, machine: TwoSpeedMachine, **kw) -> None:
+    def __init__(self, machine: TwoSpeedMachine, scale: float = 1.0, **kw) -> None:
         super().__init__(**kw)
         self.machine = machine
+        self.scale = scale
         self.prepared_true: dict[str, float] = {}
 
     @classmethod
@@ -96,4 +123,4 @@ class TwoSpeedRuntime(Runtime):
         return "0"
 
     def prepare(self, graph, *, seed: int = 0) -> Prepared:
-        return _Prepared(self.machine, true_latency_s(graph))
+        return _Prepared(self.machine, true_latency_s(graph) * self.scale)
