@@ -82,7 +82,7 @@ def main() -> None:
                 t = time.perf_counter()
                 model = DevicePrior(space=space, references=prior).fit([archs[i] for i in idx], y[idx])
                 fit_s.append(time.perf_counter() - t)
-                pred = model.log_mean_
+                pred = np.log(model.predict_genes(genes))
                 lo, hi = model.predict_interval([archs[i] for i in np.nonzero(test)[0]])
                 rows.append({"device": dev, "k": k, "draw": s, "selection": how, "method": "device-prior",
                              "share": model.share_, **scores(np.exp(pred[test]), y[test], lo, hi)})

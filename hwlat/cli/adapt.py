@@ -33,12 +33,15 @@ def add_parser(sub: Any, parents: Parents) -> None:
             hwlat adapt --space nb201 --reference-devices devices.csv --suggest 10 > phone.csv  # fill in latency_ms
             hwlat adapt --space nb201 --reference-devices devices.csv --measurements phone.csv -o phone.npz
             hwlat query --space nb201 --predictor phone.npz --archs-file archs.txt --interval
+            hwlat adapt --space proxyless --reference-devices tables/a tables/b --measurements board.csv -o b.npz
             hwlat adapt --space nb201 --reference tables/cpu-ort/table.parquet --measurements phone.csv -o t.npz
         """)
     p.add_argument("--reference", help="latency table of one reference device")
-    p.add_argument("--reference-devices", nargs="+", metavar="CSV",
-                   help="latencies of the space's architectures on reference devices: a column arch (or arch_str) "
-                        "and one column of ms per device; several files are joined on their architectures")
+    p.add_argument("--reference-devices", nargs="+", metavar="CSV|TABLE",
+                   help="latencies of the space's architectures on reference devices: CSV files (a column arch or "
+                        "arch_str and one column of ms per device, joined on their architectures) and/or latency "
+                        "tables (.parquet or a folder with table.parquet; each stands for its device, and with "
+                        "tables only any architecture of the space can be predicted)")
     p.add_argument("--measurements", help="CSV with columns arch, latency_ms (the new device's)")
     p.add_argument("--suggest", type=count(1, 1000, "a few-shot fit needs a handful of measurements"), metavar="K",
                    help="with --reference-devices: print K architectures worth measuring (a CSV to fill in), "

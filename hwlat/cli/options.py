@@ -77,7 +77,7 @@ CALIBRATIONS = ("auto", "type", "kind", "key", "affine", "none")
 STATISTICS = ("min", "p5", "p10", "quiet", "median", "mean")
 #: the defaults of hwlat.profiler.Protocol shown in help (the parsed default is None, so that
 #: --quick keeps its own values where an option is not given)
-PROTOCOL_DEFAULTS: dict[str, Any] = {"rounds": 12, "round_time": 0.004, "remeasure": 3, "settle_budget": 6.0,
+PROTOCOL_DEFAULTS: dict[str, Any] = {"rounds": 12, "round_time": 0.004, "remeasure": 3, "settle_budget": 0.0,
                                      "statistic": "min"}
 NONE_EDGES = ("absent", "zero")
 #: the output formats every command that prints results offers
@@ -362,8 +362,9 @@ def protocol_parser() -> argparse.ArgumentParser:
     show_default(g.add_argument("--remeasure", type=REMEASURE, help="times an item with an unstable estimate gets "
                                                                     "more rounds"), d["remeasure"])
     show_default(g.add_argument("--settle-budget", type=SETTLE_BUDGET, metavar="X",
-                                help="after those, unsettled items get more rounds while a chunk's extra time "
-                                     "stays under X times its first pass (a busy host costs time, not accuracy)"),
+                                help="after those, items still unstable or short of quiet rounds get more rounds "
+                                     "while a chunk's extra time stays under X times its first pass (for a host "
+                                     "that runs slow nearly all the time; 0: off)"),
                  d["settle_budget"])
     show_default(g.add_argument("--statistic", choices=STATISTICS,
                                 help="what the reported latency is: the minimum of single calls, a low quantile, "

@@ -28,15 +28,15 @@ model when none was measured (``degenerate_`` says which).
 :meth:`DevicePrior.suggest` proposes which architectures to measure: greedily, the one whose
 prediction the prior is least sure of, given those already chosen.
 
-The predictor needs the reference latencies of every architecture it is asked about: the space
-must be enumerable (NB201) or the references must cover the queries.
+The predictor needs the reference latencies of every architecture it is asked about: with
+latency tables as the references (:mod:`hwlat.predictors.references`) any architecture of any
+space has them; with a CSV of measured latencies, only the architectures it lists.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,6 +44,7 @@ from sklearn.base import BaseEstimator
 
 from hwlat.errors import InputError, NotFittedError
 from hwlat.predictors.base import LayerTables
+from hwlat.predictors.references import ReferenceLatencies, read_references
 from hwlat.spaces import get_space
 
 if TYPE_CHECKING:
@@ -55,82 +56,6 @@ BLENDS = ("auto", "prior", "counts")
 #: measurements whose leave-one-out error is above this many times the fit's error scale are named
 OUTLIER_Z = 3.0
 _SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-@dataclass
-class ReferenceLatencies:
-    """Latencies (ms) of the same architectures (text form) on several reference devices."""
-
-    archs: list[str]
-    devices: list[str]
-    ms: np.ndarray  # (len(archs), len(devices))
-
-    def __post_init__(self) -> None:
-        self.ms = np.asarray(self.ms, dtype=np.float64)
-        if self.ms.shape != (len(self.archs), len(self.devices)):
-            raise InputError(f"reference latencies: {self.ms.shape} values for {len(self.archs)} architectures "
-                             f"x {len(self.devices)} devices")
-        if len(self.devices) < 2:
-            raise InputError(f"a device prior needs at least 2 reference devices, got {len(self.devices)}")
-        bad = ~(np.isfinite(self.ms) & (self.ms > 0))
-        if bad.any():
-            i, j = (int(x[0]) for x in np.nonzero(bad))
-            raise InputError(f"reference latency of {self.archs[i]} on {self.devices[j]} is {self.ms[i, j]!r}; "
-                             "every reference latency is a positive number of ms")
-
-    def without(self, device: str) -> ReferenceLatencies:
-        """These references less one device (a benchmark's held-out device)."""
-        keep = [j for j, d in enumerate(self.devices) if d != device]
-        return ReferenceLatencies(self.archs, [self.devices[j] for j in keep], self.ms[:, keep])
-
-
-def read_references(paths: Sequence[Any], space: SearchSpace) -> ReferenceLatencies:
-    """Reference devices from CSV files: a column ``arch`` (or ``arch_str``) of architectures in the
-    space's text form and one numeric column of latencies (ms) per device (an ``index`` column is
-    ignored). Several files are joined on the architectures they share."""
-    import io
-
-    import pandas as pd
-
-    from hwlat._files import read_input_text, shown
-
-    merged: pd.DataFrame | None = None
-    for path in paths:
-        text = read_input_text(path, "reference devices file")
-        try:
-            df = pd.read_csv(io.StringIO(text))
-        except Exception as exc:  # noqa: BLE001 - pandas raises many kinds of error for a bad CSV
-            raise InputError(f"{shown(path)} is not a readable CSV: {exc}") from None
-        col = next((c for c in ("arch", "arch_str") if c in df.columns), None)
-        if col is None:
-            raise InputError(f"{shown(path)} needs a column arch (or arch_str) of architectures, then one column of "
-                             "latencies (ms) per reference device")
-        devices = [c for c in df.columns if c not in (col, "index") and pd.api.types.is_numeric_dtype(df[c])]
-        if not devices:
-            raise InputError(f"{shown(path)} has no numeric column of latencies; give one per reference device")
-        archs = []
-        for line, a in enumerate(df[col].astype(str), 2):
-            try:
-                archs.append(space.encode(space.decode(a)))
-            except InputError as exc:
-                raise InputError(f"{shown(path)}:{line}: {exc}") from None
-        part = pd.DataFrame(df[devices].to_numpy(dtype=np.float64), index=pd.Index(archs, name="arch"),
-                            columns=[str(d) for d in devices])
-        if part.index.has_duplicates:
-            raise InputError(f"{shown(path)} lists {part.index[part.index.duplicated()][0]} twice")
-        if merged is not None:
-            clash = sorted(set(merged.columns) & set(part.columns))
-            if clash:
-                raise InputError(f"{shown(path)}: device {clash[0]} is already given by an earlier file")
-            merged = merged.join(part, how="inner")
-        else:
-            merged = part
-    if merged is None or merged.empty:
-        raise InputError("no reference architectures: give at least one file, sharing architectures with the others")
-    if merged.shape[1] < 2:
-        raise InputError(f"{', '.join(shown(p) for p in paths)} give(s) one reference device ({merged.columns[0]}); "
-                         "a device prior learns from at least 2: one column of latencies (ms) per device")
-    return ReferenceLatencies(list(merged.index), list(merged.columns), merged.to_numpy())
 
 
 class DevicePrior(BaseEstimator):
@@ -161,7 +86,7 @@ class DevicePrior(BaseEstimator):
 
     # -- the prior ------------------------------------------------------------------------------
     def _prepare(self) -> None:
-        """Features of every reference architecture, and the map from genes to them."""
+        """The principal directions of the reference devices, and the prior over the weights."""
         if self.space is None or self.references is None:
             raise InputError("a DevicePrior needs space= and references= (the reference devices' latencies)")
         if self.blend not in BLENDS:
@@ -170,47 +95,77 @@ class DevicePrior(BaseEstimator):
             raise InputError(f"noise must be in (0, 10) and count_var in [0, 100), got {self.noise}, {self.count_var}")
         space, ref = self.space, self.references
         genes = space.to_genes([space.decode(a) for a in ref.archs])
-        sizes = space.gene_sizes()
-        n_flat = math.prod(sizes)
-        if n_flat > 50_000_000:
-            raise InputError(f"a DevicePrior indexes every architecture of its space; {space.name} has {n_flat:,}")
-        self.row_of_flat_ = np.full(n_flat, -1, dtype=np.int64)
-        self.row_of_flat_[np.ravel_multi_index(tuple(genes.T), sizes)] = np.arange(len(genes))
-        z = np.log(ref.ms)
-        mean = z.mean(axis=1)
-        centred = z - mean[:, None]
-        centred -= centred.mean(axis=0)
-        u, s, _ = np.linalg.svd(centred, full_matrices=False)
+        self.ref_genes_ = genes
+        self.ref_log_ = np.log(ref.ms)
+        self.tables_ = tuple(ref.tables)
+        self._index()
+        z = self.ref_log_
+        centred = z - z.mean(axis=1)[:, None]
+        self.colmean_ = centred.mean(axis=0)
+        _, s, vt = np.linalg.svd(centred - self.colmean_, full_matrices=False)
         keep = s > 1e-9 * max(float(s[0]), 1e-300)
-        basis = u[:, keep] * s[keep] / math.sqrt(z.shape[1])
-        counts = np.stack([(genes == v).sum(axis=1) for v in range(1, max(sizes))], axis=1).astype(np.float64)
-        self.features_ = np.column_stack([np.ones(len(genes)), mean, basis, counts])
-        self.prior_mean_ = np.r_[0.0, 1.0, np.zeros(basis.shape[1] + counts.shape[1])]
-        self.prior_var_ = np.r_[100.0, 1.0, np.ones(basis.shape[1]), np.full(counts.shape[1], self.count_var)]
-        self.counts_ = np.column_stack([counts, np.ones(len(genes))])
-        self.degenerate_rows_ = np.asarray(space.degenerate_genes(genes), dtype=bool)
+        self.proj_ = vt[keep].T / math.sqrt(z.shape[1])  # a reference device's weights have unit variance
+        n_counts = max(space.gene_sizes()) - 1
+        self.prior_mean_ = np.r_[0.0, 1.0, np.zeros(self.proj_.shape[1] + n_counts)]
+        self.prior_var_ = np.r_[100.0, 1.0, np.ones(self.proj_.shape[1]), np.full(n_counts, self.count_var)]
 
-    def _rows(self, genes: np.ndarray) -> np.ndarray:
-        g = np.asarray(genes)
+    def _index(self) -> None:
+        """Rows of the reference architectures by flat gene index (CSV references: the only
+        architectures with reference latencies)."""
         sizes = self._need_space().gene_sizes()
+        self.row_of_flat_: np.ndarray | None = None
+        if self.tables_:
+            return
+        flat = np.ravel_multi_index(tuple(self.ref_genes_.T), sizes)
+        if math.prod(sizes) <= 50_000_000:
+            index = np.full(math.prod(sizes), -1, dtype=np.int64)
+            index[flat] = np.arange(len(flat))
+            self.row_of_flat_ = index
+        else:
+            order = np.argsort(flat)
+            self.row_of_flat_ = np.stack([flat[order], order])
+
+    def _ref_log(self, genes: np.ndarray) -> np.ndarray:
+        """Log reference latencies of each gene row, ``(n, devices)``."""
+        space = self._need_space()
+        g = np.asarray(genes)
+        sizes = space.gene_sizes()
         if g.ndim != 2 or g.shape[1] != len(sizes):
             raise InputError(f"genes must be an integer array of shape (n, {len(sizes)})")
-        rows = self.row_of_flat_[np.ravel_multi_index(tuple(g.T), sizes)]
+        if self.tables_:
+            return np.log(np.maximum(np.column_stack([t.predict_genes(g) for t in self.tables_]), 1e-9))
+        flat = np.ravel_multi_index(tuple(g.T), sizes)
+        index = self.row_of_flat_
+        assert index is not None
+        if index.ndim == 1:
+            rows = index[flat]
+        else:
+            pos = np.clip(np.searchsorted(index[0], flat), 0, index.shape[1] - 1)
+            rows = np.where(index[0][pos] == flat, index[1][pos], -1)
         if (rows < 0).any():
-            a = self._need_space().encode(self._need_space().from_genes(g[int(np.argmax(rows < 0))]))
-            raise InputError(f"{a} has no reference latencies; a DevicePrior predicts only the architectures its "
-                             "reference devices were measured on")
-        return rows
+            a = space.encode(space.from_genes(g[int(np.argmax(rows < 0))]))
+            raise InputError(f"{a} has no reference latencies; a DevicePrior with measured reference devices predicts "
+                             "only the architectures they were measured on (give latency tables to predict any)")
+        return self.ref_log_[rows]
+
+    def _features(self, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model's features of each gene row, and the count model's (counts and a constant)."""
+        z = self._ref_log(genes)
+        m = z.mean(axis=1)
+        basis = (z - m[:, None] - self.colmean_) @ self.proj_
+        g = np.asarray(genes)
+        counts = np.stack([(g == v).sum(axis=1) for v in range(1, max(self._need_space().gene_sizes()))],
+                          axis=1).astype(np.float64)
+        return np.column_stack([np.ones(len(g)), m, basis, counts]), np.column_stack([counts, np.ones(len(g))])
 
     def _need_space(self) -> SearchSpace:
         if self.space is None:
             raise InputError("a DevicePrior needs space=")
         return self.space
 
-    def _posterior(self, rows: np.ndarray, t: np.ndarray, robust: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and covariance of the weights from log latencies ``t`` of ``rows``."""
-        a = self.features_[rows]
-        w = np.ones(len(rows))
+    def _posterior(self, a: np.ndarray, t: np.ndarray, robust: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and covariance of the weights from log latencies ``t`` with features ``a``."""
+        w = np.ones(len(a))
         s2 = self.noise ** 2
         for _ in range(6 if robust else 1):
             prec = (a * w[:, None]).T @ a / s2 + np.diag(1 / self.prior_var_)
@@ -220,14 +175,12 @@ class DevicePrior(BaseEstimator):
             w = np.minimum(1.0, 2.0 / np.maximum(r, 1e-12))  # Huber at two noise scales
         return mean, cov
 
-    def _count_fit(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _count_fit(c: np.ndarray, y: np.ndarray) -> np.ndarray:
         from scipy.optimize import nnls
 
-        coef, _ = nnls(self.counts_[rows] / y[:, None], np.ones(len(rows)))  # relative error
+        coef, _ = nnls(c / y[:, None], np.ones(len(y)))  # relative error
         return coef
-
-    def _count_log(self, coef: np.ndarray, rows: np.ndarray | slice, floor: float) -> np.ndarray:
-        return np.log(np.maximum(self.counts_[rows] @ coef, floor))
 
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, X: Sequence[Any], y: Sequence[float] | np.ndarray) -> DevicePrior:
@@ -240,28 +193,29 @@ class DevicePrior(BaseEstimator):
             raise InputError(f"{len(archs)} architectures but {y.size} measured latencies")
         if not (np.isfinite(y) & (y > 0)).all():
             raise InputError("every measured latency must be a positive number of ms")
-        rows = self._rows(space.to_genes(archs))
-        deg = self.degenerate_rows_[rows]
+        genes = space.to_genes(archs)
+        fa, ca = self._features(genes)
+        deg = np.asarray(space.degenerate_genes(genes), dtype=bool)
         # degenerate architectures are fitted with the others unless they run unlike what the model
         # of the others expects (a runtime that prunes a dead cell measures them near zero)
         apart = False
         if deg.any() and (~deg).sum() >= 3:
-            m0, _ = self._posterior(rows[~deg], np.log(y[~deg]))
-            off = np.log(y[deg]) - self.features_[rows[deg]] @ m0
+            m0, _ = self._posterior(fa[~deg], np.log(y[~deg]))
+            off = np.log(y[deg]) - fa[deg] @ m0
             apart = float(np.median(np.abs(off))) > OUTLIER_Z * self.noise
-        main = ~deg if apart else np.ones(len(rows), dtype=bool)
+        main = ~deg if apart else np.ones(len(genes), dtype=bool)
         if main.sum() < 3:
             raise InputError(f"{int(main.sum())} measured architectures that are not degenerate; a DevicePrior needs "
                              "at least 3 (degenerate: the cell computes nothing of the input)")
-        r, t, ym = rows[main], np.log(y[main]), y[main]
-        floor = 0.25 * float(ym.min())
+        f, c, t, ym = fa[main], ca[main], np.log(y[main]), y[main]
+        self.floor_ = 0.25 * float(ym.min())
         # leave-one-out predictions of both models, for the blend, the error scale and the outliers
-        loo_p, loo_c = np.empty(r.size), np.empty(r.size)
-        for i in range(r.size):
-            rest = np.arange(r.size) != i
-            m, _ = self._posterior(r[rest], t[rest])
-            loo_p[i] = float(self.features_[r[i]] @ m)
-            loo_c[i] = float(self._count_log(self._count_fit(r[rest], ym[rest]), r[i:i + 1], floor)[0])
+        loo_p, loo_c = np.empty(t.size), np.empty(t.size)
+        for i in range(t.size):
+            rest = np.arange(t.size) != i
+            m, _ = self._posterior(f[rest], t[rest])
+            loo_p[i] = float(f[i] @ m)
+            loo_c[i] = math.log(max(float(c[i] @ self._count_fit(c[rest], ym[rest])), self.floor_))
         shares = {"prior": (1.0,), "counts": (0.0,), "auto": _SHARES}[self.blend]
         errs = [float(np.mean((a * loo_p + (1 - a) * loo_c - t) ** 2)) for a in shares]
         share = shares[int(np.argmin(errs))]
@@ -270,17 +224,13 @@ class DevicePrior(BaseEstimator):
         self.share_ = float(share)
         self.loo_rmse_ = float(np.sqrt(np.mean(resid ** 2)))
         self.sigma_ = max(self.loo_rmse_, 0.01)
-        mean, cov = self._posterior(r, t)
-        coef = self._count_fit(r, ym)
-        f = self.features_
-        log_p = f @ mean
-        var_p = np.einsum("ij,jk,ik->i", f, cov, f)
-        self.log_mean_ = share * log_p + (1 - share) * self._count_log(coef, slice(None), floor)
-        self.log_sd_ = np.sqrt(share ** 2 * var_p + self.sigma_ ** 2)
+        self.post_mean_, self.post_cov_ = self._posterior(f, t)
+        self.count_coef_ = self._count_fit(c, ym)
         measured_deg = y[deg]
+        self.degenerate_log_: tuple[float, float] | None = None
         if apart:
-            self.log_mean_[self.degenerate_rows_] = math.log(float(np.median(measured_deg)))
-            self.log_sd_[self.degenerate_rows_] = max(float(np.std(np.log(measured_deg))), self.sigma_)
+            self.degenerate_log_ = (math.log(float(np.median(measured_deg))),
+                                    max(float(np.std(np.log(measured_deg))), self.sigma_))
             self.degenerate_ = (f"apart: the {measured_deg.size} measured degenerate architecture(s) ran unlike the "
                                 "model of the others; all are predicted at their median")
         elif measured_deg.size:
@@ -301,15 +251,27 @@ class DevicePrior(BaseEstimator):
 
     # -- predicting -----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "log_mean_"):
+        if not hasattr(self, "post_mean_"):
             raise NotFittedError("this DevicePrior is not fitted yet; call fit(archs, y_ms) first")
 
     def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "log_mean_")
+        return hasattr(self, "post_mean_")
+
+    def log_predict_genes(self, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of the log latency (log ms) of each gene row."""
+        self._check_fitted()
+        f, c = self._features(genes)
+        share = self.share_
+        var = np.einsum("ij,jk,ik->i", f, self.post_cov_, f)
+        mean = share * (f @ self.post_mean_) + (1 - share) * np.log(np.maximum(c @ self.count_coef_, self.floor_))
+        sd = np.sqrt(share ** 2 * var + self.sigma_ ** 2)
+        if self.degenerate_log_ is not None:
+            deg = np.asarray(self._need_space().degenerate_genes(np.asarray(genes)), dtype=bool)
+            mean[deg], sd[deg] = self.degenerate_log_
+        return mean, sd
 
     def predict_genes(self, genes: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        return np.exp(self.log_mean_[self._rows(genes)])
+        return np.exp(self.log_predict_genes(genes)[0])
 
     def predict(self, X: Sequence[Any]) -> np.ndarray:
         return self.predict_genes(self._need_space().to_genes(list(X)))
@@ -320,15 +282,15 @@ class DevicePrior(BaseEstimator):
 
         if not 0 < level < 1:
             raise InputError(f"an interval level is between 0 and 1, got {level}")
-        self._check_fitted()
-        rows = self._rows(self._need_space().to_genes(list(X)))
+        m, s = self.log_predict_genes(self._need_space().to_genes(list(X)))
         z = float(norm.ppf(0.5 + level / 2))
-        m, s = self.log_mean_[rows], self.log_sd_[rows]
         return np.exp(m - z * s), np.exp(m + z * s)
 
     def min_latency(self) -> float | None:
+        """The least prediction over the reference architectures (the whole space where the
+        references are tables of a space small enough to take whole)."""
         self._check_fitted()
-        return float(np.exp(self.log_mean_.min()))
+        return float(self.predict_genes(self.ref_genes_).min())
 
     def layer_tables(self) -> LayerTables | None:
         return None  # not additive over parts
@@ -340,11 +302,12 @@ class DevicePrior(BaseEstimator):
             raise InputError(f"suggest needs k >= 1, got {k}")
         self._prepare()
         space = self._need_space()
-        f = self.features_
+        f, _ = self._features(self.ref_genes_)
         cov = np.diag(self.prior_var_)
-        ok = ~self.degenerate_rows_
+        ok = ~np.asarray(space.degenerate_genes(self.ref_genes_), dtype=bool)
         if exclude:
-            ok[self._rows(space.to_genes(list(exclude)))] = False
+            gone = {tuple(g) for g in space.to_genes(list(exclude))}
+            ok &= np.array([tuple(g) not in gone for g in self.ref_genes_])
         chosen: list[int] = []
         s2 = self.noise ** 2
         for _ in range(min(k, int(ok.sum()))):
@@ -356,19 +319,28 @@ class DevicePrior(BaseEstimator):
             ok[i] = False
             g = cov @ f[i]
             cov = cov - np.outer(g, g) / (s2 + float(f[i] @ g))
-        return [space.decode(self.references.archs[i]) for i in chosen]  # type: ignore[union-attr]
+        return [space.from_genes(self.ref_genes_[i]) for i in chosen]
 
     # -- saving ---------------------------------------------------------------------------------
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
         space = self._need_space()
+        arrays = {"ref_genes": self.ref_genes_, "ref_log": self.ref_log_, "colmean": self.colmean_,
+                  "proj": self.proj_, "post_mean": self.post_mean_, "post_cov": self.post_cov_,
+                  "count_coef": self.count_coef_}
+        tables = []
+        for d, t in enumerate(self.tables_):
+            tables.append({"dims": [list(x) for x in t.dims], "constant_ms": t.constant_ms, "names": list(t.names)})
+            for j, (g, v) in enumerate(zip(t.genes, t.tables)):
+                arrays[f"t{d}_genes{j}"], arrays[f"t{d}_ms{j}"] = g, v
         header = {"kind": "device-prior", "space": {"name": space.name, "config": space.config()},
-                  "devices": self.devices_,
+                  "devices": self.devices_, "tables": tables,
                   "noise": self.noise, "count_var": self.count_var, "blend": self.blend,
                   "fitted": {"share": self.share_, "loo_rmse": self.loo_rmse_, "sigma": self.sigma_,
+                             "floor": self.floor_, "degenerate_log": self.degenerate_log_,
                              "n_fit": self.n_fit_, "n_degenerate": self.n_degenerate_,
                              "degenerate": self.degenerate_, "outliers": self.outliers_}}
-        return header, {"log_mean": self.log_mean_, "log_sd": self.log_sd_, "row_of_flat": self.row_of_flat_}
+        return header, arrays
 
     @classmethod
     def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: Any = None) -> DevicePrior:
@@ -377,24 +349,37 @@ class DevicePrior(BaseEstimator):
             pred = cls(space=space, noise=float(header["noise"]), count_var=float(header["count_var"]),
                        blend=str(header["blend"]))
             f = header["fitted"]
-            pred.log_mean_ = np.asarray(arrays["log_mean"], dtype=np.float64)
-            pred.log_sd_ = np.asarray(arrays["log_sd"], dtype=np.float64)
-            pred.row_of_flat_ = np.asarray(arrays["row_of_flat"], dtype=np.int64)
-            n_flat = math.prod(space.gene_sizes())
-            if pred.row_of_flat_.size != n_flat or pred.row_of_flat_.max() >= pred.log_mean_.size:
+            ints = {"ref_genes"}
+            for name in ("ref_genes", "ref_log", "colmean", "proj", "post_mean", "post_cov", "count_coef"):
+                setattr(pred, name + "_", np.asarray(arrays[name], dtype=np.int64 if name in ints else np.float64))
+            pred.tables_ = tuple(
+                LayerTables.of([arrays[f"t{d}_genes{j}"] for j in range(len(t["dims"]))], t["dims"],
+                               [arrays[f"t{d}_ms{j}"] for j in range(len(t["dims"]))], float(t["constant_ms"]),
+                               t.get("names", ()))
+                for d, t in enumerate(header.get("tables", [])))
+            n, k = pred.proj_.shape[1], pred.post_mean_.size
+            if (pred.ref_genes_.ndim != 2 or pred.ref_genes_.shape[1] != len(space.gene_sizes())
+                    or pred.ref_log_.shape != (len(pred.ref_genes_), pred.colmean_.size)
+                    or pred.proj_.shape[0] != pred.colmean_.size or pred.post_cov_.shape != (k, k)
+                    or k != 2 + n + max(space.gene_sizes()) - 1 or pred.count_coef_.size != max(space.gene_sizes())
+                    or (pred.tables_ and len(pred.tables_) != pred.colmean_.size)):
                 raise ValueError("the arrays do not match the space")
-            if not (np.isfinite(pred.log_mean_).all() and np.isfinite(pred.log_sd_).all()):
-                raise ValueError("non-finite predictions")
+            if not all(np.isfinite(getattr(pred, n + "_")).all() for n in ("ref_log", "post_mean", "post_cov")):
+                raise ValueError("non-finite values")
+            pred._index()
             pred.share_, pred.loo_rmse_, pred.sigma_ = float(f["share"]), float(f["loo_rmse"]), float(f["sigma"])
+            pred.floor_ = float(f["floor"])
+            dl = f.get("degenerate_log")
+            pred.degenerate_log_ = (float(dl[0]), float(dl[1])) if dl is not None else None
             pred.n_fit_, pred.n_degenerate_ = int(f["n_fit"]), int(f["n_degenerate"])
             pred.degenerate_, pred.outliers_ = str(f["degenerate"]), list(f["outliers"])
             pred.devices_ = list(header.get("devices", []))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InputError(f"malformed device-prior predictor file: {exc}; write it again with hwlat adapt") from None
         return pred
 
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:  # noqa: N803 - BaseEstimator's signature
-        fitted = hasattr(self, "log_mean_")
+        fitted = hasattr(self, "post_mean_")
         state = f"fit on {self.n_fit_} measurements, share {self.share_:g}" if fitted else "unfitted"
         n = len(self.devices_) if fitted else len(self.references.devices) if self.references is not None else 0
         return f"DevicePrior(space={getattr(self.space, 'name', self.space)!r}, {n} reference devices, {state})"
