@@ -11,7 +11,9 @@ of the held-out device are drawn at random (20 seeded draws), the predictor is f
 latencies and predicts every other architecture. Reported per device and as the mean: Spearman,
 Kendall, MAPE, the share within ±10 %, and how often the 90 % interval holds the truth; beside
 them, on the same draws, the trivial baseline (non-negative least squares of latency on the
-counts of each op in the cell plus a constant). ``suggest`` rows fit on the K architectures
+counts of each op in the cell plus a constant), and per device the paired difference in ρ with
+its 95 % interval over the draws (a device is "significantly" below the baseline when the whole
+interval is below 0). ``suggest`` rows fit on the K architectures
 :meth:`DevicePrior.suggest` proposes from the prior (one draw: the proposal is deterministic).
 
 Prints Markdown; writes the raw figures as JSON in ``--out``.
@@ -96,20 +98,30 @@ def main() -> None:
 
 def report(rows: list[dict], devices: list[str], ks: list[int], wall: float, fit_s: float) -> None:
     import pandas as pd
+    from scipy.stats import t as student_t
 
     df = pd.DataFrame(rows)
     rnd = df[df.selection == "random"]
+
+    def paired(k: int) -> pd.DataFrame:
+        """Per device: the mean over draws of the device prior's ρ minus the baseline's on the same
+        draw, and the half-width of its 95 % interval."""
+        w = rnd[rnd.k == k].pivot_table(index=["device", "draw"], columns="method", values="spearman")
+        d = (w["device-prior"] - w["baseline"]).groupby("device")
+        n = d.count()
+        return pd.DataFrame({"diff": d.mean(), "half": student_t.ppf(0.975, n - 1) * d.std() / n ** 0.5})
     print(f"\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {wall:.0f} s; median fit {fit_s * 1e3:.0f} ms\n")
     print("| K | method | mean ρ | mean Kendall τ | mean MAPE % | within ±10 % | 90 % interval holds "
-          "| devices below baseline ρ |")
+          "| devices below baseline ρ (significantly) |")
     print("|---|---|---|---|---|---|---|---|")
     for k in ks:
         per = rnd[rnd.k == k].groupby(["method", "device"]).mean(numeric_only=True)
         base = per.loc["baseline"]["spearman"]
         for m in ("device-prior", "baseline"):
             p = per.loc[m]
-            below = int((p["spearman"] < base - 1e-9).sum()) if m != "baseline" else 0
-            cov = f"{p['coverage_90'].mean():.0f} %" if "coverage_90" in p and p["coverage_90"].notna().all() else ""
+            pd_ = paired(k)
+            below = f"{int((p['spearman'] < base - 1e-9).sum())} ({int((pd_['diff'] + pd_['half'] < 0).sum())})"
+            cov = f"{p['coverage_90'].mean():.1f} %" if "coverage_90" in p and p["coverage_90"].notna().all() else ""
             print(f"| {k} | {m} | {p['spearman'].mean():.3f} | {p['kendall'].mean():.3f} | {p['mape'].mean():.1f} | "
                   f"{p['within_10'].mean():.0f} % | {cov} | {below if m != 'baseline' else ''} |")
     print(f"\nHELP (published, its meta-test devices): mean ρ {HELP_RHO} at K = 10.\n")
@@ -124,13 +136,15 @@ def report(rows: list[dict], devices: list[str], ks: list[int], wall: float, fit
               f"{s['mape'].mean():.1f} | {int((s['spearman'] > r['spearman']).sum())} of {len(s)} |")
     k = 10 if 10 in ks else ks[0]
     print(f"\nPer device, K = {k}, random draws: ρ / MAPE % (device prior; baseline)\n")
-    print("| device | device prior | baseline | share of the prior model |")
-    print("|---|---|---|---|")
+    print("| device | device prior | baseline | ρ prior − baseline, 95 % interval over draws "
+          "| 90 % interval holds | share of the prior model |")
+    print("|---|---|---|---|---|---|")
     per = rnd[rnd.k == k].groupby(["method", "device"]).mean(numeric_only=True)
+    pd_ = paired(k)
     for d in devices:
         a, b = per.loc[("device-prior", d)], per.loc[("baseline", d)]
         print(f"| {d} | {a['spearman']:.3f} / {a['mape']:.1f} | {b['spearman']:.3f} / {b['mape']:.1f} | "
-              f"{a['share']:.2f} |")
+              f"{pd_.loc[d, 'diff']:+.4f} ± {pd_.loc[d, 'half']:.4f} | {a['coverage_90']:.0f} % | {a['share']:.2f} |")
 
 
 if __name__ == "__main__":
