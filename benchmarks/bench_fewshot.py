@@ -117,10 +117,10 @@ def report(rows: list[dict], devices: list[str], ks: list[int], wall: float, fit
     for k in ks:
         per = rnd[rnd.k == k].groupby(["method", "device"]).mean(numeric_only=True)
         base = per.loc["baseline"]["spearman"]
+        gap = paired(k)
         for m in ("device-prior", "baseline"):
             p = per.loc[m]
-            pd_ = paired(k)
-            below = f"{int((p['spearman'] < base - 1e-9).sum())} ({int((pd_['diff'] + pd_['half'] < 0).sum())})"
+            below = f"{int((p['spearman'] < base - 1e-9).sum())} ({int((gap['diff'] + gap['half'] < 0).sum())})"
             cov = f"{p['coverage_90'].mean():.1f} %" if "coverage_90" in p and p["coverage_90"].notna().all() else ""
             print(f"| {k} | {m} | {p['spearman'].mean():.3f} | {p['kendall'].mean():.3f} | {p['mape'].mean():.1f} | "
                   f"{p['within_10'].mean():.0f} % | {cov} | {below if m != 'baseline' else ''} |")
@@ -140,11 +140,11 @@ def report(rows: list[dict], devices: list[str], ks: list[int], wall: float, fit
           "| 90 % interval holds | share of the prior model |")
     print("|---|---|---|---|---|---|")
     per = rnd[rnd.k == k].groupby(["method", "device"]).mean(numeric_only=True)
-    pd_ = paired(k)
+    gap = paired(k)
     for d in devices:
         a, b = per.loc[("device-prior", d)], per.loc[("baseline", d)]
         print(f"| {d} | {a['spearman']:.3f} / {a['mape']:.1f} | {b['spearman']:.3f} / {b['mape']:.1f} | "
-              f"{pd_.loc[d, 'diff']:+.4f} ± {pd_.loc[d, 'half']:.4f} | {a['coverage_90']:.0f} % | {a['share']:.2f} |")
+              f"{gap.loc[d, 'diff']:+.4f} ± {gap.loc[d, 'half']:.4f} | {a['coverage_90']:.0f} % | {a['share']:.2f} |")
 
 
 if __name__ == "__main__":
