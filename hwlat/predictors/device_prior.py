@@ -10,7 +10,8 @@ whose sums stand for a device) show those directions. A new device is modelled i
 
 ``m(a)`` the mean log latency of ``a`` over the reference devices, ``B_k`` their principal
 directions (scaled so that a reference device's ``w`` has unit variance), ``n_j(a)`` the count
-of each op choice in ``a`` (for a device unlike all references), ``e`` noise of scale ``noise``.
+of each op choice in ``a`` (:meth:`~hwlat.spaces.base.SearchSpace.op_counts`; for a device unlike
+all references), ``e`` noise of scale ``noise``.
 A Gaussian prior (``b1`` near 1, ``w ~ N(0, 1)``, ``c`` small) and the K measurements give the
 posterior in one small linear solve; a Huber-weighted refit keeps one bad measurement from
 pulling the fit, and measurements that do not fit are named (:attr:`DevicePrior.outliers_`).
@@ -74,7 +75,8 @@ class DevicePrior(BaseEstimator):
     noise:
         The prior's scale of a measurement's log error (0.10: about 10 %).
     count_var:
-        Prior variance of each op count's log effect (small: the references carry the structure).
+        Prior variance of the log effect of each op choice's count in a typical network (small: the
+        references carry the structure); per unit count it is divided by the squared mean count.
     blend:
         ``"auto"`` (share of the prior model and the count model chosen by leave-one-out),
         ``"prior"`` or ``"counts"`` (one of them alone).
@@ -109,9 +111,12 @@ class DevicePrior(BaseEstimator):
         _, s, vt = np.linalg.svd(centred - self.colmean_, full_matrices=False)
         keep = s > 1e-9 * max(float(s[0]), 1e-300)
         self.proj_ = vt[keep].T / math.sqrt(z.shape[1])  # a reference device's weights have unit variance
-        n_counts = max(space.gene_sizes()) - 1
-        self.prior_mean_ = np.r_[0.0, 1.0, np.zeros(self.proj_.shape[1] + n_counts)]
-        self.prior_var_ = np.r_[100.0, 1.0, np.ones(self.proj_.shape[1]), np.full(n_counts, self.count_var)]
+        # count_var is the variance of the log effect of a typical network's count of a choice: per
+        # unit count it is divided by the squared mean count (an OFA network runs ~5 layers of each
+        # kernel size, an NB201 cell ~1.2 edges of each op)
+        typical = np.maximum(space.op_counts(genes).mean(axis=0), 1.0)
+        self.prior_mean_ = np.r_[0.0, 1.0, np.zeros(self.proj_.shape[1] + typical.size)]
+        self.prior_var_ = np.r_[100.0, 1.0, np.ones(self.proj_.shape[1]), self.count_var / typical ** 2]
 
     def _index(self) -> None:
         """Rows of the reference architectures by flat gene index (CSV references: the only
@@ -157,10 +162,9 @@ class DevicePrior(BaseEstimator):
         z = self._ref_log(genes)
         m = z.mean(axis=1)
         basis = (z - m[:, None] - self.colmean_) @ self.proj_
-        g = np.asarray(genes)
-        counts = np.stack([(g == v).sum(axis=1) for v in range(1, max(self._need_space().gene_sizes()))],
-                          axis=1).astype(np.float64)
-        return np.column_stack([np.ones(len(g)), m, basis, counts]), np.column_stack([counts, np.ones(len(g))])
+        counts = self._need_space().op_counts(np.asarray(genes))
+        ones = np.ones(len(counts))
+        return np.column_stack([ones, m, basis, counts]), np.column_stack([counts, ones])
 
     def _need_space(self) -> SearchSpace:
         if self.space is None:
@@ -371,7 +375,8 @@ class DevicePrior(BaseEstimator):
             if (pred.ref_genes_.ndim != 2 or pred.ref_genes_.shape[1] != len(space.gene_sizes())
                     or pred.ref_log_.shape != (len(pred.ref_genes_), pred.colmean_.size)
                     or pred.proj_.shape[0] != pred.colmean_.size or pred.post_cov_.shape != (k, k)
-                    or k != 2 + n + max(space.gene_sizes()) - 1 or pred.count_coef_.size != max(space.gene_sizes())
+                    or k != 1 + n + pred.count_coef_.size
+                    or pred.count_coef_.size != 1 + space.op_counts(pred.ref_genes_[:1]).shape[1]
                     or (pred.tables_ and len(pred.tables_) != pred.colmean_.size)):
                 raise ValueError("the arrays do not match the space")
             if not all(np.isfinite(getattr(pred, n + "_")).all() for n in ("ref_log", "post_mean", "post_cov")):

@@ -279,6 +279,14 @@ class SearchSpace(ABC):
         zero. By default, none."""
         return np.zeros(np.asarray(genes).shape[0], dtype=bool)
 
+    def op_counts(self, genes: np.ndarray) -> np.ndarray:
+        """``(n, m)`` counts of the choices each gene row makes, the features of a count model
+        (a few-shot fit from whole networks): by default, how many genes take each value but the
+        first (an NB201 cell: how many edges hold each op but ``none``). A space whose genes mix
+        kinds of choice, or can be inactive, overrides it."""
+        g = np.asarray(genes)
+        return np.stack([(g == v).sum(axis=1) for v in range(1, max(self.gene_sizes()))], axis=1).astype(np.float64)
+
     def for_runtime(self, runtime: str) -> SearchSpace:
         """This space with :meth:`ops` and :meth:`part_ops` listing the kernels ``runtime`` runs,
         where it fuses ops the space lists apart (a latency table of that runtime sums these);

@@ -241,6 +241,16 @@ class OFAMobileNetV3Space(SearchSpace):
             g[:, self.GENES_E][inactive] = 0
         return g
 
+    def op_counts(self, genes: np.ndarray) -> np.ndarray:
+        """Layers that run, by kernel size (3, 5, 7: their sum is the depth) and by expand ratio
+        (4, 6): kernel and expand genes of a layer its stage skips count for nothing."""
+        g = np.asarray(genes, dtype=np.int64)
+        act = self.active_layers(g)
+        k, e = g[:, self.GENES_K], g[:, self.GENES_E]
+        cols = [((k == v) & act).sum(axis=1) for v in range(len(self.KS))]
+        cols += [((e == v) & act).sum(axis=1) for v in range(1, len(self.E))]
+        return np.stack(cols, axis=1).astype(np.float64)
+
     def gene_sizes(self) -> tuple[int, ...]:
         return (len(self.resolutions),) + (len(self.D),) * 5 + (len(self.KS),) * 20 + (len(self.E),) * 20
 

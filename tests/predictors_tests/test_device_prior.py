@@ -201,8 +201,9 @@ def test_leave_one_device_out_on_published_latencies(shared_data):
     assert np.mean(rho) > 0.95
 
 
-def _device_table(space, rng, name):
-    """A synthetic latency table whose op costs weigh FLOPs and each kind of op differently."""
+def _device_table(space, rng, name, k7=1.0):
+    """A synthetic latency table whose op costs weigh FLOPs and each kind of op differently
+    (``k7``: a factor on 7x7 MBConv blocks)."""
     from hwlat.latency_tables import LatencyTable, TableMetadata
 
     per_kind: dict[str, float] = {}
@@ -210,7 +211,8 @@ def _device_table(space, rng, name):
     rows = []
     for s in space.all_ops():
         w = per_kind.setdefault(s.kind, rng.uniform(0.2, 3.0))
-        rows.append((s, {"median_ms": 0.002 * w + a * s.flops * 1e-8}))
+        f = k7 if s.kind == "mbconv" and int(s.param_dict["k"]) == 7 else 1.0
+        rows.append((s, {"median_ms": f * (0.002 * w + a * s.flops * 1e-8)}))
     md = TableMetadata(device={"name": name}, runtime="onnxruntime", threads=1, overhead_ms=0.05)
     return LatencyTable.from_rows(md, rows)
 
@@ -251,3 +253,30 @@ def test_tables_as_reference_devices_predict_any_architecture(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["reference_devices"] == [f"dev{d}" for d in range(5)]
     with pytest.raises(InputError, match="at least 2 devices"):
         read_references(paths[:1], space)
+
+
+def test_ofa_device_slow_at_one_kernel_size_is_followed_by_the_counts(tmp_path):
+    """Once-for-All through three reference tables, and a new device on which 7x7 layers cost 4x
+    what the references say (as LiteRT's XNNPACK runs them on some CPUs): the counts of the
+    layers that run, by kernel size, carry what no reference shows; save and load keep it."""
+    from hwlat.predictors.lookup import LookupPredictor
+
+    space = get_space("ofa-mbv3", resolutions=[160])
+    rng = np.random.default_rng(3)
+    paths = []
+    for d in range(3):
+        p = tmp_path / f"dev{d}.parquet"
+        _device_table(space, rng, f"dev{d}").save(p)
+        paths.append(p)
+    truth = LookupPredictor(space=space, table=_device_table(space, rng, "new", k7=4.0)).fit()
+    refs = read_references(paths, space)
+    fit_genes = space.sample_genes(1, 20)
+    y = truth.predict_genes(fit_genes)
+    m = DevicePrior(space=space, references=refs).fit([space.from_genes(g) for g in fit_genes], y)
+    test = space.sample_genes(2, 400)
+    pred, want = m.predict_genes(test), truth.predict_genes(test)
+    plain = refs.tables_ms(test).mean(axis=1)
+    assert spearmanr(pred, want)[0] > max(0.9, spearmanr(plain, want)[0] + 0.05)
+    assert np.median(np.abs(pred / want - 1)) < 0.08
+    back = load_predictor(save_predictor(m, tmp_path / "p.npz"))
+    assert np.allclose(back.predict_genes(test), pred)

@@ -172,3 +172,15 @@ def test_all_ops_equal_imported_lut(space, r):
     only_imported = {s.key for s in imported - mine}
     only_mine = {s.key for s in mine - imported}
     assert imported == mine, f"only imported: {sorted(only_imported)}; only in space: {sorted(only_mine)}"
+
+
+def test_op_counts_count_the_layers_that_run(space):
+    """Count features for few-shot fits: layers that run by kernel size and by expand ratio; a
+    stage's skipped layers count for nothing, whatever their genes say."""
+    a = {"r": 224, "d": [2, 2, 2, 2, 2], "ks": [7] * 20, "e": [6] * 20}
+    b = dict(a, ks=[7, 7, 3, 3] * 5, e=[6, 6, 4, 4] * 5)  # the third and fourth layers are skipped
+    c = dict(a, d=[4, 2, 2, 2, 3], ks=[3, 5, 7, 7] + [7] * 16, e=[3, 4, 6, 6] + [6] * 16)
+    counts = space.op_counts(space.to_genes([a, b, c]))
+    # columns: k3, k5, k7, e4, e6
+    assert counts.tolist() == [[0, 0, 10, 0, 10], [0, 0, 10, 0, 10], [1, 1, 11, 1, 11]]
+    assert np.array_equal(counts, space.op_counts(space.canonical_genes(space.to_genes([a, b, c]))))
