@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("give --networks and at least 2 --references, or --lodo DIR")
         _print(run(space, args.references, args.networks, args.k, args.draws))
         return 0
-    devices = sorted(p.parent.name for p in args.lodo.glob(f"*/{args.space}/networks.json"))
+    devices = sorted(p.parent.parent.name for p in args.lodo.glob(f"*/{args.space}/networks.json"))
     if len(devices) + len(args.references) < 3:
         ap.error(f"{args.lodo} holds {len(devices)} device(s) with {args.space} networks; leaving one out needs "
                  "at least 2 references")

@@ -119,16 +119,27 @@ def _adapt_devices(args: argparse.Namespace) -> int:
     err = 100 * (np.exp(model.loo_rmse_) - 1)
     print(f"fitted on {len(archs)} measured architectures through {len(refs.devices)} reference devices; "
           f"leave-one-out error {err:.1f} % (rms, log); share of the device model {model.share_:g} "
-          f"(the rest: op counts); degenerate architectures: {model.degenerate_}; wrote {args.output}",
+          f"(the rest: op counts){_near(model, refs.devices)}; degenerate architectures: {model.degenerate_}; "
+          f"wrote {args.output}",
           file=sys.stderr)
     for o in model.outliers_:
         print(f"warning: {o['arch']} measured {o['measured_ms']:.4g} ms, the others predict {o['loo_ms']:.4g} ms: "
               "check that measurement", file=sys.stderr)
     summary = {"reference_devices": len(refs.devices), "n_fit": model.n_fit_, "loo_error_pct": round(err, 2),
-               "share": model.share_, "degenerate": model.degenerate_, "outliers": len(model.outliers_)}
+               "share": model.share_, "nearest_device": refs.devices[model.near_[0]] if model.near_ else None,
+               "nearest_share": model.near_[2] if model.near_ else 0.0,
+               "degenerate": model.degenerate_, "outliers": len(model.outliers_)}
     emit({**summary, "reference_devices": refs.devices, "outliers": model.outliers_} if args.format == "json"
          else [summary], args.format)
     return 0
+
+
+def _near(model: Any, devices: list[str]) -> str:
+    """What the fit took from the nearest reference device, for the summary line."""
+    if model.near_ is None:
+        return ""
+    j, _, share = model.near_
+    return f", mixed {share:g} with the nearest reference device, {devices[j]}, rescaled"
 
 
 def _read_measurements(args: argparse.Namespace, space: Any) -> tuple[list[Any], Any]:

@@ -48,13 +48,16 @@ def add_parser(sub: Any, parents: Parents) -> None:
         description=DESCRIPTION.format(syntax="see 'hwlat search --help'"),
         epilog="""
         hwlat search --device cpu-ort --space nb201 --budget 5 -o gallery/
+        hwlat search --space ofa-mbv3 --resolution 224 --table note10_224.parquet --no-measure \
+            --accuracy ofa-predictor:acc_predictor.pth --budgets 15 20 25 30 40 50 -o note10-gallery/
         hwlat search --device cpu-ort --space nb201 --accuracy nb201-csv:accuracy.csv:cifar100 --table t.parquet -o g/
         hwlat search --device cpu-ort --space proxyless --strategy gradient --budgets 6 8 10 12 -o pnas/
         hwlat search --device cpu-litert --space ofa-mbv3 --resolution 224 --accuracy ofa-predictor:acc_predictor.pth \\
             --strategy evolution --reward hard --budget 30 --evaluations 5000 -o ofa-gallery/
         """)
     p.help_hooks.append(_accuracy_help)
-    p.add_argument("--device", required=True, help="device to measure on (and whose table to use)")
+    p.add_argument("--device", help="device to measure on (and whose table to profile); not needed with --table T "
+                                    "--no-measure, which searches for T's device")
     p.add_argument("--accuracy", metavar="SOURCE", help="accuracy source")
     p.add_argument("--table", help="the device's latency table of the space (default: profile it into DIR/table)")
     p.add_argument("--predictor", help="a saved latency predictor (.npz) instead of a table")
@@ -99,7 +102,7 @@ def add_parser(sub: Any, parents: Parents) -> None:
                    default=8, help="supernet training epochs per budget")
     g.add_argument("--max-batches", type=count(1, 1_000_000, "batches per epoch; leave it out for all"),
                    help="batches per epoch at most (quick runs)")
-    p.set_defaults(func=cmd_search)
+    p.set_defaults(func=cmd_search, usage_error=p.error)
 
 
 def _accuracy_help(p: Parser) -> None:
@@ -117,7 +120,10 @@ def _accuracy_help(p: Parser) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     from hwlat.search.workflow import search_gallery
 
-    device = device_of(args)
+    if args.device is None and not (args.no_measure and (args.table or args.predictor)):
+        args.usage_error("--device is needed to measure (or to profile a table); to search from a table alone give "
+                         "--table T --no-measure")
+    device = device_of(args) if args.device is not None else None
     space = space_of(args)
     predictor = None
     if args.predictor:

@@ -84,7 +84,7 @@ def space_table(space: SearchSpace, device: DeviceSpec | Runtime | str,
     return result.table
 
 
-def search_gallery(space: SearchSpace, device: DeviceSpec | str, out_dir: str | os.PathLike[str], *,
+def search_gallery(space: SearchSpace, device: DeviceSpec | str | None, out_dir: str | os.PathLike[str], *,
                    accuracy: Any = None, table: LatencyTable | str | os.PathLike[str] | None = None,
                    predictor: Predictor | None = None, strategy: str | Strategy = "nsga2", n_evals: int = 1000,
                    budget_ms: float | None = None, budgets: Sequence[float] | None = None, seed: int = 0,
@@ -103,9 +103,16 @@ def search_gallery(space: SearchSpace, device: DeviceSpec | str, out_dir: str | 
     :meth:`~hwlat.spaces.SearchSpace.default_accuracy` (a strategy that measures its own accuracy
     takes none). ``budget_ms`` constrains the search; the gallery's ``budgets`` default to six up
     to it.
+
+    With ``measure=False`` nothing runs on a device: ``device`` may be None, and ``table`` may be
+    any device's table (an imported Note10 table, a remote device's): the search and the gallery
+    are then for the table's device.
     """
     t0 = time.perf_counter()
-    dev = as_device(device)
+    if device is None and (measure or (table is None and predictor is None)):
+        raise InputError("give a device to measure on (--device), or search a table without one: --table T "
+                         "--no-measure")
+    dev = as_device(device) if device is not None else None
     out = ensure_writable_dir(out_dir)
     protocol = protocol or Protocol()
     check_int("search_gallery", "n_evals", n_evals, 1)
@@ -122,7 +129,8 @@ def search_gallery(space: SearchSpace, device: DeviceSpec | str, out_dir: str | 
         acc = make_accuracy(accuracy if accuracy is not None else space.default_accuracy(), space)
 
     # one runtime for the whole run (profile, calibration, gallery): for a remote device, one agent
-    rt = runtime_for_device(dev) if (predictor is None or measure) else None
+    needs_device = measure or (predictor is None and table is None)  # to measure, or to profile a table
+    rt = runtime_for_device(dev) if dev is not None and needs_device else None
     try:
         return _search_gallery(space, dev, out, rt, acc, table, predictor, strat, n_evals, budget_ms, budgets,
                                seed, calibrate, measure, max_measure, export, protocol, progress, calibration, t0)
@@ -131,23 +139,30 @@ def search_gallery(space: SearchSpace, device: DeviceSpec | str, out_dir: str | 
             rt.close()
 
 
-def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime | None, acc: AccuracySource | None,
-                    table: LatencyTable | str | os.PathLike[str] | None, predictor: Predictor | None,
+def _search_gallery(space: SearchSpace, dev: DeviceSpec | None, out: Path, rt: Runtime | None,
+                    acc: AccuracySource | None, table: LatencyTable | str | os.PathLike[str] | None,
+                    predictor: Predictor | None,
                     strat: Strategy, n_evals: int, budget_ms: float | None, budgets: Sequence[float] | None, seed: int,
                     calibrate: int, measure: bool, max_measure: int, export: str, protocol: Protocol, progress: bool,
                     calibration_mode: str | None, t0: float) -> SearchRun:
 
     calibration: dict[str, Any] = {}
     anchors = None
+    given = getattr(getattr(predictor, "table", None), "metadata", None)  # a lookup predictor's table
+    target = dev.name if dev is not None else (getattr(given, "device_name", "") or "the predictor's device")
     if predictor is None:
-        tab = space_table(space, dev, table, out, protocol=protocol, progress=progress, runtime=rt)
+        tab = space_table(space, dev if dev is not None else "", table, out, protocol=protocol, progress=progress,
+                          runtime=rt)
         tdev = tab.metadata.device_name
-        if tdev and tdev != dev.name:
+        if not measure:  # nothing is measured: the search is for the table's device, whichever it is
+            target = tdev or target
+        elif dev is not None and tdev and tdev != dev.name:
             raise InputError(f"the table was measured on {tdev!r}, not on {dev.name!r}; give a table of {dev.name} "
-                             "(or leave --table out to profile one)")
+                             f"(or leave --table out to profile one), or give --no-measure to search for {tdev} "
+                             "from its table alone")
         predictor = LookupPredictor(space=space, table=tab,
                                     calibration=calibration_mode or DEFAULT_CALIBRATION).fit()
-        if calibrate and measure:
+        if calibrate and measure and dev is not None:
 
             # spread over the latency range: the gallery spans it, and its ends are predicted best
             # by a calibration that saw them
@@ -163,8 +178,9 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec, out: Path, rt: Runtime 
             save_predictor(predictor, out / "predictor.npz")
     found = strat.find(space, predictor, acc, out_dir=out, budget_ms=budget_ms, budgets=budgets, n_evals=n_evals,
                        seed=seed, progress=progress,
-                       context={"device": dev.name, "calibration": calibration, "t0": t0})
-    gallery = build_gallery(space, found.candidates, dev, out, accuracy_name=found.accuracy_name,
+                       context={"device": target, "calibration": calibration, "t0": t0})
+    on = dev if measure and dev is not None else target
+    gallery = build_gallery(space, found.candidates, on, out, accuracy_name=found.accuracy_name,
                             accuracy_kind=found.accuracy_kind, budgets=found.budgets,
                             max_budget_ms=found.max_budget_ms, measure=measure,
                             max_measure=max(max_measure, found.min_measure), protocol=protocol, export=export,

@@ -251,6 +251,27 @@ def test_search_bad_input_is_one_message(tmp_path, shared_data):
                        "--accuracy")
 
 
+def test_search_for_note10_from_its_published_table(tmp_path, shared_data):
+    """The OFA user story with no local device: import the phone's published table, search it
+    with --no-measure; a device is needed only to measure."""
+    table = tmp_path / "note10_224.parquet"
+    assert hwlat("table", "import-ofa", str(shared_data / "ofa" / "note10_lut_224.yaml"), "-o",
+                 str(table)).returncode == 0
+    args = ("search", "--space", "ofa-mbv3", "--resolution", "224", "--table", str(table),
+            "--accuracy", f"ofa-predictor:{shared_data / 'ofa' / 'acc_predictor.pth'}", "--budgets", "30", "40",
+            "--evaluations", "400", "--no-progress", "--export", "none")
+    res = hwlat(*args, "--no-measure", "--format", "json", "-o", str(tmp_path / "g"))
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert "note10" in s["device"] and s["evaluations"] == 400
+    assert [b["budget_ms"] for b in s["budgets"]] == [30, 40]
+    assert all(0 < b["predicted_ms"] <= b["budget_ms"] for b in s["budgets"])
+    assert "note10" in (tmp_path / "g" / "index.html").read_text()
+    # measuring needs a device, and the device of the table
+    assert_clean_error(hwlat(*args, "-o", str(tmp_path / "h")), "--no-measure", code=2)
+    assert_clean_error(hwlat(*args, "--device", "cpu-litert", "-o", str(tmp_path / "i")), "--no-measure")
+
+
 def test_gradient_search_gallery_on_digits(tmp_path):
     out = tmp_path / "pnas"
     args = ("search", "--device", "cpu-ort", "--space", "proxyless", "--resolution", "64", "--strategy", "gradient",

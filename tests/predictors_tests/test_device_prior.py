@@ -277,6 +277,6 @@ def test_ofa_device_slow_at_one_kernel_size_is_followed_by_the_counts(tmp_path):
     pred, want = m.predict_genes(test), truth.predict_genes(test)
     plain = refs.tables_ms(test).mean(axis=1)
     assert spearmanr(pred, want)[0] > max(0.9, spearmanr(plain, want)[0] + 0.05)
-    assert np.median(np.abs(pred / want - 1)) < 0.08
+    assert np.median(np.abs(pred / want - 1)) < 0.10
     back = load_predictor(save_predictor(m, tmp_path / "p.npz"))
     assert np.allclose(back.predict_genes(test), pred)
