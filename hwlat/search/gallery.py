@@ -9,7 +9,8 @@ same protocol as the tables, and writes a folder a person can open:
 ``front.csv``       one row per front member: architecture, predicted and **measured** latency
 ``front.json``      (ms), their relative difference, accuracy and its source, exported files
 ``budgets.csv``     one row per budget: the pick, its predicted and measured latency, whether
-                    the measurement meets the budget
+                    the measurement meets the budget (a pick measured over its budget gives way
+                    to the most accurate measured member under it: ``replaced_member``)
 ``pareto.png``      the archive, the front, the measured positions and the budgets
 ``index.html``      the plot and both tables in one file (the plot is embedded: no server, no
                     other file needed)
@@ -131,6 +132,11 @@ class Gallery:
                                    "display.float_format", lambda v: f"{v:.4g}" if abs(v) >= 1e5 else f"{v:.3f}"):
                 cols = ["budget_ms", "accuracy", "predicted_ms", "measured_ms", "meets_budget", "arch"]
                 lines.append(b[cols].to_string(index=False))
+            gone = b.dropna(subset=["replaced_member"]) if "replaced_member" in b else b.iloc[:0]
+            for _, r in gone.iterrows():
+                lines.append(f"budget {r['budget_ms']:g} ms: member {int(r['replaced_member'])}, picked by its "
+                             f"prediction, measured over the budget; member {int(r['member'])} (measured under it) "
+                             "takes its place")
         lines.append(f"open {self.out_dir / 'index.html'}")
         return "\n".join(lines)
 
@@ -252,6 +258,15 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
         interference = got.interference
         drift = got.drift
     front["error_pct"] = 100 * (front["latency_ms"] - front["measured_ms"]) / front["measured_ms"]
+    # a pick measured over its budget gives way to the most accurate measured member under it
+    replaced: dict[int, int] = {}
+    meas, acc = front["measured_ms"].to_numpy(float), front["accuracy"].to_numpy(float)
+    for n, (b, p) in enumerate(zip(budgets, picks)):
+        if p is not None and np.isfinite(meas[p]) and meas[p] > b:
+            fits = np.flatnonzero(np.isfinite(meas) & (meas <= b))
+            if fits.size:
+                picks[n], replaced[n] = int(fits[np.argmax(acc[fits])]), p
+    picked = sorted({p for p in picks if p is not None})
     front["accuracy_source"] = accuracy_name
     front["files"] = ""
     files: list[Path] = []
@@ -265,16 +280,17 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
     front.insert(0, "member", range(len(front)))
 
     rows = []
-    for b, p in zip(budgets, picks):
+    for n, (b, p) in enumerate(zip(budgets, picks)):
         if p is None:
             rows.append({"budget_ms": b, "member": None, "arch": None, "accuracy": np.nan, "predicted_ms": np.nan,
-                         "measured_ms": np.nan, "meets_budget": None})
+                         "measured_ms": np.nan, "meets_budget": None, "replaced_member": None})
             continue
         r = front.iloc[p]
         m = r["measured_ms"]
         rows.append({"budget_ms": b, "member": int(r["member"]), "arch": r["arch"], "accuracy": float(r["accuracy"]),
                      "predicted_ms": float(r["predicted_ms"]), "measured_ms": float(m),
-                     "meets_budget": None if not np.isfinite(m) else bool(m <= b)})
+                     "meets_budget": None if not np.isfinite(m) else bool(m <= b),
+                     "replaced_member": replaced.get(n)})
     btab = pd.DataFrame(rows)
 
     err = front["error_pct"].to_numpy(float)
@@ -401,7 +417,8 @@ latency from end-to-end runs on the device with hwlat's measurement protocol.</p
 <p><b>{html.escape(_agreement(info))}</b></p>
 <img src="data:image/png;base64,{img}" alt="latency-accuracy Pareto front" style="max-width:100%">
 <h2>Best network per budget</h2>
-{_table(budgets, ["budget_ms", "accuracy", "predicted_ms", "measured_ms", "meets_budget", "member", "arch"])}
+{_table(budgets, ["budget_ms", "accuracy", "predicted_ms", "measured_ms", "meets_budget", "member", "replaced_member",
+                  "arch"])}
 <h2>Pareto front</h2>
 {_table(front, [c for c in ("member", "predicted_ms", "measured_ms", "error_pct", "accuracy", "arch", "files")
                 if c in front.columns])}

@@ -44,6 +44,9 @@ def test_front_is_non_dominated_and_budget_picks_are_the_best_under_each(gallery
     for _, r in f.iterrows():  # nothing in the archive is at least as fast and more accurate
         assert not ((df["latency_ms"] <= r["predicted_ms"]) & (df["accuracy"] > r["accuracy"])).any()
     for b, row in zip(budgets, g.budgets.itertuples()):
+        if row.replaced_member is not None and not pd.isna(row.replaced_member):
+            assert row.measured_ms <= b  # the pick measured over b; a measured member under it took its place
+            continue
         under = df[df["latency_ms"] <= b]
         assert row.accuracy == pytest.approx(under["accuracy"].max())
         assert row.predicted_ms <= b
@@ -136,3 +139,31 @@ def test_anchors_put_the_members_at_the_calibrations_level(archive, tmp_path):
     with pytest.raises(InputError, match="anchors"):
         build_gallery(space, df, "cpu-ort", tmp_path / "b", accuracy_name="x", export="none", progress=False,
                       protocol=Protocol.quick(), max_measure=2, anchors=(anchors, [1.0, -1.0, 1.0, 1.0]))
+
+
+def test_a_pick_measured_over_its_budget_gives_way_to_a_measured_member_under_it(tmp_path):
+    """The most accurate network is predicted fastest but measures slowest: under a budget
+    between the measured latencies, the measured member that fits takes its place, and the
+    table names the one it replaced (the second gallery reuses the first's measurements)."""
+    space = get_space("nb201")
+    archs = space.sample(3, 6)
+    enc = [space.encode(a) for a in archs]
+    first = build_gallery(space, pd.DataFrame({"arch": enc, "latency_ms": np.arange(1.0, 7.0),
+                                               "accuracy": np.arange(70.0, 76.0)}),
+                          "cpu-ort", tmp_path, accuracy_name="synthetic", budgets=[100.0],
+                          protocol=Protocol.quick(), max_measure=7, progress=False, export="none")
+    measured = dict(zip(first.front["arch"], first.front["measured_ms"]))
+    assert all(np.isfinite(v) for v in measured.values())
+    slow = max(measured, key=measured.get)
+    budget = float(np.median(list(measured.values())))
+    lat = [0.01 if a == slow else 1.0 + i for i, a in enumerate(enc)]
+    acc = [99.0 if a == slow else 70.0 + i for i, a in enumerate(enc)]
+    g = build_gallery(space, pd.DataFrame({"arch": enc, "latency_ms": lat, "accuracy": acc}), "cpu-ort", tmp_path,
+                      accuracy_name="synthetic", budgets=[budget], protocol=Protocol.quick(), max_measure=7,
+                      progress=False, export="none", all_members=True)
+    row = g.budgets.iloc[0]
+    fits = {a: acc[enc.index(a)] for a, v in measured.items() if v <= budget}
+    assert row["arch"] == max(fits, key=fits.get) and row["measured_ms"] <= budget and row["meets_budget"]
+    gone = g.front.loc[g.front["arch"] == slow, "member"].iloc[0]
+    assert row["replaced_member"] == gone
+    assert f"member {gone}, picked by its prediction, measured over the budget" in g.summary()
