@@ -161,9 +161,10 @@ class DevicePrior(BaseEstimator):
                              "only the architectures they were measured on (give latency tables to predict any)")
         return self.ref_log_[rows]
 
-    def _features(self, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The model's features of each gene row, and the count model's (counts and a constant)."""
-        z = self._ref_log(genes)
+    def _features(self, genes: np.ndarray, z: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The model's features of each gene row, and the count model's (counts and a constant);
+        ``z``: the rows' log reference latencies, where the caller has them already."""
+        z = self._ref_log(genes) if z is None else z
         m = z.mean(axis=1)
         basis = (z - m[:, None] - self.colmean_) @ self.proj_
         counts = self._need_space().op_counts(np.asarray(genes))
@@ -206,7 +207,8 @@ class DevicePrior(BaseEstimator):
         if not (np.isfinite(y) & (y > 0)).all():
             raise InputError("every measured latency must be a positive number of ms")
         genes = space.to_genes(archs)
-        fa, ca = self._features(genes)
+        z = self._ref_log(genes)
+        fa, ca = self._features(genes, z)
         deg = np.asarray(space.degenerate_genes(genes), dtype=bool)
         # degenerate architectures are fitted with the others unless they run far faster than the
         # model of the others expects (a runtime that prunes a dead cell measures them near zero);
@@ -240,7 +242,7 @@ class DevicePrior(BaseEstimator):
         self.sigma_ = max(float(np.sqrt(np.mean((loo - t) ** 2))), 0.01)
         self.near_: tuple[int, float, float] | None = None
         if self.blend == "auto":
-            loo = self._choose_nearest(genes[main], t, loo)
+            loo = self._choose_nearest(z[main], t, loo)
         resid = loo - t
         self.share_ = float(share)
         self.loo_rmse_ = float(np.sqrt(np.mean(resid ** 2)))
@@ -278,13 +280,12 @@ class DevicePrior(BaseEstimator):
         h = 2 * self.noise
         return float(np.mean(np.where(r <= h, r ** 2, 2 * h * r - h ** 2)))
 
-    def _choose_nearest(self, genes: np.ndarray, t: np.ndarray, loo: np.ndarray) -> np.ndarray:
+    def _choose_nearest(self, z: np.ndarray, t: np.ndarray, loo: np.ndarray) -> np.ndarray:
         """Mix in the reference device nearest the new one, rescaled (``log y = a + z_j``), where
         leave-one-out says so: with a few unlike references (a CPU's runtimes) one of them can be
         closer to the new device than their mean and directions are from K measurements. Sets
         ``near_`` (device index, log scale, share; None when not mixed) and returns the mixed
-        leave-one-out predictions."""
-        z = self._ref_log(genes)
+        leave-one-out predictions (``z``: the log reference latencies of the measured rows)."""
         d = t[:, None] - z  # each device's log scale to the new one, by measurement: its median is
         rest = ~np.eye(t.size, dtype=bool)  # robust to a bad measurement
         loo_n = z + np.stack([np.median(d[r], axis=0) for r in rest])
@@ -307,17 +308,17 @@ class DevicePrior(BaseEstimator):
     def log_predict_genes(self, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of the log latency (log ms) of each gene row."""
         self._check_fitted()
-        f, c = self._features(genes)
+        z = self._ref_log(genes)
+        f, c = self._features(genes, z)
         share = self.share_
         # the posterior assumes the prior's noise scale; where the fit's own leave-one-out error is
         # smaller, its spread is rescaled to it (with the t quantile of predict_interval, 90 % intervals
         # hold 90-92 % of held-out truths leave-one-device-out on NB201 at K = 5, 10, 20; 94-96 % before)
         var = np.einsum("ij,jk,ik->i", f, self.post_cov_, f) * min(1.0, (self.sigma_ / self.noise) ** 2)
         mean = share * (f @ self.post_mean_) + (1 - share) * np.log(np.maximum(c @ self.count_coef_, self.floor_))
-        near = getattr(self, "near_", None)
-        if near is not None:  # a share of the nearest reference device, rescaled
-            j, scale, a = near
-            mean = (1 - a) * mean + a * (self._ref_log(np.asarray(genes))[:, j] + scale)
+        if self.near_ is not None:  # a share of the nearest reference device, rescaled
+            j, scale, a = self.near_
+            mean = (1 - a) * mean + a * (z[:, j] + scale)
             share *= 1 - a
         sd = np.sqrt(share ** 2 * var + self.sigma_ ** 2)
         if self.degenerate_log_ is not None:

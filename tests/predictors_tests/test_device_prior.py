@@ -217,6 +217,16 @@ def _device_table(space, rng, name, k7=1.0):
     return LatencyTable.from_rows(md, rows)
 
 
+def _device_tables(space, rng, folder, n):
+    """``n`` synthetic reference devices' tables saved as ``folder/dev<d>.parquet``; their paths."""
+    paths = []
+    for d in range(n):
+        p = folder / f"dev{d}.parquet"
+        _device_table(space, rng, f"dev{d}").save(p)
+        paths.append(p)
+    return paths
+
+
 def test_tables_as_reference_devices_predict_any_architecture(tmp_path, capsys):
     """ProxylessNAS is far too large to list: five devices' latency tables stand for them, and a
     sixth device, seen only through 10 whole-network measurements, is predicted for architectures
@@ -225,11 +235,7 @@ def test_tables_as_reference_devices_predict_any_architecture(tmp_path, capsys):
 
     space = get_space("proxyless", resolution=128)
     rng = np.random.default_rng(5)
-    paths = []
-    for d in range(5):
-        p = tmp_path / f"dev{d}.parquet"
-        _device_table(space, rng, f"dev{d}").save(p)
-        paths.append(p)
+    paths = _device_tables(space, rng, tmp_path, 5)
     truth = LookupPredictor(space=space, table=_device_table(space, rng, "new")).fit()
     refs = read_references(paths, space)
     assert refs.devices == [f"dev{d}" for d in range(5)] and len(refs.tables) == 5
@@ -263,11 +269,7 @@ def test_ofa_device_slow_at_one_kernel_size_is_followed_by_the_counts(tmp_path):
 
     space = get_space("ofa-mbv3", resolutions=[160])
     rng = np.random.default_rng(3)
-    paths = []
-    for d in range(3):
-        p = tmp_path / f"dev{d}.parquet"
-        _device_table(space, rng, f"dev{d}").save(p)
-        paths.append(p)
+    paths = _device_tables(space, rng, tmp_path, 3)
     truth = LookupPredictor(space=space, table=_device_table(space, rng, "new", k7=4.0)).fit()
     refs = read_references(paths, space)
     fit_genes = space.sample_genes(1, 20)
