@@ -182,6 +182,7 @@ STRATEGIES.register("aging-evolution", "hwlat.search.strategies.evolution:AgingE
 STRATEGIES.register("rea", "hwlat.search.strategies.evolution:AgingEvolution", alias_of="evolution")
 STRATEGIES.register("nsga2", "hwlat.search.strategies.nsga2:NSGA2")
 STRATEGIES.register("nsga-ii", "hwlat.search.strategies.nsga2:NSGA2", alias_of="nsga2")
+STRATEGIES.register("budgets", "hwlat.search.strategies.budgets:BudgetEvolution")
 STRATEGIES.register("gradient", "hwlat.search.strategies.gradient:GradientSearch")
 ACCURACY.register("nb201-csv", "hwlat.search.accuracy.nb201:from_text",
                   syntax="nb201-csv:PATH[:cifar10|cifar100|imagenet16-120]")

@@ -61,9 +61,9 @@ def add_parser(sub: Any, parents: Parents) -> None:
     p.add_argument("--accuracy", metavar="SOURCE", help="accuracy source")
     p.add_argument("--table", help="the device's latency table of the space (default: profile it into DIR/table)")
     p.add_argument("--predictor", help="a saved latency predictor (.npz) instead of a table")
-    p.add_argument("--strategy", choices=strategy_choices(), default="nsga2",
-                   help="search strategy; gradient: ProxylessNAS/FBNet supernet search (proxyless space), one per "
-                        "budget")
+    p.add_argument("--strategy", choices=strategy_choices(), default="budgets",
+                   help="search strategy; budgets (the default): one evolution run that aims at every budget of the "
+                        "gallery; gradient: ProxylessNAS/FBNet supernet search (proxyless space), one per budget")
     show_default(p.add_argument("--reward", choices=("hard", "soft"),
                                 help="evolution: hard budget constraint, or MnasNet's soft ACC*(LAT/T)^-0.07 (an "
                                      "exchange rate between accuracy and latency, not a budget)"), "hard")

@@ -238,7 +238,7 @@ def test_search_options_of_another_strategy_are_refused_not_ignored(tmp_path, ca
     base = ["search", "--device", "cpu-ort", "--space", "nb201", "--budget", "1", "-o", str(tmp_path / "g")]
     for extra, said in ((["--strategy", "random", "--population", "10"],
                          "--population applies to strategies with a population (nsga2, evolution), not random"),
-                        (["--latency-weight", "0.3"], "--latency-weight apply to --strategy gradient, not nsga2"),
+                        (["--latency-weight", "0.3"], "--latency-weight apply to --strategy gradient, not budgets"),
                         (["--strategy", "evolution", "--epochs", "3", "--loss", "fbnet"],
                          "--loss, --epochs apply to --strategy gradient, not evolution")):
         assert main(base + extra) == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hwlat.search.strategies import NSGA2, AgingEvolution, GradientSearch, RandomSearch
+from hwlat.search.strategies import NSGA2, AgingEvolution, BudgetEvolution, GradientSearch, RandomSearch
 from hwlat.testing.strategy import StrategyContract
 
 
@@ -24,6 +24,16 @@ class TestAgingEvolution(StrategyContract):
 class TestNSGA2(StrategyContract):
     def make_strategy(self):
         return NSGA2(population=20)
+
+
+class TestBudgetEvolution(StrategyContract):
+    def make_strategy(self):
+        return BudgetEvolution(init=30, parents=10, n_targets=4)
+
+
+class TestBudgetEvolutionGivenBudgets(StrategyContract):
+    def make_strategy(self):
+        return BudgetEvolution(budgets=[1.5, 2.5, 4.0], init=20, parents=8)
 
 
 class TestGradientSearch(StrategyContract):

@@ -5,6 +5,8 @@
 ``evolution``   :class:`AgingEvolution` with MnasNet's reward (:mod:`.evolution`; also ``rea``,
                 ``aging-evolution``)
 ``nsga2``       :class:`NSGA2` (:mod:`.nsga2`; also ``nsga-ii``)
+``budgets``     :class:`BudgetEvolution`, constrained evolution at every budget of a gallery at once
+                (:mod:`.budgets`; the galleries' default)
 ``gradient``    :class:`GradientSearch`, ProxylessNAS/FBNet on a supernet (:mod:`.gradient`)
 ==============  ===========================================================================
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 from hwlat.registry import STRATEGIES
 from hwlat.search.strategies.archive import Archive
 from hwlat.search.strategies.base import Found, Strategy, make_strategy, strategy_names
+from hwlat.search.strategies.budgets import BudgetEvolution
 from hwlat.search.strategies.evolution import AgingEvolution, mnasnet_reward
 from hwlat.search.strategies.genes import canonical_genes, crossover_genes, mutate_genes
 from hwlat.search.strategies.gradient import GradientSearch
@@ -36,6 +39,7 @@ __all__ = [
     "RandomSearch",
     "AgingEvolution",
     "NSGA2",
+    "BudgetEvolution",
     "GradientSearch",
     "STRATEGIES",
     "make_strategy",

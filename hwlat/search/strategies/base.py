@@ -105,11 +105,21 @@ class Strategy(ABC):
     rng: np.random.Generator
     budget_ms: float | None
     sizes: np.ndarray
+    #: the budgets the run's results are read at (a gallery's), or None
+    budgets: tuple[float, ...] | None = None
+    #: predicted latency (ms) of gene rows, without counting an evaluation (screening), or None
+    latency_of: Callable[[np.ndarray], np.ndarray] | None = None
 
-    def bind(self, space: SearchSpace, rng: np.random.Generator, budget_ms: float | None) -> None:
-        """Attach the space, the shared generator and the budget (called by :func:`run_search`)."""
+    def bind(self, space: SearchSpace, rng: np.random.Generator, budget_ms: float | None, *,
+             budgets: Sequence[float] | None = None,
+             latency_of: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """Attach the space, the shared generator and the budget (called by :func:`run_search`);
+        ``budgets`` and ``latency_of`` serve strategies that aim at several budgets and screen
+        their children by predicted latency before they are evaluated."""
         self.space, self.rng, self.budget_ms = space, rng, budget_ms
         self.sizes = np.asarray(space.gene_sizes(), dtype=np.int64)
+        self.budgets = None if budgets is None else tuple(float(b) for b in budgets)
+        self.latency_of = latency_of
 
     @property
     def batch_size(self) -> int:

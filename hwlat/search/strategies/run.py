@@ -163,7 +163,8 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
                budget_ms: float | None = None, n_evals: int = 1000, seed: int = 0,
                checkpoint: str | Path | None = None, checkpoint_every_s: float = 10.0, progress: bool = True,
                extra_objectives: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
-               check_budget: bool = True, **strategy_kw: Any) -> SearchResult:
+               check_budget: bool = True, budgets: Sequence[float] | None = None,
+               **strategy_kw: Any) -> SearchResult:
     """Search ``space`` for fast, accurate architectures.
 
     Parameters
@@ -198,6 +199,9 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
     extra_objectives:
         More objectives to minimise, ``name -> f(genes) -> values`` (used by NSGA-II; all are
         stored in the archive).
+    budgets:
+        The budgets (ms) the result will be read at (a gallery's). A budget-aware strategy
+        (``"budgets"``) aims at each of them; the others ignore them.
     """
     t_start = time.perf_counter()
     if not isinstance(space, SearchSpace):
@@ -245,10 +249,14 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
                 raise InputError(msg)
 
     archive = Archive(len(space.gene_sizes()), list(extras), space.gene_sizes())
-    strat.bind(space, rng, budget_ms)
+    if budgets is not None:
+        budgets = _check_budgets(budgets)
+    strat.bind(space, rng, budget_ms, budgets=budgets,
+               latency_of=lambda g: predict_latency_genes(latency, space, g))
     header = job_header("search", version=_CHECKPOINT_VERSION, space=_space_id(space), strategy=strat.name,
                         strategy_params=strat.params(), seed=int(seed), budget_ms=budget_ms, accuracy=acc_src.name,
-                        latency=_latency_name(latency), extra_objectives=list(extras))
+                        latency=_latency_name(latency), extra_objectives=list(extras),
+                        **({"budgets": budgets} if budgets is not None else {}))
     ckpt = Checkpoint(checkpoint, header, required=_SAVE_FIELDS) if checkpoint is not None else None
     n_round, wall_before, saved = 0, 0.0, 0
     if ckpt is not None and ckpt.rows:
@@ -346,6 +354,16 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
                         seed=int(seed), wall_s=wall, n_requested=n_evals, min_latency=lowest)
 
 
+def _check_budgets(budgets: Sequence[float]) -> list[float]:
+    try:
+        out = sorted({float(b) for b in budgets})
+    except (TypeError, ValueError):
+        raise InputError(f"budgets must be numbers of milliseconds, got {budgets!r}") from None
+    if not out or not all(math.isfinite(b) and b > 0 for b in out):
+        raise InputError(f"budgets must be positive numbers of milliseconds, got {list(budgets)!r}")
+    return out
+
+
 def _fill_unseen(space: SearchSpace, archive: Archive, new: np.ndarray, target: int,
                  rng: np.random.Generator) -> np.ndarray:
     """Top ``new`` up to ``target`` rows with architectures never evaluated (random ones)."""
@@ -373,7 +391,7 @@ def find_with_run_search(strategy: Strategy, space: SearchSpace, latency: Any, a
     """:meth:`Strategy.find` of an ask/tell strategy: :func:`run_search` (checkpointed into
     ``out_dir/search.jsonl``), its feasible archive as the gallery's candidates."""
     res = run_search(space, latency, accuracy, strategy, budget_ms=budget_ms, n_evals=n_evals, seed=seed,
-                     checkpoint=Path(out_dir) / "search.jsonl", progress=progress)
+                     checkpoint=Path(out_dir) / "search.jsonl", progress=progress, budgets=budgets)
     archive = res.archive
     if budget_ms is not None:
         archive = archive[archive["feasible"]]
