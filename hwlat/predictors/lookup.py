@@ -169,6 +169,11 @@ class LookupPredictor(BaseEstimator):
         if len(archs) != y.size:
             raise InputError(f"{len(archs)} architectures but {y.size} measured latencies")
         mode = self.calibration
+        self.loo_errors_ = None
+        if mode not in ("none", "auto") and y.size >= 3:
+            self.loo_errors_ = self._loo(genes, raw, y, (mode,))[mode]
+        elif mode == "auto" and 3 <= y.size < 6:
+            self.loo_errors_ = self._loo(genes, raw, y, ("affine",))["affine"]
         if mode == "none":
             fit_affine(raw, y, self.overhead_ms_, what="architectures")  # checks the measurements
             return self
@@ -205,16 +210,39 @@ class LookupPredictor(BaseEstimator):
         k = y.size
         if k < 6:
             return "affine"
-        errors: dict[str, list[float]] = {"affine": [], "type": []}
-        ad = self._adapter("type")
+        errors = self._loo(genes, raw, y, ("affine", "type"))
+        best = min(errors, key=lambda m: float(np.mean(errors[m] ** 2)))
+        self.loo_errors_ = errors[best]
+        return best
+
+    def _loo(self, genes: np.ndarray, raw: np.ndarray, y: np.ndarray,
+             modes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Leave-one-out relative errors (predicted / measured - 1) of each calibration network
+        under each of ``modes`` (``"affine"`` or a grouping), fitted on the others."""
+        k = y.size
+        errors: dict[str, list[float]] = {m: [] for m in modes}
+        adapters = {m: self._adapter(m) for m in modes if m != "affine"}
         for i in range(k):
             rest = np.arange(k) != i
-            coef = fit_affine(raw[rest], y[rest], self.overhead_ms_, what="architectures")
-            a, b = (coef if coef is not None else (1.0, self.overhead_ms_))
-            errors["affine"].append(((a * raw[i] + b) / y[i] - 1) ** 2)
-            ad.fit_genes(genes[rest], y[rest])
-            errors["type"].append((float(ad.predict_genes(genes[i:i + 1])[0]) / y[i] - 1) ** 2)
-        return min(errors, key=lambda m: float(np.mean(errors[m])))
+            if "affine" in errors:
+                coef = fit_affine(raw[rest], y[rest], self.overhead_ms_, what="architectures")
+                a, b = (coef if coef is not None else (1.0, self.overhead_ms_))
+                errors["affine"].append((a * raw[i] + b) / y[i] - 1)
+            for m, ad in adapters.items():
+                ad.fit_genes(genes[rest], y[rest])
+                errors[m].append(float(ad.predict_genes(genes[i:i + 1])[0]) / y[i] - 1)
+        return {m: np.asarray(v, dtype=np.float64) for m, v in errors.items()}
+
+    def budget_margin(self, q: float = 0.9) -> float | None:
+        """How far (a fraction) a measurement may exceed this predictor's prediction: the ``q``
+        quantile of measured / predicted - 1 over the calibration networks, each predicted by a
+        fit on the others (0 where none runs slower than predicted). None without at least 3
+        calibration networks."""
+        e = getattr(self, "loo_errors_", None)
+        if e is None or len(e) < 3:
+            return None
+        over = 1.0 / (1.0 + np.asarray(e, dtype=np.float64)) - 1.0  # measured / predicted - 1
+        return max(0.0, float(np.quantile(over, q)))
 
     def _set_affine(self, coef: np.ndarray, n: int) -> None:
         a = float(coef[0])

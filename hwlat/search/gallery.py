@@ -127,6 +127,10 @@ class Gallery:
                          f"are at the calibration's level (raw ones in raw_measured_ms)")
         elif self.meta.get("drift"):
             lines.append(drift_text(self.meta["drift"]))
+        m = self.meta.get("budget_margin")
+        if m is not None:
+            lines.append(f"budget margin: picks are predicted within budget / {1 + m:.3f} (calibration networks ran up "
+                         f"to {100 * m:.1f} % over their leave-one-out predictions, 90th percentile)")
         if len(b):
             with pd.option_context("display.width", 200, "display.max_colwidth", 60,
                                    "display.float_format", lambda v: f"{v:.4g}" if abs(v) >= 1e5 else f"{v:.3f}"):
@@ -194,7 +198,7 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
                   protocol: Protocol | None = None, export: str = "budgets", meta: dict[str, Any] | None = None,
                   progress: bool = True, runtime: Runtime | None = None, level_ms: float | None = None,
                   anchors: tuple[Sequence[Any], Sequence[float]] | None = None,
-                  all_members: bool = False) -> Gallery:
+                  all_members: bool = False, margin: float | None = None) -> Gallery:
     """Write the gallery of ``archive`` (columns ``arch`` — the space's text form —, ``latency_ms``
     predicted, ``accuracy``) to ``out_dir``.
 
@@ -210,7 +214,10 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
     the anchors of (calibrated / now): the machine's level now against the calibration's, read off
     networks of every size instead of one reference (``level_ms`` is then not used).
     ``all_members``: every candidate is a member, not only the
-    non-dominated ones.
+    non-dominated ones. ``margin``: how far (a fraction) a measurement may run over the prediction
+    (:meth:`~hwlat.predictors.LookupPredictor.budget_margin`); a budget's pick is then predicted
+    within ``budget / (1 + margin)`` (``pick_under_ms`` in ``budgets.csv``), or within the budget
+    itself where nothing is predicted that fast.
     """
     for col in ("arch", "latency_ms", "accuracy"):
         if col not in archive.columns:
@@ -229,9 +236,16 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
     if any(b <= 0 or not math.isfinite(b) for b in budgets):
         raise InputError(f"budgets must be positive numbers of ms, got {budgets}")
 
+    if margin is not None and not (math.isfinite(margin) and margin >= 0):
+        raise InputError(f"the budget margin must be a fraction >= 0, got {margin!r}")
     picks: list[int | None] = []
+    under: list[float] = []
     for b in budgets:
-        ok = np.flatnonzero(lat <= b)
+        cut = b / (1.0 + (margin or 0.0))
+        ok = np.flatnonzero(lat <= cut)
+        if not ok.size:  # nothing is predicted that fast: the budget itself
+            cut, ok = b, np.flatnonzero(lat <= b)
+        under.append(cut)
         picks.append(int(ok[np.argmax(front["accuracy"].to_numpy(float)[ok])]) if ok.size else None)
     picked = sorted({p for p in picks if p is not None})
     to_measure = sorted(set(picked) | set(_thin(len(front), max(max_measure - len(picked), 0))))[:max(max_measure,
@@ -281,16 +295,17 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
 
     rows = []
     for n, (b, p) in enumerate(zip(budgets, picks)):
+        mark = {"pick_under_ms": round(under[n], 4), "margin_pct": None if margin is None else round(100 * margin, 1)}
         if p is None:
             rows.append({"budget_ms": b, "member": None, "arch": None, "accuracy": np.nan, "predicted_ms": np.nan,
-                         "measured_ms": np.nan, "meets_budget": None, "replaced_member": None})
+                         "measured_ms": np.nan, "meets_budget": None, "replaced_member": None, **mark})
             continue
         r = front.iloc[p]
         m = r["measured_ms"]
         rows.append({"budget_ms": b, "member": int(r["member"]), "arch": r["arch"], "accuracy": float(r["accuracy"]),
                      "predicted_ms": float(r["predicted_ms"]), "measured_ms": float(m),
                      "meets_budget": None if not np.isfinite(m) else bool(m <= b),
-                     "replaced_member": replaced.get(n)})
+                     "replaced_member": replaced.get(n), **mark})
     btab = pd.DataFrame(rows)
 
     err = front["error_pct"].to_numpy(float)
@@ -301,7 +316,7 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
             "within_5_pct": int((np.abs(err) <= 5).sum()),
             "median_abs_error_pct": float(np.median(np.abs(err))) if err.size else None,
             "interference": interference.to_dict() if interference is not None else None, "drift": drift,
-            "anchors": anchor_info, **(meta or {})}
+            "anchors": anchor_info, "budget_margin": margin, **(meta or {})}
     keep = [c for c in front.columns if c not in ("genes",)]
     front_csv, front_json, bud_csv = out / "front.csv", out / "front.json", out / "budgets.csv"
     with atomic_path(front_csv) as tmp:
@@ -417,7 +432,8 @@ latency from end-to-end runs on the device with hwlat's measurement protocol.</p
 <p><b>{html.escape(_agreement(info))}</b></p>
 <img src="data:image/png;base64,{img}" alt="latency-accuracy Pareto front" style="max-width:100%">
 <h2>Best network per budget</h2>
-{_table(budgets, ["budget_ms", "accuracy", "predicted_ms", "measured_ms", "meets_budget", "member", "replaced_member",
+{_table(budgets, ["budget_ms", "pick_under_ms", "accuracy", "predicted_ms", "measured_ms", "meets_budget", "member",
+                  "replaced_member",
                   "arch"])}
 <h2>Pareto front</h2>
 {_table(front, [c for c in ("member", "predicted_ms", "measured_ms", "error_pct", "accuracy", "arch", "files")

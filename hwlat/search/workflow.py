@@ -86,7 +86,7 @@ def space_table(space: SearchSpace, device: DeviceSpec | Runtime | str,
 
 def search_gallery(space: SearchSpace, device: DeviceSpec | str | None, out_dir: str | os.PathLike[str], *,
                    accuracy: Any = None, table: LatencyTable | str | os.PathLike[str] | None = None,
-                   predictor: Predictor | None = None, strategy: str | Strategy = "nsga2", n_evals: int = 1000,
+                   predictor: Predictor | None = None, strategy: str | Strategy = "budgets", n_evals: int = 1000,
                    budget_ms: float | None = None, budgets: Sequence[float] | None = None, seed: int = 0,
                    calibrate: int = 10, measure: bool = True, max_measure: int = 30, export: str = "budgets",
                    protocol: Protocol | None = None, progress: bool = True, calibration: str | None = None,
@@ -176,6 +176,9 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec | None, out: Path, rt: R
             calibration = {"n": int(calibrate), "mode": predictor.calibrated_, "b_ms": float(predictor.coef_[1]),
                            "multipliers": predictor.group_coef_, "drift": got.drift}
             save_predictor(predictor, out / "predictor.npz")
+    # a pick keeps a margin below its budget, as large as the predictor's own leave-one-out errors on the
+    # calibration networks (measured now, on this device)
+    margin = predictor.budget_margin() if anchors is not None and hasattr(predictor, "budget_margin") else None
     found = strat.find(space, predictor, acc, out_dir=out, budget_ms=budget_ms, budgets=budgets, n_evals=n_evals,
                        seed=seed, progress=progress,
                        context={"device": target, "calibration": calibration, "t0": t0})
@@ -185,7 +188,7 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec | None, out: Path, rt: R
                             max_budget_ms=found.max_budget_ms, measure=measure,
                             max_measure=max(max_measure, found.min_measure), protocol=protocol, export=export,
                             meta=found.meta, progress=progress, runtime=rt, anchors=anchors,
-                            all_members=found.all_members)
+                            all_members=found.all_members, margin=margin)
     summary = found.summarize(gallery)
     path = out / "search.json"
     atomic_write_text(path, json.dumps(summary, indent=2, default=json_plain))

@@ -105,6 +105,24 @@ def test_type_calibration_recovers_a_gap_per_op_type():
         assert conv3["scale"].to_numpy() == pytest.approx(0.6, rel=1e-3)
 
 
+def test_budget_margin_is_how_far_networks_ran_over_their_leave_one_out_prediction():
+    space = get_space("nb201")
+    table = synthetic_table(space)
+    archs = space.sample(7, 12)
+    pred = LookupPredictor(space=space, table=table, calibration="affine").fit()
+    assert pred.budget_margin() is None  # not calibrated: nothing to say
+    s = pred.raw_sum(archs)
+    exact = LookupPredictor(space=space, table=table, calibration="affine").fit(archs, 1.25 * s + 0.3)
+    assert exact.budget_margin() == pytest.approx(0.0, abs=1e-6)
+    # every other network runs 10 % slower than the affine law: their leave-one-out predictions fall short
+    noisy = (1.25 * s + 0.3) * np.where(np.arange(12) % 2 == 0, 1.10, 1.0)
+    for mode in ("affine", "auto"):
+        p = LookupPredictor(space=space, table=table, calibration=mode).fit(archs, noisy)
+        m = p.budget_margin()
+        assert len(p.loo_errors_) == 12 and 0.03 < m < 0.15, (mode, m)
+        assert p.budget_margin(q=0.5) < m
+
+
 def test_group_calibration_is_saved_and_loaded(tmp_path):
     space = get_space("proxyless", resolution=160)
     table = synthetic_table(space)

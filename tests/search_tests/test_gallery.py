@@ -167,3 +167,26 @@ def test_a_pick_measured_over_its_budget_gives_way_to_a_measured_member_under_it
     gone = g.front.loc[g.front["arch"] == slow, "member"].iloc[0]
     assert row["replaced_member"] == gone
     assert f"member {gone}, picked by its prediction, measured over the budget" in g.summary()
+
+
+def test_a_margin_keeps_picks_below_the_budget_by_the_predictors_error(archive, tmp_path):
+    space, df = archive
+    budget = float(np.quantile(df["latency_ms"], 0.6))
+    plain = build_gallery(space, df, "cpu-ort", tmp_path / "plain", accuracy_name="synthetic", budgets=[budget],
+                          measure=False, export="none", progress=False)
+    kept = build_gallery(space, df, "cpu-ort", tmp_path / "margin", accuracy_name="synthetic", budgets=[budget],
+                         measure=False, export="none", progress=False, margin=0.2)
+    p, k = plain.budgets.iloc[0], kept.budgets.iloc[0]
+    assert p["predicted_ms"] <= budget and k["pick_under_ms"] == pytest.approx(budget / 1.2, rel=1e-3)
+    assert k["predicted_ms"] <= budget / 1.2 < p["predicted_ms"] and k["margin_pct"] == 20.0
+    assert "budget margin: picks are predicted within budget / 1.200" in kept.summary()
+    assert "pick_under_ms" in (tmp_path / "margin" / "index.html").read_text()
+    # a budget nothing is predicted under with the margin: the budget itself
+    low = float(df["latency_ms"].min()) * 1.05
+    g = build_gallery(space, df, "cpu-ort", tmp_path / "low", accuracy_name="synthetic", budgets=[low],
+                      measure=False, export="none", progress=False, margin=0.2)
+    row = g.budgets.iloc[0]
+    assert row["pick_under_ms"] == pytest.approx(low, rel=1e-3) and row["predicted_ms"] <= low
+    with pytest.raises(InputError, match="margin"):
+        build_gallery(space, df, "cpu-ort", tmp_path / "bad", accuracy_name="synthetic", budgets=[budget],
+                      measure=False, export="none", progress=False, margin=-0.1)
