@@ -67,7 +67,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -77,7 +77,7 @@ from hwlat._progress import progress_bar
 from hwlat._torch import single_threaded
 from hwlat.errors import InputError
 from hwlat.search.data import load_dataset
-from hwlat.spaces.base import SearchSpace
+from hwlat.search.layer_latency import LayerLatency, check_supernet, discretise, layer_latency
 
 __all__ = ["LOSSES", "SAMPLINGS", "GradientResult", "LayerLatency", "layer_latency", "gradient_search", "sweep"]
 
@@ -91,90 +91,6 @@ _LOSS_DEFAULTS = {"mul-log": {"alpha": 1.0, "beta": 0.6}, "add-linear": {"lambda
 
 def _torch() -> Any:
     return import_optional("torch", "gradient architecture search")
-
-
-# -- latency as a function of the path probabilities ------------------------------------------------
-@dataclass(frozen=True)
-class LayerLatency:
-    """Per-layer, per-candidate latency (ms): ``LAT = scale·(base_ms + Σ_l tables[l][c_l]) + offset_ms``.
-
-    ``tables[l][i]`` is the latency of choice ``space.choices(l)[i]`` at layer ``l`` (0 ms for
-    ``zero``), without the per-call overhead, which is in ``offset_ms``.
-    """
-
-    base_ms: float
-    tables: tuple[np.ndarray, ...]
-    scale: float
-    offset_ms: float
-    source: str
-    predictor: Any = field(default=None, repr=False, compare=False)  # a Predictor, or any with predict(_genes)
-
-    def latency(self, choice_idx: Sequence[int]) -> float:
-        """Latency (ms) of the architecture whose layer ``l`` takes choice index ``choice_idx[l]``."""
-        s = self.base_ms + sum(float(t[int(i)]) for t, i in zip(self.tables, choice_idx))
-        return self.scale * s + self.offset_ms
-
-    def bounds(self) -> tuple[float, float]:
-        """The smallest and largest latency (ms) of any architecture."""
-        lo = self.base_ms + sum(float(t.min()) for t in self.tables)
-        hi = self.base_ms + sum(float(t.max()) for t in self.tables)
-        return self.scale * lo + self.offset_ms, self.scale * hi + self.offset_ms
-
-
-def _check_proxyless(space: SearchSpace) -> None:
-    """Gradient search needs the space's supernet (built in: proxyless; see SearchSpace.supernet)."""
-    if not getattr(space, "has_supernet", False):
-        raise InputError(f"gradient search needs a space with a supernet (the built-in one is 'proxyless'), got "
-                         f"{getattr(space, 'name', space)!r}; use get_space('proxyless') (evolution strategies "
-                         "handle the other spaces)")
-
-
-# Any: a space with a supernet, n_layers and choices(l) (not SearchSpace's); a table or predictor told by hasattr
-def layer_latency(space: Any, table_or_predictor: Any) -> LayerLatency:
-    """The :class:`LayerLatency` of ``space`` from a latency table, a predictor with
-    ``layer_tables()`` (exact), or any predictor with ``predict_genes(genes)`` / ``predict(archs)``
-    returning ms (linearised)."""
-    _check_proxyless(space)
-    obj = table_or_predictor
-    if hasattr(obj, "lookup_many") and hasattr(obj, "metadata"):  # a LatencyTable
-        from hwlat.predictors.lookup import LookupPredictor
-
-        obj = LookupPredictor(space=space, table=obj).fit()
-    n = space.n_layers
-    parts = space.parts()
-    lt = obj.layer_tables() if callable(getattr(obj, "layer_tables", None)) else None
-    if lt is not None and len(lt.tables) == len(parts) and lt.dims[0] == () and all(
-            tuple(int(g) for g in lt.genes[i + 1]) == (i,) and len(t) == len(space.choices(i))
-            for i, t in enumerate(lt.tables[1:])):
-        return LayerLatency(float(lt.tables[0][0]), tuple(np.asarray(t, dtype=np.float64) for t in lt.tables[1:]),
-                            1.0, lt.constant_ms, f"{type(obj).__name__} part tables", obj)
-    if hasattr(obj, "predict_genes"):
-        def predict(g: np.ndarray) -> np.ndarray:
-            return np.asarray(obj.predict_genes(g), dtype=np.float64)
-    elif hasattr(obj, "predict"):
-        def predict(g: np.ndarray) -> np.ndarray:
-            return np.asarray(obj.predict([space.from_genes(r) for r in g]), dtype=np.float64)
-    else:
-        raise InputError(f"expected a LatencyTable or a latency predictor (predict_genes / predict returning ms), "
-                         f"got {type(obj).__name__}")
-    # linearise around the reference architecture (every layer at its first choice)
-    sizes = space.gene_sizes()
-    rows = [np.zeros(n, dtype=np.int64)]
-    where = []
-    for layer, k in enumerate(sizes):
-        for c in range(k):
-            r = np.zeros(n, dtype=np.int64)
-            r[layer] = c
-            rows.append(r)
-            where.append((layer, c))
-    y = predict(np.stack(rows))
-    if y.shape != (len(rows),) or not np.all(np.isfinite(y)):
-        raise InputError(f"the predictor returned {y.shape} values (some not finite) for {len(rows)} architectures")
-    tables = [np.zeros(k) for k in sizes]
-    for (layer, c), v in zip(where, y[1:]):
-        tables[layer][c] = v - y[0]
-    base = float(y[0]) - sum(float(t[0]) for t in tables)  # = y0: every table's first entry is 0
-    return LayerLatency(base, tuple(tables), 1.0, 0.0, f"{type(obj).__name__} linearised per layer", obj)
 
 
 # -- results ----------------------------------------------------------------------------------------
@@ -204,6 +120,8 @@ class GradientResult:
     seconds: float
     accuracy_source: str = ""
     measured_latency_ms: float | None = None
+    derive: str = "argmax"  # how the path was read off the probabilities ("budget": see hwlat.search.discretise)
+    argmax_latency_ms: float | None = None  # each layer's most probable choice, for comparison
 
     @property
     def within_budget(self) -> bool:
@@ -262,7 +180,7 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
                     warmup_epochs: int | None = None, batch_size: int = 64, input_size: int = 32,
                     width_mult: float = 0.35, lr: float = 0.05, arch_lr: float = 0.05,
                     loss_params: dict[str, float] | None = None, tau: tuple[float, float] = (5.0, 0.5),
-                    max_batches: int | None = None, shared_weights: bool = True, seed: int = 0,
+                    max_batches: int | None = None, shared_weights: bool = True, seed: int = 0, derive: str = "budget",
                     progress: bool = False, _data: tuple[np.ndarray, np.ndarray, str] | None = None,
                     _latency: LayerLatency | None = None) -> GradientResult:
     """Search ``space`` (ProxylessNAS) for an architecture under ``budget_ms`` by gradient descent.
@@ -295,13 +213,18 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
         per candidate, as in ProxylessNAS (needs far longer training to learn anything).
     seed:
         Seeds the data split, the weights, ``α`` and every path sample: same seed, same result.
+    derive:
+        ``"budget"`` (default): the most probable path within -10 %…0 % of the budget
+        (:func:`~hwlat.search.layer_latency.discretise`); ``"argmax"``: each layer's most probable choice.
 
     The search runs on one torch thread (the supernet is small; see
     :func:`hwlat._torch.single_threaded`).
     """
     torch = _torch()
-    _check_proxyless(space)
+    check_supernet(space)
     _check_args(loss, sampling, budget_ms, epochs, warmup_epochs, batch_size, width_mult, tau)
+    if derive not in ("budget", "argmax"):
+        raise InputError(f"derive must be 'budget' or 'argmax', got {derive!r}")
     params = dict(_LOSS_DEFAULTS[loss])
     for k, v in (loss_params or {}).items():
         if k not in params or not (isinstance(v, (int, float, np.number)) and math.isfinite(v) and v >= 0):
@@ -311,8 +234,8 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
     lat = _latency or layer_latency(space, table_or_predictor)
     lo, _ = lat.bounds()
     if budget_ms < lo:
-        log.warning("budget %.3f ms is below the fastest architecture of the space (%.3f ms); the search "
-                    "will head for the fastest paths", budget_ms, lo)
+        raise InputError(f"no architecture of the {space.name} space runs within {budget_ms:g} ms: the least latency "
+                         f"it can reach is {lo:.4g} ms; raise the budget to at least that")
     x_all, y_all, data_name = _data or load_dataset(dataset, input_size=input_size)
     n_classes = int(y_all.max()) + 1
     rng = np.random.default_rng(seed)
@@ -431,7 +354,9 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
             })
             log.info("epoch %d: %s", epoch + 1, history[-1])
     probs = [torch.softmax(a.detach(), 0) for a in alphas]
-    derived = [int(p.argmax()) for p in probs]
+    # the most probable path within -10 %...0 % of the budget, not each layer's argmax
+    cut = discretise([p.numpy() for p in probs], lat, float(budget_ms)) if derive == "budget" else None
+    derived = cut.choices if cut is not None else [int(p.argmax()) for p in probs]
     arch = tuple(space.choices(i)[c] for i, c in enumerate(derived))
     fixed = [[(c, None)] for c in derived]
     acc, history[-1]["val_accuracy"] = _subnet_accuracy(torch, net, fixed, X[tr], [(X[te], Y[te]), (X[ar], Y[ar])],
@@ -445,7 +370,8 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
         expected_latency_ms=float(expected_latency(probs)), predicted_latency_ms=float(predicted),
         supernet_accuracy=acc, history=history, probabilities=[p.tolist() for p in probs], loss=loss,
         sampling=sampling, dataset=data_name, seed=int(seed), epochs=epochs,
-        seconds=time.perf_counter() - t_start,
+        seconds=time.perf_counter() - t_start, derive=derive,
+        argmax_latency_ms=lat.latency([int(p.argmax()) for p in probs]),
         accuracy_source=(f"supernet:{data_name} (derived path of a width-{width_mult:g} supernet at "
                          f"{input_size}x{input_size}, inherited weights, held-out split)"),
     )

@@ -13,6 +13,7 @@ from hwlat.predictors.lookup import LookupPredictor
 from hwlat.profiler import Protocol, profile_ops
 from hwlat.search.data import load_dataset
 from hwlat.search.gradient import GradientResult, gradient_search, layer_latency
+from hwlat.search.layer_latency import LayerLatency, discretise
 from hwlat.spaces import get_space
 
 TINY = dict(epochs=1, warmup_epochs=0, max_batches=2, batch_size=16, width_mult=0.25, input_size=32)
@@ -65,8 +66,10 @@ def test_any_additive_predictor_is_linearised_exactly(space, predictor):
 
 
 def test_search_returns_a_valid_arch_and_is_reproducible(space, predictor, digits):
-    r1 = gradient_search(space, predictor, 0.5, loss="add-linear", seed=0, _data=digits, **TINY)
-    r2 = gradient_search(space, predictor, 0.5, loss="add-linear", seed=0, _data=digits, **TINY)
+    lo, hi = layer_latency(space, predictor).bounds()
+    budget = 0.5 * (lo + hi)
+    r1 = gradient_search(space, predictor, budget, loss="add-linear", seed=0, _data=digits, **TINY)
+    r2 = gradient_search(space, predictor, budget, loss="add-linear", seed=0, _data=digits, **TINY)
     assert isinstance(r1, GradientResult)
     space.validate(r1.arch)
     assert space.decode(r1.arch_text) == r1.arch
@@ -77,7 +80,11 @@ def test_search_returns_a_valid_arch_and_is_reproducible(space, predictor, digit
     assert len(r1.probabilities) == space.n_layers
     assert all(abs(sum(p) - 1) < 1e-5 for p in r1.probabilities)
     assert r1.accuracy_source.startswith("supernet:digits")
-    assert r1.to_dict()["within_budget"] == (r1.predicted_latency_ms <= 0.5)
+    # read off with the budget in mind: within -10 %...0 % of it, whatever the loss did
+    assert r1.derive == "budget" and 0.9 * budget <= r1.predicted_latency_ms <= budget
+    assert r1.to_dict()["within_budget"] and r1.argmax_latency_ms is not None
+    plain = gradient_search(space, predictor, budget, loss="add-linear", seed=0, _data=digits, derive="argmax", **TINY)
+    assert plain.predicted_latency_ms == pytest.approx(r1.argmax_latency_ms, rel=1e-9)
 
 
 class Scaled:
@@ -138,6 +145,38 @@ def test_datasets_from_arrays_and_image_folders(tmp_path):
     assert xi.shape == (24, 3, 12, 12) and np.bincount(yi).tolist() == [12, 12]
     with pytest.raises(InputError, match="does not exist"):
         load_dataset(tmp_path / "missing")
+
+
+def test_budget_aware_read_off_is_the_most_probable_path_in_the_window():
+    """Against every path of a small layered space: the chosen path is in [0.9 T, T] and no path in
+    the window (clear of the bins' rounding) is more probable."""
+    import itertools
+
+    rng = np.random.default_rng(3)
+    tables = tuple(np.concatenate([[0.0], rng.uniform(0.1, 2.0, 3)]) for _ in range(6))
+    lat = LayerLatency(1.0, tables, 1.0, 0.2, "synthetic")
+    probs = [rng.dirichlet(np.ones(4)) for _ in tables]
+    paths = np.array(list(itertools.product(range(4), repeat=6)))
+    ms = np.array([lat.latency(p) for p in paths])
+    logp = np.array([sum(np.log(probs[i][c]) for i, c in enumerate(p)) for p in paths])
+    lo, hi = lat.bounds()
+    for budget in np.linspace(lo + 0.3 * (hi - lo), hi, 5):
+        got = discretise(probs, lat, float(budget))
+        assert got.in_window and 0.9 * budget <= got.latency_ms <= budget
+        assert got.latency_ms == pytest.approx(lat.latency(got.choices))
+        clear = (ms >= 0.9 * budget) & (ms <= budget - 6 * (budget - lo) / 4000)
+        assert got.log_prob >= logp[clear].max() - 1e-9
+    # a budget the window cannot reach from above: the most probable path under it
+    loose = discretise(probs, lat, 10 * hi)
+    assert not loose.in_window and loose.choices == [int(np.argmax(p)) for p in probs]
+    with pytest.raises(InputError, match="least latency"):
+        discretise(probs, lat, 0.9 * lo)
+
+
+def test_an_unreachable_budget_is_an_error_that_states_the_least_latency(space, predictor, digits):
+    lo, _ = layer_latency(space, predictor).bounds()
+    with pytest.raises(InputError, match=f"least latency it can reach is {lo:.4g} ms"):
+        gradient_search(space, predictor, 0.5 * lo, _data=digits, **TINY)
 
 
 def test_bad_arguments_say_what_to_do(space, predictor, digits):
