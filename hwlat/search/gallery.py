@@ -23,8 +23,6 @@ resumes without measuring anything twice.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import logging
 import math
@@ -41,6 +39,7 @@ from hwlat._io import atomic_path, atomic_write_text, ensure_writable_dir
 from hwlat.errors import InputError
 from hwlat.profiler.meter import Interference
 from hwlat.profiler.networks import NetworkMeasurements, drift_text, measure_archs
+from hwlat.search.page import agreement_text, render_page
 from hwlat.search.pareto import non_dominated_mask
 
 if TYPE_CHECKING:
@@ -110,7 +109,7 @@ class Gallery:
 
     def agreement(self) -> str:
         """One line: how many measured members the prediction matched within ±10 % and ±5 %."""
-        return _agreement(self.meta)
+        return agreement_text(self.meta)
 
     def summary(self) -> str:
         b = self.budgets
@@ -143,6 +142,18 @@ class Gallery:
                              "takes its place")
         lines.append(f"open {self.out_dir / 'index.html'}")
         return "\n".join(lines)
+
+
+def _size(space: SearchSpace, text: str) -> dict[str, float]:
+    """FLOPs and weights (millions) of a network, from the graph hwlat builds of it."""
+    try:
+        arch = space.decode(text)
+        g = space.build(arch)
+        return {"mflops": space.flops(arch) / 1e6,
+                "mparams": sum(int(w.size) for n in g.nodes for w in n.weights.values()) / 1e6}
+    except Exception as exc:  # noqa: BLE001 - a size is a nicety; the gallery does not fail for it
+        log.debug("no size for %s: %s", text, exc)
+        return {"mflops": float("nan"), "mparams": float("nan")}
 
 
 def _front_rows(archive: pd.DataFrame) -> pd.DataFrame:
@@ -187,8 +198,21 @@ def _measure_with_anchors(space: SearchSpace, archs: list[Any], anchors: tuple[S
     factor = float(np.median(ratio))
     q1, q3 = np.percentile(ratio, [25, 75])
     raw = raw_all[:len(archs)]
-    info = {"n": int(anc_ms.size), "factor": factor, "ratio_q1": float(q1), "ratio_q3": float(q3)}
+    spread = np.empty(len(todo))
+    spread[order] = _spread_pct(got)
+    info = {"n": int(anc_ms.size), "factor": factor, "ratio_q1": float(q1), "ratio_q3": float(q3),
+            "spread_pct": spread[:len(archs)].tolist()}
     return raw * factor, raw, got, info
+
+
+def _spread_pct(got: NetworkMeasurements) -> np.ndarray:
+    """Each network's interquartile range over its median (%), from its first copy's samples."""
+    out = []
+    for rs in got.records:
+        r = rs[0] if rs else {}
+        iqr, med = r.get("iqr_ms"), r.get("median_ms")
+        out.append(100.0 * float(iqr) / float(med) if iqr is not None and med else np.nan)
+    return np.asarray(out, dtype=np.float64)
 
 
 def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec | str,
@@ -252,6 +276,7 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
                                                                                                         len(picked))]
     front["measured_ms"] = np.nan
     front["raw_measured_ms"] = np.nan
+    front["measured_iqr_pct"] = np.nan
     interference = None
     drift = None
     anchor_info: dict[str, Any] | None = None
@@ -261,14 +286,17 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
         if anchors is not None:
             measured, raw, got, anchor_info = _measure_with_anchors(space, archs, anchors, device, protocol, out,
                                                                     progress, runtime)
+            spread = np.asarray(anchor_info.pop("spread_pct"), dtype=np.float64)
         else:
             got = measure_archs(space, archs, device, protocol=protocol, out_dir=out / "measurements", passes=1,
                                 tag="gallery-", progress=progress, runtime=runtime, level_ms=level_ms,
                                 kind="gallery")
             measured = got[:, 0]
             raw = got.raw_ms[:, 0] if got.raw_ms is not None else measured
+            spread = _spread_pct(got)
         front.loc[to_measure, "measured_ms"] = measured
         front.loc[to_measure, "raw_measured_ms"] = raw
+        front.loc[to_measure, "measured_iqr_pct"] = spread
         interference = got.interference
         drift = got.drift
     front["error_pct"] = 100 * (front["latency_ms"] - front["measured_ms"]) / front["measured_ms"]
@@ -302,6 +330,7 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
             continue
         r = front.iloc[p]
         m = r["measured_ms"]
+        mark.update(_size(space, r["arch"]))
         rows.append({"budget_ms": b, "member": int(r["member"]), "arch": r["arch"], "accuracy": float(r["accuracy"]),
                      "predicted_ms": float(r["predicted_ms"]), "measured_ms": float(m),
                      "meets_budget": None if not np.isfinite(m) else bool(m <= b),
@@ -328,7 +357,9 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
     atomic_write_text(front_json, json.dumps(payload, indent=2))
     png = _plot(arc, front, btab, out / "pareto.png", info)
     page = out / "index.html"
-    atomic_write_text(page, _html(front[keep], btab, png, info))
+    off = arc[~arc["arch"].isin(front["arch"])]
+    off = off.iloc[_thin(len(off), 1500)] if len(off) > 1500 else off  # the page stays light
+    atomic_write_text(page, render_page(front[keep], btab, off, png, info))
     return Gallery(front, btab, out, [front_csv, front_json, bud_csv, png, page, *files], info)
 
 
@@ -385,60 +416,3 @@ def _plot(archive: pd.DataFrame, front: pd.DataFrame, budgets: pd.DataFrame, pat
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return path
-
-
-def _cell(v: Any) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "—"
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "<b>no</b>"
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.4g}"
-    return html.escape(str(v))
-
-
-def _table(df: pd.DataFrame, cols: Sequence[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(r[c])}</td>" for c in cols) + "</tr>" for _, r in df.iterrows())
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _agreement(info: dict[str, Any]) -> str:
-    n = int(info.get("measured") or 0)
-    if not n:
-        return "no member was measured"
-    w10, w5 = int(info.get("within_10_pct", 0)), int(info.get("within_5_pct", 0))
-    return (f"measured agrees with predicted within ±10 % for {w10} of {n} measured members "
-            f"(±5 %: {w5}; median |error| {info.get('median_abs_error_pct') or float('nan'):.1f} %)")
-
-
-def _html(front: pd.DataFrame, budgets: pd.DataFrame, png: Path, info: dict[str, Any]) -> str:
-    img = base64.b64encode(png.read_bytes()).decode("ascii")
-    meta = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in info.items())
-    note = ""
-    if info.get("accuracy_kind") == "proxy":
-        note = ("<p class=note>The vertical axis is a zero-cost proxy computed at initialisation: it ranks "
-                "networks, it is not an accuracy.</p>")
-    return f"""<!doctype html>
-<html lang=en><head><meta charset=utf-8><title>hwlat gallery: {html.escape(info['space'])} on \
-{html.escape(info['device'])}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;\
-font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}\
-thead th{{background:#f2f2f2}}td{{font-family:ui-monospace,monospace}}.note{{color:#a40}}</style></head>
-<body>
-<h1>{html.escape(info['space'])} on {html.escape(info['device'])}</h1>
-<p>Accuracy: <b>{html.escape(info['accuracy'])}</b>. Predicted latency from the search's predictor; measured
-latency from end-to-end runs on the device with hwlat's measurement protocol.</p>{note}
-<p><b>{html.escape(_agreement(info))}</b></p>
-<img src="data:image/png;base64,{img}" alt="latency-accuracy Pareto front" style="max-width:100%">
-<h2>Best network per budget</h2>
-{_table(budgets, ["budget_ms", "pick_under_ms", "accuracy", "predicted_ms", "measured_ms", "meets_budget", "member",
-                  "replaced_member",
-                  "arch"])}
-<h2>Pareto front</h2>
-{_table(front, [c for c in ("member", "predicted_ms", "measured_ms", "error_pct", "accuracy", "arch", "files")
-                if c in front.columns])}
-<h2>Run</h2>
-<table>{meta}</table>
-</body></html>
-"""

@@ -77,9 +77,22 @@ def test_files_a_person_opens(gallery):
     assert (d / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (d / "index.html").read_text()
     assert "data:image/png;base64," in page
-    # no external resource: opens without a server
-    assert not re.search(r'(src|href)="(?!data:)', page)
+    # nothing from a network: every link is data or a file of the gallery folder, and it is there
+    links = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert links and not [u for u in links if re.match(r"[a-z]+://", u)]
+    files = [u for u in links if not u.startswith("data:")]
+    assert {"front.csv", "budgets.csv"} <= set(files) and all((d / u).is_file() for u in files), files
+    # the picks' model files are linked from their cards
+    exported = {str(p.relative_to(d)) for p in g.files if p.suffix in (".onnx", ".tflite")}
+    assert exported and exported <= set(files)
+    assert page.count("<div class=card>") == len(g.budgets)
+    # the interactive front: one point per member, with its numbers on hover
+    assert page.count('class="member"') == len(g.front) and page.count("<title>member ") >= len(g.front)
+    assert page.count('class="measured"') == int(g.front["measured_ms"].notna().sum())
+    assert "Where the numbers come from" in page and "onnxruntime" in page
     assert page.count("<tr>") >= len(g.budgets) + len(g.front)
+    b = g.budgets.dropna(subset=["member"])
+    assert (b["mflops"] > 0).all() and (b["mparams"] > 0).all()
     data = json.loads((d / "front.json").read_text())
     assert data["meta"]["accuracy"] == "synthetic accuracy"
     assert {"predicted_ms", "measured_ms", "accuracy", "accuracy_source", "arch"} <= set(data["front"][0])
