@@ -181,6 +181,7 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
                     width_mult: float = 0.35, lr: float = 0.05, arch_lr: float = 0.05,
                     loss_params: dict[str, float] | None = None, tau: tuple[float, float] = (5.0, 0.5),
                     max_batches: int | None = None, shared_weights: bool = True, seed: int = 0, derive: str = "budget",
+                    margin: float = 0.0,
                     progress: bool = False, _data: tuple[np.ndarray, np.ndarray, str] | None = None,
                     _latency: LayerLatency | None = None) -> GradientResult:
     """Search ``space`` (ProxylessNAS) for an architecture under ``budget_ms`` by gradient descent.
@@ -216,6 +217,7 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
     derive:
         ``"budget"`` (default): the most probable path within -10 %…0 % of the budget
         (:func:`~hwlat.search.layer_latency.discretise`); ``"argmax"``: each layer's most probable choice.
+        ``margin``: with ``"budget"``, the path is predicted within ``budget_ms / (1 + margin)``.
 
     The search runs on one torch thread (the supernet is small; see
     :func:`hwlat._torch.single_threaded`).
@@ -355,7 +357,7 @@ def gradient_search(space: Any, table_or_predictor: Any, budget_ms: float, *, lo
             log.info("epoch %d: %s", epoch + 1, history[-1])
     probs = [torch.softmax(a.detach(), 0) for a in alphas]
     # the most probable path within -10 %...0 % of the budget, not each layer's argmax
-    cut = discretise([p.numpy() for p in probs], lat, float(budget_ms)) if derive == "budget" else None
+    cut = discretise([p.numpy() for p in probs], lat, float(budget_ms), margin=margin) if derive == "budget" else None
     derived = cut.choices if cut is not None else [int(p.argmax()) for p in probs]
     arch = tuple(space.choices(i)[c] for i, c in enumerate(derived))
     fixed = [[(c, None)] for c in derived]

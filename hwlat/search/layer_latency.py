@@ -16,6 +16,7 @@ is an error that states that least latency.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,11 +126,14 @@ class Discretised:
     argmax_latency_ms: float
 
 
-def discretise(probs: Sequence[np.ndarray], lat: Any, budget_ms: float, *, low: float = 0.9,
+def discretise(probs: Sequence[np.ndarray], lat: Any, budget_ms: float, *, low: float = 0.9, margin: float = 0.0,
                bins: int = _BINS) -> Discretised:
     """The most probable path of ``probs`` with ``lat.latency(path)`` in ``[low * budget_ms, budget_ms]``.
 
-    ``lat`` is a :class:`LayerLatency` (latency additive over layers).
+    ``lat`` is a :class:`LayerLatency` (latency additive over layers). ``margin``: the path must
+    be predicted within ``budget_ms / (1 + margin)`` (a predictor that runs low by that much still
+    meets the budget); the window's lower end stays at ``low * budget_ms`` unless the margin
+    reaches below it.
     """
     P = [np.clip(np.asarray(p, dtype=np.float64), _FLOOR, None) for p in probs]
     if len(P) != len(lat.tables):
@@ -139,8 +143,13 @@ def discretise(probs: Sequence[np.ndarray], lat: Any, budget_ms: float, *, low: 
     if budget_ms < lo_ms - 1e-9:
         raise InputError(f"no architecture runs within {budget_ms:g} ms: the least latency the space can reach is "
                          f"{lo_ms:.4g} ms; raise the budget to at least that")
+    if not (math.isfinite(margin) and margin >= 0):
+        raise InputError(f"the budget margin must be a fraction >= 0, got {margin!r}")
+    # the window: under the budget by the margin (never below the least latency), from low * budget
+    upper = max(budget_ms / (1.0 + margin), lo_ms)
+    lower = low * budget_ms if upper > low * budget_ms else low * upper
     const = lat.scale * lat.base_ms + lat.offset_ms
-    room = budget_ms - const  # what the layers may spend together
+    room = upper - const  # what the layers may spend together
     costs = [lat.scale * np.asarray(t, dtype=np.float64) for t in lat.tables]
     floor = sum(float(c.min()) for c in costs)
     width = max(room - floor, 1e-9) / bins
@@ -178,11 +187,11 @@ def discretise(probs: Sequence[np.ndarray], lat: Any, budget_ms: float, *, low: 
     for end in order:
         picks = path(int(end))
         ms = lat.latency(picks)
-        if ms > budget_ms + 1e-9:
+        if ms > upper + 1e-9:
             continue
         if fallback is None:
             fallback = (picks, ms)
-        if ms >= low * budget_ms:
+        if ms >= lower:
             return Discretised(picks, ms, _log_prob(P, picks), True, lat.latency(argmax))
     if fallback is None:  # every path over the budget (rounding at the boundary): the fastest
         fastest = [int(np.argmin(t)) for t in costs]

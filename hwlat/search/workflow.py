@@ -181,7 +181,7 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec | None, out: Path, rt: R
     margin = predictor.budget_margin() if anchors is not None and hasattr(predictor, "budget_margin") else None
     found = strat.find(space, predictor, acc, out_dir=out, budget_ms=budget_ms, budgets=budgets, n_evals=n_evals,
                        seed=seed, progress=progress,
-                       context={"device": target, "calibration": calibration, "t0": t0})
+                       context={"device": target, "calibration": calibration, "t0": t0, "budget_margin": margin})
     on = dev if measure and dev is not None else target
     gallery = build_gallery(space, found.candidates, on, out, accuracy_name=found.accuracy_name,
                             accuracy_kind=found.accuracy_kind, budgets=found.budgets,

@@ -166,6 +166,11 @@ def test_budget_aware_read_off_is_the_most_probable_path_in_the_window():
         assert got.latency_ms == pytest.approx(lat.latency(got.choices))
         clear = (ms >= 0.9 * budget) & (ms <= budget - 6 * (budget - lo) / 4000)
         assert got.log_prob >= logp[clear].max() - 1e-9
+        # with a margin the path is predicted under budget / (1 + margin), and within 10 % of the budget
+        kept = discretise(probs, lat, float(budget), margin=0.05)
+        assert 0.9 * budget <= kept.latency_ms <= budget / 1.05 and kept.log_prob <= got.log_prob + 1e-9
+    with pytest.raises(InputError, match="margin"):
+        discretise(probs, lat, hi, margin=-1.0)
     # a budget the window cannot reach from above: the most probable path under it
     loose = discretise(probs, lat, 10 * hi)
     assert not loose.in_window and loose.choices == [int(np.argmax(p)) for p in probs]

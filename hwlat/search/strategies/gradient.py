@@ -107,7 +107,9 @@ class GradientSearch(Strategy):
         with Checkpoint(out / "gradient.jsonl", header, required=_BUDGET_FIELDS) as ckpt:
             todo = [b for b in budgets if f"{b:.6g}" not in ckpt.rows]
             if todo:
-                sweep(space, latency, todo, seed=seed, progress=progress, **self.options,
+                # the derived networks keep the gallery's margin under their budgets
+                sweep(space, latency, todo, seed=seed, progress=progress, margin=context.get("budget_margin") or 0.0,
+                      **self.options,
                       on_result=lambda r: ckpt.put(f"{r.budget_ms:.6g}", {
                           k: v for k, v in r.to_dict().items() if k not in ("history", "probabilities")}))
             rows = [{k: v for k, v in ckpt.rows[f"{b:.6g}"].items() if k != "key"} for b in budgets]
