@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibrate", type=int, default=10)
     ap.add_argument("--derive", choices=["budget", "argmax"], default="budget",
                     help="read the network off the probabilities within -10 %%...0 %% of the budget, or by argmax")
+    ap.add_argument("--margin", action="store_true",
+                    help="derive each network within budget / (1 + m), m the calibrated predictor's budget margin")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "gradient"))
     args = ap.parse_args(argv)
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     space = get_space("proxyless")
     pred, pred_desc = latency_model(space, out, args.table, args.calibrate)
     lat = layer_latency(space, pred)
+    margin = (pred.budget_margin() or 0.0) if args.margin and hasattr(pred, "budget_margin") else 0.0
     lo, hi = lat.bounds()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     wall0 = time.perf_counter()
@@ -112,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     for budget, loss, sampling in runs:
         lw = args.latency_weight if loss == args.loss else None
         params = None if lw is None else {"lambda" if loss == "add-linear" else "beta": lw}
-        key = (f"{loss}|{sampling}|{budget:g}|e{args.epochs}|s{args.seed}|{args.derive}"
+        key = (f"{loss}|{sampling}|{budget:g}|e{args.epochs}|s{args.seed}|{args.derive}|m{margin:.4f}"
                + ("" if lw is None else f"|w{lw:g}"))
         if key not in done:
             r = gradient_search(space, pred, budget, loss=loss, sampling=sampling, epochs=args.epochs, seed=args.seed,
-                                loss_params=params, progress=True, _data=data, _latency=lat, derive=args.derive)
+                                loss_params=params, progress=True, _data=data, _latency=lat, derive=args.derive,
+                                margin=margin)
             d = r.to_dict() | {"key": key}
             with done_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(d) + "\n")
@@ -148,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         "search, not the ImageNet accuracy of the full network.",
         "",
         f"Networks read off the probabilities by: {args.derive} (budget: the most probable path within -10 %…0 % "
-        "of the budget; argmax: each layer's most probable choice, whose latency is also shown).",
+        "of the budget; argmax: each layer's most probable choice, whose latency is also shown); budget margin "
+        f"{100 * margin:.1f} % (the path predicted within budget / (1 + margin)).",
         "",
         "| budget (ms) | loss / sampling | E[LAT] (ms) | argmax (ms) | predicted (ms) | vs budget | measured (ms) "
         "| measured ≤ budget | supernet acc (digits) | search (s) | architecture |",
