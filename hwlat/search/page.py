@@ -125,34 +125,44 @@ def _dot(ax: _Axes, x: float, y: float, r: float, style: str, tip: str) -> str:
 def _front_svg(others: pd.DataFrame, front: pd.DataFrame, budgets: pd.DataFrame, ylabel: str) -> str:
     xs = np.concatenate([others["latency_ms"].to_numpy(float), front["predicted_ms"].to_numpy(float),
                          front["measured_ms"].to_numpy(float)])
-    ys = np.concatenate([others["accuracy"].to_numpy(float), front["accuracy"].to_numpy(float)])
-    fa = front["accuracy"].to_numpy(float)
-    if fa.size:  # the front is what matters: far-below networks would flatten it
+    raw = np.concatenate([others["accuracy"].to_numpy(float), front["accuracy"].to_numpy(float)])
+    pos = raw[raw > 0]
+    # a score over many decades (a zero-cost proxy such as synflow) is drawn on a log axis
+    log_axis = bool(raw.size and raw.min() >= 0 and pos.size and pos.max() / pos.min() > 1e3)
+    floor = float(pos.min()) if pos.size else 1.0
+
+    def g(v: float) -> float:
+        return math.log10(max(float(v), floor)) if log_axis else float(v)
+
+    ys = np.array([g(v) for v in raw])
+    fa = np.array([g(v) for v in front["accuracy"]])
+    if fa.size and not log_axis:  # the front is what matters: far-below networks would flatten it
         ys = ys[ys >= fa.min() - max(1.5 * np.ptp(fa), 0.5)]
-    ax = _Axes(xs, ys, "latency (ms)", ylabel)
+    ax = _Axes(xs, ys, "latency (ms)", f"log10 {ylabel}" if log_axis else ylabel)
     parts = [ax.frame()]
     for _, b in budgets.iterrows():
         x = ax.px(float(b["budget_ms"]))
         parts.append(f'<line x1="{x:.1f}" y1="8" x2="{x:.1f}" y2="{ax.py(ax.y0)}" stroke="#999" stroke-dasharray="3 3">'
                      f'<title>budget {b["budget_ms"]:g} ms</title></line>')
     for _, r in others.iterrows():
-        if ax.y0 <= r["accuracy"] <= ax.y1:
-            parts.append(_dot(ax, r["latency_ms"], r["accuracy"], 1.6, 'fill="#bbb"',
+        if ax.y0 <= g(r["accuracy"]) <= ax.y1:
+            parts.append(_dot(ax, r["latency_ms"], g(r["accuracy"]), 1.6, 'fill="#bbb"',
                               f"evaluated: {r['latency_ms']:.4g} ms, {r['accuracy']:.4g}"))
-    fx, fy = front["predicted_ms"].to_numpy(float), front["accuracy"].to_numpy(float)
-    stair = [(fx[0], fy[0])] if fx.size else []
+    fx = front["predicted_ms"].to_numpy(float)
+    stair = [(fx[0], fa[0])] if fx.size else []
     for i in range(1, fx.size):  # a front is a staircase: no network sits between its members
-        stair += [(fx[i], fy[i - 1]), (fx[i], fy[i])]
+        stair += [(fx[i], fa[i - 1]), (fx[i], fa[i])]
     pts = " ".join(f"{ax.px(x):.1f},{ax.py(y):.1f}" for x, y in stair)
     parts.append(f'<polyline points="{pts}" fill="none" stroke="#d62728" stroke-width="1.2"/>')
     for _, r in front.iterrows():
+        y = g(r["accuracy"])
         tip = (f"member {r['member']}: predicted {r['predicted_ms']:.4g} ms, measured "
                f"{_cell(r['measured_ms'])} ms, {ylabel} {r['accuracy']:.4g}\n{r['arch']}")
         if math.isfinite(r["measured_ms"]):
-            parts.append(f'<line x1="{ax.px(r["predicted_ms"]):.1f}" y1="{ax.py(r["accuracy"]):.1f}" '
-                         f'x2="{ax.px(r["measured_ms"]):.1f}" y2="{ax.py(r["accuracy"]):.1f}" stroke="#1f77b4"/>')
-            parts.append(_dot(ax, r["measured_ms"], r["accuracy"], 4.5, 'fill="none" stroke="#1f77b4"', tip))
-        parts.append(_dot(ax, r["predicted_ms"], r["accuracy"], 3.2, 'class="member" fill="#d62728"', tip))
+            parts.append(f'<line x1="{ax.px(r["predicted_ms"]):.1f}" y1="{ax.py(y):.1f}" '
+                         f'x2="{ax.px(r["measured_ms"]):.1f}" y2="{ax.py(y):.1f}" stroke="#1f77b4"/>')
+            parts.append(_dot(ax, r["measured_ms"], y, 4.5, 'fill="none" stroke="#1f77b4"', tip))
+        parts.append(_dot(ax, r["predicted_ms"], y, 3.2, 'class="member" fill="#d62728"', tip))
     legend = ('<text x="60" y="20" fill="#d62728">● front, predicted</text>'
               '<text x="200" y="20" fill="#1f77b4">○ measured</text><text x="290" y="20" fill="#999">● evaluated'
               '</text>')

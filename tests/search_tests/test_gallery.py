@@ -114,6 +114,11 @@ def test_proxy_is_labelled_and_bad_input_is_refused(archive, tmp_path):
     g = build_gallery(space, df, "cpu-ort", tmp_path / "p", accuracy_name="proxy:synflow", accuracy_kind="proxy",
                       measure=False, export="none", progress=False)
     assert "not an accuracy" in (tmp_path / "p" / "index.html").read_text()
+    # a score over tens of decades (synflow's) is drawn on a log axis, or the front is a flat line
+    wide = df.assign(accuracy=10.0 ** np.linspace(2, 30, len(df)))
+    build_gallery(space, wide, "cpu-ort", tmp_path / "w", accuracy_name="proxy:synflow", accuracy_kind="proxy",
+                  measure=False, export="none", progress=False)
+    assert "log10 proxy score" in (tmp_path / "w" / "index.html").read_text()
     assert g.front["measured_ms"].isna().all()
     with pytest.raises(InputError, match="accuracy"):
         build_gallery(space, df.drop(columns="accuracy"), "cpu-ort", tmp_path / "q", accuracy_name="x")
