@@ -169,11 +169,9 @@ class LookupPredictor(BaseEstimator):
         if len(archs) != y.size:
             raise InputError(f"{len(archs)} architectures but {y.size} measured latencies")
         mode = self.calibration
-        self.loo_errors_ = None
-        if mode not in ("none", "auto") and y.size >= 3:
-            self.loo_errors_ = self._loo(genes, raw, y, (mode,))[mode]
-        elif mode == "auto" and 3 <= y.size < 6:
-            self.loo_errors_ = self._loo(genes, raw, y, ("affine",))["affine"]
+        # leave-one-out errors of the calibration (budget_margin); _choose keeps those of its choice
+        self.loo_errors_ = self._loo(genes, raw, y, (mode,))[mode] \
+            if mode not in ("none", "auto") and y.size >= 3 else None
         if mode == "none":
             fit_affine(raw, y, self.overhead_ms_, what="architectures")  # checks the measurements
             return self
@@ -209,6 +207,8 @@ class LookupPredictor(BaseEstimator):
         on the others (leave-one-out squared relative error); affine below 6 networks."""
         k = y.size
         if k < 6:
+            if k >= 3:
+                self.loo_errors_ = self._loo(genes, raw, y, ("affine",))["affine"]
             return "affine"
         errors = self._loo(genes, raw, y, ("affine", "type"))
         best = min(errors, key=lambda m: float(np.mean(errors[m] ** 2)))

@@ -172,10 +172,10 @@ def _thin(n: int, keep: int) -> list[int]:
 def _measure_with_anchors(space: SearchSpace, archs: list[Any], anchors: tuple[Sequence[Any], Sequence[float]],
                           device: DeviceSpec | str, protocol: Protocol | None, out: Path, progress: bool,
                           runtime: Runtime | None
-                          ) -> tuple[np.ndarray, np.ndarray, NetworkMeasurements, dict[str, Any]]:
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, NetworkMeasurements, dict[str, Any]]:
     """The members' latencies at the calibration's level, from anchors measured beside them.
 
-    Returns (levelled ms, raw ms) of ``archs``, the measurements, and what the anchors said."""
+    Returns (levelled ms, raw ms, IQR %) of ``archs``, the measurements, and what the anchors said."""
     anc_archs, anc_ms = list(anchors[0]), np.asarray(anchors[1], dtype=np.float64).ravel()
     if len(anc_archs) != anc_ms.size or anc_ms.size == 0 or not np.all(np.isfinite(anc_ms) & (anc_ms > 0)):
         raise InputError(f"anchors need one positive latency (ms) per network, got {len(anc_archs)} networks and "
@@ -200,9 +200,8 @@ def _measure_with_anchors(space: SearchSpace, archs: list[Any], anchors: tuple[S
     raw = raw_all[:len(archs)]
     spread = np.empty(len(todo))
     spread[order] = _spread_pct(got)
-    info = {"n": int(anc_ms.size), "factor": factor, "ratio_q1": float(q1), "ratio_q3": float(q3),
-            "spread_pct": spread[:len(archs)].tolist()}
-    return raw * factor, raw, got, info
+    info = {"n": int(anc_ms.size), "factor": factor, "ratio_q1": float(q1), "ratio_q3": float(q3)}
+    return raw * factor, raw, spread[:len(archs)], got, info
 
 
 def _spread_pct(got: NetworkMeasurements) -> np.ndarray:
@@ -284,9 +283,8 @@ def build_gallery(space: SearchSpace, archive: pd.DataFrame, device: DeviceSpec 
 
         archs = [space.decode(front.at[i, "arch"]) for i in to_measure]
         if anchors is not None:
-            measured, raw, got, anchor_info = _measure_with_anchors(space, archs, anchors, device, protocol, out,
-                                                                    progress, runtime)
-            spread = np.asarray(anchor_info.pop("spread_pct"), dtype=np.float64)
+            measured, raw, spread, got, anchor_info = _measure_with_anchors(space, archs, anchors, device, protocol,
+                                                                            out, progress, runtime)
         else:
             got = measure_archs(space, archs, device, protocol=protocol, out_dir=out / "measurements", passes=1,
                                 tag="gallery-", progress=progress, runtime=runtime, level_ms=level_ms,

@@ -120,7 +120,7 @@ class GradientResult:
     seconds: float
     accuracy_source: str = ""
     measured_latency_ms: float | None = None
-    derive: str = "argmax"  # how the path was read off the probabilities ("budget": see hwlat.search.discretise)
+    derive: str = "argmax"  # how the path was read off the probabilities ("budget": see hwlat.search.layer_latency)
     argmax_latency_ms: float | None = None  # each layer's most probable choice, for comparison
 
     @property

@@ -122,8 +122,7 @@ class Discretised:
     choices: list[int]
     latency_ms: float
     log_prob: float
-    in_window: bool  # within [low * budget, budget]
-    argmax_latency_ms: float
+    in_window: bool  # within the window (see discretise), not only under its upper end
 
 
 def discretise(probs: Sequence[np.ndarray], lat: Any, budget_ms: float, *, low: float = 0.9, margin: float = 0.0,
@@ -138,7 +137,6 @@ def discretise(probs: Sequence[np.ndarray], lat: Any, budget_ms: float, *, low: 
     P = [np.clip(np.asarray(p, dtype=np.float64), _FLOOR, None) for p in probs]
     if len(P) != len(lat.tables):
         raise InputError(f"{len(P)} layers of probabilities for {len(lat.tables)} layers of latency")
-    argmax = [int(np.argmax(p)) for p in P]
     lo_ms, _ = lat.bounds()
     if budget_ms < lo_ms - 1e-9:
         raise InputError(f"no architecture runs within {budget_ms:g} ms: the least latency the space can reach is "
@@ -192,12 +190,12 @@ def discretise(probs: Sequence[np.ndarray], lat: Any, budget_ms: float, *, low: 
         if fallback is None:
             fallback = (picks, ms)
         if ms >= lower:
-            return Discretised(picks, ms, _log_prob(P, picks), True, lat.latency(argmax))
+            return Discretised(picks, ms, _log_prob(P, picks), True)
     if fallback is None:  # every path over the budget (rounding at the boundary): the fastest
         fastest = [int(np.argmin(t)) for t in costs]
         fallback = (fastest, lat.latency(fastest))
     picks, ms = fallback
-    return Discretised(picks, ms, _log_prob(P, picks), False, lat.latency(argmax))
+    return Discretised(picks, ms, _log_prob(P, picks), False)
 
 
 def _log_prob(P: Sequence[np.ndarray], picks: Sequence[int]) -> float:

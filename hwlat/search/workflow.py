@@ -148,6 +148,7 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec | None, out: Path, rt: R
 
     calibration: dict[str, Any] = {}
     anchors = None
+    margin: float | None = None
     given = getattr(getattr(predictor, "table", None), "metadata", None)  # a lookup predictor's table
     target = dev.name if dev is not None else (getattr(given, "device_name", "") or "the predictor's device")
     if predictor is None:
@@ -172,13 +173,13 @@ def _search_gallery(space: SearchSpace, dev: DeviceSpec | None, out: Path, rt: R
             got = measure_archs(space, archs, dev, protocol=protocol, out_dir=out / "calibration", passes=1,
                                 tag="cal-", progress=progress, seed=seed, runtime=rt, kind="calibration")
             predictor.calibrate(archs, got[:, 0])
+            # a pick keeps a margin below its budget, as large as the predictor's own leave-one-out errors
+            # on the calibration networks (measured now, on this device)
+            margin = predictor.budget_margin()
             anchors = (archs, got[:, 0])  # measured again beside the gallery: its level is theirs
             calibration = {"n": int(calibrate), "mode": predictor.calibrated_, "b_ms": float(predictor.coef_[1]),
                            "multipliers": predictor.group_coef_, "drift": got.drift}
             save_predictor(predictor, out / "predictor.npz")
-    # a pick keeps a margin below its budget, as large as the predictor's own leave-one-out errors on the
-    # calibration networks (measured now, on this device)
-    margin = predictor.budget_margin() if anchors is not None and hasattr(predictor, "budget_margin") else None
     found = strat.find(space, predictor, acc, out_dir=out, budget_ms=budget_ms, budgets=budgets, n_evals=n_evals,
                        seed=seed, progress=progress,
                        context={"device": target, "calibration": calibration, "t0": t0, "budget_margin": margin})

@@ -14,6 +14,7 @@ conformance suite it should pass.
 from __future__ import annotations
 
 import difflib
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from hwlat.search.strategies.archive import Archive
 from hwlat.search.strategies.genes import canonical_genes, mutate_genes
 from hwlat.spaces.base import SearchSpace
 
-__all__ = ["Strategy", "Found", "make_strategy", "strategy_names", "check_int", "json_plain"]
+__all__ = ["Strategy", "Found", "make_strategy", "strategy_names", "check_int", "check_budgets", "json_plain"]
 
 
 def check_int(owner: str, name: str, v: Any, lo: int) -> int:
@@ -37,6 +38,17 @@ def check_int(owner: str, name: str, v: Any, lo: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < lo:
         raise InputError(f"{owner}: {name} must be an integer >= {lo}, got {v!r}")
     return int(v)
+
+
+def check_budgets(owner: str, budgets: Any) -> list[float]:
+    """``budgets`` (ms) sorted without repeats, or an InputError naming ``owner``: positive numbers only."""
+    try:
+        out = sorted({float(b) for b in budgets})
+    except (TypeError, ValueError):
+        raise InputError(f"{owner}: budgets must be numbers of milliseconds, got {budgets!r}") from None
+    if not out or not all(math.isfinite(b) and b > 0 for b in out):
+        raise InputError(f"{owner}: budgets must be positive numbers of milliseconds, got {list(budgets)!r}")
+    return out
 
 
 def json_plain(v: Any) -> Any:

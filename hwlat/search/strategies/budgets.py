@@ -9,7 +9,7 @@ import numpy as np
 
 from hwlat.errors import InputError
 from hwlat.search.strategies.archive import Archive
-from hwlat.search.strategies.base import Strategy, check_int
+from hwlat.search.strategies.base import Strategy, check_budgets, check_int
 from hwlat.search.strategies.genes import canonical_genes, crossover_genes
 
 __all__ = ["BudgetEvolution"]
@@ -42,15 +42,7 @@ class BudgetEvolution(Strategy):
     def __init__(self, *, budgets: Any = None, n_targets: int = 6, parents: int = 25, mutate_prob: float = 0.1,
                  local_share: float = 0.5, init: int = 100, batch_size: int | None = None) -> None:
         super().__init__(batch_size=batch_size)
-        self.targets_given: list[float] | None = None
-        if budgets is not None:
-            try:
-                vals = sorted({float(b) for b in budgets})
-            except (TypeError, ValueError):
-                raise InputError(f"BudgetEvolution: budgets must be numbers of milliseconds, got {budgets!r}") from None
-            if not vals or not all(np.isfinite(v) and v > 0 for v in vals):
-                raise InputError(f"BudgetEvolution: budgets must be positive milliseconds, got {budgets!r}")
-            self.targets_given = vals
+        self.targets_given = None if budgets is None else check_budgets("BudgetEvolution", budgets)
         self.n_targets = check_int("BudgetEvolution", "n_targets", n_targets, 1)
         self.parents = check_int("BudgetEvolution", "parents", parents, 2)
         self.init = check_int("BudgetEvolution", "init", init, 2)

@@ -46,7 +46,7 @@ from hwlat.profiler.checkpoint import Checkpoint, job_header
 from hwlat.search.accuracy import AccuracySource, make_accuracy
 from hwlat.search.pareto import ParetoFront
 from hwlat.search.strategies.archive import Archive
-from hwlat.search.strategies.base import Found, Strategy, check_int, json_plain, make_strategy
+from hwlat.search.strategies.base import Found, Strategy, check_budgets, check_int, json_plain, make_strategy
 from hwlat.search.strategies.genes import canonical_genes
 from hwlat.search.strategies.latency import min_latency, predict_latency_genes
 from hwlat.spaces.base import SearchSpace, as_rng
@@ -250,7 +250,7 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
 
     archive = Archive(len(space.gene_sizes()), list(extras), space.gene_sizes())
     if budgets is not None:
-        budgets = _check_budgets(budgets)
+        budgets = check_budgets("run_search", budgets)
     strat.bind(space, rng, budget_ms, budgets=budgets,
                latency_of=lambda g: predict_latency_genes(latency, space, g))
     header = job_header("search", version=_CHECKPOINT_VERSION, space=_space_id(space), strategy=strat.name,
@@ -352,16 +352,6 @@ def run_search(space: SearchSpace, latency: Any, accuracy: Any, strategy: str | 
                         accuracy_kind=acc_src.kind, accuracy_unit=getattr(acc_src, "unit", "%"),
                         latency_name=_latency_name(latency), strategy=strat.name, strategy_params=strat.params(),
                         seed=int(seed), wall_s=wall, n_requested=n_evals, min_latency=lowest)
-
-
-def _check_budgets(budgets: Sequence[float]) -> list[float]:
-    try:
-        out = sorted({float(b) for b in budgets})
-    except (TypeError, ValueError):
-        raise InputError(f"budgets must be numbers of milliseconds, got {budgets!r}") from None
-    if not out or not all(math.isfinite(b) and b > 0 for b in out):
-        raise InputError(f"budgets must be positive numbers of milliseconds, got {list(budgets)!r}")
-    return out
 
 
 def _fill_unseen(space: SearchSpace, archive: Archive, new: np.ndarray, target: int,
