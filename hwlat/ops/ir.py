@@ -26,11 +26,25 @@ mul         (C,H,W) * (C,1,1) broadcast                 -
 concat      n inputs, along channels                    -
 affine      per-channel x*scale+shift                   scale (C), shift (C)
 identity    -                                           -
+swish, gelu, tanh (any shape; gelu is the exact erf form) -
+matmul      (B,M,K) @ W, or @ a second (B,K,N) input    W (K, N), b (N) or absent
+softmax     over the last axis                          -
+layernorm   over the last axis (+ a residual input)     scale (D), shift (D)
+eltwise     op (add/mul/sub/div), broadcast operand     rhs (a constant) or a second input
+transpose   perm (of the axes without batch)            -
+split       n equal parts of axis 1 of (A,S,B); extra   -
+            outputs in ``extra_outputs``
+slice       start, len on axis 1 of (A,S,B)             -
+cat         concatenation on axis 1 of (A,s_i,B)        -
 ==========  ==========================================  =================
+
+Tensor-kind primitives (the last eight rows) work on plain tensors of any rank: only the ONNX
+and torch emitters express them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +52,13 @@ from typing import Any
 import numpy as np
 
 from hwlat.errors import InputError, UnsupportedOpError
+from hwlat.ops.canonical import parse_ints, parse_shape
 from hwlat.ops.memory import check_op_memory
-from hwlat.ops.spec import OpSpec, make_divisible
+from hwlat.ops.spec import TENSOR_KINDS, OpSpec, conv_pad, make_divisible
 
 __all__ = ["Node", "Graph", "GraphBuilder", "build_graph", "build_chain", "chainable", "ELEMENTWISE_ACTS"]
 
-ELEMENTWISE_ACTS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid")
+ELEMENTWISE_ACTS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "swish", "gelu", "tanh")
 
 
 @dataclass
@@ -197,17 +212,62 @@ class GraphBuilder:
     def identity(self, x: str) -> str:
         return self._node("identity", [x], self.shape(x))
 
+    # -- tensor primitives ----------------------------------------------------------------------
+    def matmul(self, x: str, n: int, *, y: str | None = None, bias: bool = False) -> str:
+        b, m, k = self.shape(x)
+        if y is not None:
+            return self._node("matmul", [x, y], (b, m, n))
+        weights = {"W": (self._rng.standard_normal((k, n)) * np.sqrt(1.0 / k)).astype(np.float32)}
+        if bias:
+            weights["b"] = (self._rng.standard_normal(n) * 0.1).astype(np.float32)
+        return self._node("matmul", [x], (b, m, n), {}, weights)
+
+    def softmax(self, x: str) -> str:
+        return self._node("softmax", [x], self.shape(x))
+
+    def layernorm(self, x: str, residual: str | None = None) -> str:
+        d = self.shape(x)[-1]
+        weights = {"scale": self._rng.uniform(0.5, 1.5, d).astype(np.float32),
+                   "shift": (self._rng.standard_normal(d) * 0.1).astype(np.float32)}
+        return self._node("layernorm", [x] + ([residual] if residual else []), self.shape(x), {}, weights)
+
+    def eltwise(self, x: str, op: str, rhs_shape: tuple[int, ...], *, other: str | None = None) -> str:
+        if other is not None:
+            return self._node("eltwise", [x, other], self.shape(x), {"op": op})
+        rhs = self._rng.uniform(0.5, 1.5, rhs_shape).astype(np.float32)  # away from 0: div is safe
+        return self._node("eltwise", [x], self.shape(x), {"op": op}, {"rhs": rhs})
+
+    def transpose(self, x: str, perm: Sequence[int]) -> str:
+        shape = self.shape(x)
+        return self._node("transpose", [x], tuple(shape[a] for a in perm), {"perm": tuple(int(a) for a in perm)})
+
+    def split(self, x: str, n: int) -> str:
+        a, s, b = self.shape(x)
+        part = (a, s // n, b)
+        extra = [self._new(part) for _ in range(n - 1)]
+        return self._node("split", [x], part, {"n": n, "extra_outputs": tuple(extra)})
+
+    def slice(self, x: str, start: int, length: int) -> str:
+        a, _, b = self.shape(x)
+        return self._node("slice", [x], (a, length, b), {"start": start, "len": length})
+
+    def cat(self, xs: Sequence[str]) -> str:
+        shapes = [self.shape(t) for t in xs]
+        return self._node("cat", list(xs), (shapes[0][0], sum(s[1] for s in shapes), shapes[0][2]))
+
     # -- op specs -------------------------------------------------------------------------------
     def apply(self, spec: OpSpec, *xs: str) -> str:
         """Lower ``spec`` applied to input tensor(s) ``xs``; returns the output tensor."""
         if len(xs) != spec.n_inputs:
             raise InputError(f"{spec.key} takes {spec.n_inputs} input(s), got {len(xs)}")
-        for t in xs:
+        for t, want in zip(xs, spec.input_shapes):
             shape = self.shape(t)
             if spec.kind == "fc" and len(spec.input_shape) == 1 and shape[1:] == (1, 1):
                 shape = shape[:1]  # a (C,1,1) tensor feeds an fc on (C,)
-            if shape != spec.input_shape:
-                raise InputError(f"{spec.key} expects input shape {spec.input_shape}, got {shape}")
+            if spec.kind == "act" and math.prod(shape) == math.prod(want) and len(want) != 3:
+                shape = want  # an activation on a flattened tensor
+            if shape != want:
+                raise InputError(f"{spec.key} expects input shape {want}, got {shape}")
         check_op_memory(spec)  # before a weight or an input is drawn
         p = spec.param_dict
         kind = spec.kind
@@ -215,8 +275,9 @@ class GraphBuilder:
         if kind == "conv":
             if p["pre_act"] != "none":
                 x = self.activation(x, str(p["pre_act"]))
+            pad = conv_pad(spec)
             x = self.conv(x, int(p["cout"]), int(p["k"]), int(p["s"]), groups=int(p["groups"]), dil=int(p["dil"]),
-                          bias=bool(p["bn"]))
+                          bias=bool(p["bn"]), pads=(pad,) * 4)
             return self.activation(x, str(p["act"]))
         if kind == "mbconv":
             return self._mbconv(x, p)
@@ -240,6 +301,22 @@ class GraphBuilder:
             return self._resblock(x, p)
         if kind == "identity":
             return self.identity(x)
+        if kind == "matmul":
+            return self.matmul(x, int(p["n"]), y=xs[1] if len(xs) > 1 else None, bias=bool(p["bias"]))
+        if kind == "softmax":
+            return self.softmax(x)
+        if kind == "layernorm":
+            return self.layernorm(x, xs[1] if len(xs) > 1 else None)
+        if kind == "eltwise":
+            return self.eltwise(x, str(p["op"]), parse_shape(str(p["rhs"])), other=xs[1] if len(xs) > 1 else None)
+        if kind == "transpose":
+            return self.transpose(x, parse_ints(str(p["perm"]), "perm"))
+        if kind == "split":
+            return self.split(x, int(p["n"]))
+        if kind == "slice":
+            return self.slice(x, int(p["start"]), int(p["len"]))
+        if kind == "cat":
+            return self.cat(xs)
         raise UnsupportedOpError(f"no lowering for op kind {kind!r}")  # pragma: no cover
 
     def _mbconv(self, x: str, p: dict) -> str:
@@ -285,7 +362,7 @@ def build_graph(specs: OpSpec | Sequence[OpSpec], *, seed: int = 0, name: str | 
         raise InputError("build_graph needs at least one op spec")
     b = GraphBuilder(seed=seed, name=name or chain[0].kind)
     first = chain[0]
-    xs = [b.input(first.input_shape) for _ in range(first.n_inputs)]
+    xs = [b.input(shape) for shape in first.input_shapes]
     y = b.apply(first, *xs)
     for spec in chain[1:]:
         if spec.n_inputs != 1:
@@ -312,7 +389,9 @@ def build_chain(spec: OpSpec, copies: int, *, seed: int = 0) -> Graph:
         raise InputError(f"{spec.key} changes the shape of its input; copies of it cannot form a chain")
     b = GraphBuilder(seed=seed, name=f"{spec.kind}x{copies}")
     x0 = b.input(spec.input_shape)
+    others = [x0] + [b.input(shape) for shape in spec.input_shapes[1:]] if spec.kind in TENSOR_KINDS else \
+        [x0] * spec.n_inputs
     y = x0
     for _ in range(copies):
-        y = b.apply(spec, y, *([x0] * (spec.n_inputs - 1)))
+        y = b.apply(spec, y, *others[1:])
     return b.finish([y])

@@ -42,13 +42,25 @@ def _weights_and_inner(spec: OpSpec) -> tuple[int, int]:
         return cout * c * k * k + cout * cout * k * k + cout * c + 3 * cout, 3 * cout * ohw + c * hw
     if spec.kind == "bn":
         return 2 * c, 0
+    if spec.kind == "matmul" and int(p["w"]):
+        return spec.input_shape[2] * int(p["n"]) + int(p["n"]), 0
+    if spec.kind == "layernorm":
+        return 2 * spec.input_shape[-1], 0
+    if spec.kind == "eltwise" and int(p["const"]):
+        return _rhs_elements(spec), 0
     return 0, 0
+
+
+def _rhs_elements(spec: OpSpec) -> int:
+    from hwlat.ops.canonical import parse_shape
+
+    return math.prod(parse_shape(str(spec["rhs"])))
 
 
 def op_memory_bytes(spec: OpSpec) -> int:
     """About how many bytes building and running ``spec`` at batch 1 holds at once."""
     weights, inner = _weights_and_inner(spec)
-    inputs = math.prod(spec.input_shape) * spec.n_inputs
+    inputs = sum(math.prod(s) for s in spec.input_shapes)
     return _DRAWN * (inputs + weights) + _WRITTEN * (inner + math.prod(spec.output_shape))
 
 

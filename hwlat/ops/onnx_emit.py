@@ -94,6 +94,8 @@ def graph_to_onnx(graph: Graph):
             nodes.append(helper.make_node("BatchNormalization", ins, [n.output], name=tag, epsilon=eps))
         elif n.op == "identity":
             nodes.append(helper.make_node("Identity", n.inputs, [n.output], name=tag))
+        elif n.op in _TENSOR_EMITTERS:
+            nodes.extend(_TENSOR_EMITTERS[n.op](helper, n, tag, const))
         else:
             raise UnsupportedOpError(f"the ONNX emitter cannot express primitive {n.op!r}")
 
@@ -105,6 +107,90 @@ def graph_to_onnx(graph: Graph):
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     return model
+
+
+# -- tensor primitives: ONNX tensors are (1, *shape), so axes of the IR shift by one -----------------
+
+def _f32(v: float) -> np.ndarray:
+    return np.array(v, np.float32)
+
+
+def _emit_swish(helper: Any, n: Any, tag: str, const: Any) -> list:
+    # x * sigmoid(x), the form torch exports SiLU in; ONNX Runtime fuses it into one kernel
+    return [helper.make_node("Sigmoid", n.inputs, [f"{tag}_sig"], name=f"{tag}_sigmoid"),
+            helper.make_node("Mul", [n.inputs[0], f"{tag}_sig"], [n.output], name=tag)]
+
+
+def _emit_gelu(helper: Any, n: Any, tag: str, const: Any) -> list:
+    # the exact (erf) GELU as torch exports it at opset 17; ONNX Runtime fuses it into one kernel
+    x = n.inputs[0]
+    return [helper.make_node("Div", [x, const(f"{tag}_sqrt2", _f32(2 ** 0.5))], [f"{tag}_d"], name=f"{tag}_div"),
+            helper.make_node("Erf", [f"{tag}_d"], [f"{tag}_e"], name=f"{tag}_erf"),
+            helper.make_node("Add", [f"{tag}_e", const(f"{tag}_one", _f32(1.0))], [f"{tag}_a"], name=f"{tag}_add"),
+            helper.make_node("Mul", [x, f"{tag}_a"], [f"{tag}_m"], name=f"{tag}_mul"),
+            helper.make_node("Mul", [f"{tag}_m", const(f"{tag}_half", _f32(0.5))], [n.output], name=tag)]
+
+
+def _emit_tanh(helper: Any, n: Any, tag: str, const: Any) -> list:
+    return [helper.make_node("Tanh", n.inputs, [n.output], name=tag)]
+
+
+def _emit_matmul(helper: Any, n: Any, tag: str, const: Any) -> list:
+    if "W" not in n.weights:
+        return [helper.make_node("MatMul", n.inputs, [n.output], name=tag)]
+    w = const(f"{tag}_W", n.weights["W"])
+    if "b" not in n.weights:
+        return [helper.make_node("MatMul", [n.inputs[0], w], [n.output], name=tag)]
+    return [helper.make_node("MatMul", [n.inputs[0], w], [f"{tag}_mm"], name=f"{tag}_matmul"),
+            helper.make_node("Add", [f"{tag}_mm", const(f"{tag}_b", n.weights["b"])], [n.output], name=tag)]
+
+
+def _emit_softmax(helper: Any, n: Any, tag: str, const: Any) -> list:
+    return [helper.make_node("Softmax", n.inputs, [n.output], name=tag, axis=-1)]
+
+
+def _emit_layernorm(helper: Any, n: Any, tag: str, const: Any) -> list:
+    out: list = []
+    x = n.inputs[0]
+    if len(n.inputs) > 1:
+        out.append(helper.make_node("Add", n.inputs, [f"{tag}_skip"], name=f"{tag}_add"))
+        x = f"{tag}_skip"
+    out.append(helper.make_node("LayerNormalization", [x, const(f"{tag}_scale", n.weights["scale"]),
+                                                       const(f"{tag}_shift", n.weights["shift"])],
+                                [n.output], name=tag, axis=-1, epsilon=1e-5))
+    return out
+
+
+def _emit_eltwise(helper: Any, n: Any, tag: str, const: Any) -> list:
+    op = {"add": "Add", "mul": "Mul", "sub": "Sub", "div": "Div"}[n.attrs["op"]]
+    ins = list(n.inputs) if "rhs" not in n.weights else [n.inputs[0], const(f"{tag}_rhs", n.weights["rhs"][None])]
+    return [helper.make_node(op, ins, [n.output], name=tag)]
+
+
+def _emit_transpose(helper: Any, n: Any, tag: str, const: Any) -> list:
+    return [helper.make_node("Transpose", n.inputs, [n.output], name=tag, perm=[0, *(a + 1 for a in n.attrs["perm"])])]
+
+
+def _emit_split(helper: Any, n: Any, tag: str, const: Any) -> list:
+    return [helper.make_node("Split", n.inputs, [n.output, *n.attrs["extra_outputs"]], name=tag, axis=2,
+                             num_outputs=int(n.attrs["n"])) if OPSET >= 18 else
+            helper.make_node("Split", n.inputs, [n.output, *n.attrs["extra_outputs"]], name=tag, axis=2)]
+
+
+def _emit_slice(helper: Any, n: Any, tag: str, const: Any) -> list:
+    start, length = int(n.attrs["start"]), int(n.attrs["len"])
+    ins = [n.inputs[0], const(f"{tag}_starts", np.array([start], np.int64)),
+           const(f"{tag}_ends", np.array([start + length], np.int64)), const(f"{tag}_axes", np.array([2], np.int64))]
+    return [helper.make_node("Slice", ins, [n.output], name=tag)]
+
+
+def _emit_cat(helper: Any, n: Any, tag: str, const: Any) -> list:
+    return [helper.make_node("Concat", n.inputs, [n.output], name=tag, axis=2)]
+
+
+_TENSOR_EMITTERS = {"swish": _emit_swish, "gelu": _emit_gelu, "tanh": _emit_tanh, "matmul": _emit_matmul,
+                    "softmax": _emit_softmax, "layernorm": _emit_layernorm, "eltwise": _emit_eltwise,
+                    "transpose": _emit_transpose, "split": _emit_split, "slice": _emit_slice, "cat": _emit_cat}
 
 
 def torch_to_onnx(module: Any, input_shape: Sequence[int], path: str | os.PathLike[str], *,

@@ -21,6 +21,17 @@ import onnx
 from onnx import numpy_helper
 
 from hwlat.errors import InputError
+from hwlat.ops.onnx_tensors import (
+    TENSOR_MAPPERS,
+    act_spec,
+    add_contrib_shapes,
+    attrs,
+    cat_spec,
+    chw,
+    eltwise_spec,
+    fmt_or_unknown,
+    matmul_spec,
+)
 from hwlat.ops.spec import OpSpec
 
 __all__ = ["ZERO_COST_OPS", "FUSABLE_OPS", "UNNAMED_PREFIX", "KernelInfo", "map_graph", "name_unnamed_nodes"]
@@ -101,10 +112,14 @@ def _infer_shapes(m: Any, label: str) -> dict[str, tuple[int, ...] | None]:
             n.attribute.extend(keep)
             if n.op_type == "Conv" and len(n.input) > 3:
                 del n.input[3:]
-    try:
-        g = onnx.shape_inference.infer_shapes(g, data_prop=True)
-    except Exception as exc:  # noqa: BLE001 - shape inference raises several types
-        log.debug("shape inference of %s failed: %s", label, exc)
+    for _ in range(64):  # ONNX infers no contrib op: give it FusedMatMul's outputs, then infer again
+        try:
+            g = onnx.shape_inference.infer_shapes(g, data_prop=True)
+        except Exception as exc:  # noqa: BLE001 - shape inference raises several types
+            log.debug("shape inference of %s failed: %s", label, exc)
+            break
+        if not add_contrib_shapes(g):
+            break
     shapes: dict[str, tuple[int, ...] | None] = {}
     for vi in [*g.graph.input, *g.graph.value_info, *g.graph.output]:
         tt = vi.type.tensor_type
@@ -119,14 +134,6 @@ def _infer_shapes(m: Any, label: str) -> dict[str, tuple[int, ...] | None]:
 
 
 # -- mapping ---------------------------------------------------------------------------------------
-
-def _attrs(node: Any) -> dict[str, Any]:
-    out = {}
-    for a in node.attribute:
-        v = onnx.helper.get_attribute_value(a)
-        out[a.name] = v.decode() if isinstance(v, bytes) else v
-    return out
-
 
 def _const_values(m: Any) -> dict[str, np.ndarray]:
     """Values of the small constants (Clip bounds, shapes) that stayed inside the model."""
@@ -164,16 +171,6 @@ def _act_of(fn: str, params: Sequence[float] | None) -> str | None:
     return None
 
 
-def _chw(shape: tuple[int, ...] | None) -> tuple[int, int, int] | None:
-    if shape is None or len(shape) != 4 or shape[0] != 1:
-        return None
-    return (int(shape[1]), int(shape[2]), int(shape[3]))
-
-
-def _fmt_shape(s: tuple[int, ...] | None) -> str:
-    return "?" if s is None else "x".join(str(d) for d in s)
-
-
 def _resolve_pads(a: dict[str, Any], in_hw: tuple[int, int], k: tuple[int, int], s: tuple[int, int],
                   d: tuple[int, int]) -> list[int] | None:
     ap = a.get("auto_pad", "NOTSET")
@@ -194,9 +191,9 @@ def _resolve_pads(a: dict[str, Any], in_hw: tuple[int, int], k: tuple[int, int],
 
 
 def _conv_spec(node: Any, a: dict[str, Any], shapes: dict, act: str) -> tuple[OpSpec | None, str]:
-    x = _chw(shapes.get(node.input[0]))
+    x = chw(shapes.get(node.input[0]))
     w = shapes.get(node.input[1])
-    y = _chw(shapes.get(node.output[0]))
+    y = chw(shapes.get(node.output[0]))
     if x is None or y is None or w is None or len(w) != 4:
         return None, "not a batch-1 2-D convolution with known shapes"
     k = list(a.get("kernel_shape", w[2:]))
@@ -207,11 +204,12 @@ def _conv_spec(node: Any, a: dict[str, Any], shapes: dict, act: str) -> tuple[Op
         return None, f"non-square kernel/stride/dilation k={k} s={s} dil={d}"
     pads = _resolve_pads(a, x[1:], (k[0], k[1]), (s[0], s[1]), (d[0], d[1]))
     want = d[0] * (k[0] - 1) // 2
-    if pads is None or any(p != want for p in pads):
-        return None, f"padding {pads} is not the symmetric dil*(k-1)//2 = {want} the vocabulary expresses"
+    if pads is None or len(set(pads)) != 1:
+        return None, f"padding {pads} is not symmetric, as the vocabulary's convolutions are"
     bias = int(len(node.input) > 2 and node.input[2] != "")
     try:
-        spec = OpSpec.make("conv", x, cout=int(w[0]), k=k[0], s=s[0], groups=g, dil=d[0], bn=bias, act=act)
+        spec = OpSpec.make("conv", x, cout=int(w[0]), k=k[0], s=s[0], groups=g, dil=d[0], bn=bias, act=act,
+                           pad=-1 if pads[0] == want else pads[0])
     except InputError as exc:
         return None, str(exc)
     if spec.output_shape != y:
@@ -220,8 +218,8 @@ def _conv_spec(node: Any, a: dict[str, Any], shapes: dict, act: str) -> tuple[Op
 
 
 def _pool_spec(node: Any, a: dict[str, Any], shapes: dict) -> tuple[OpSpec | None, str]:
-    x = _chw(shapes.get(node.input[0]))
-    y = _chw(shapes.get(node.output[0]))
+    x = chw(shapes.get(node.input[0]))
+    y = chw(shapes.get(node.output[0]))
     if x is None or y is None:
         return None, "not a batch-1 2-D pooling with known shapes"
     if len(node.output) > 1 and node.output[1]:
@@ -269,7 +267,7 @@ def map_graph(m: Any, fused_away: set[str] | None, label: str) -> list[KernelInf
     absorbed: set[str] = set()
     for n in nodes:
         if n.op_type == "HardSigmoid" and n.domain in ("", "ai.onnx"):
-            a = _attrs(n)
+            a = attrs(n)
             if _act_of("HardSigmoid", [a.get("alpha", 0.2), a.get("beta", 0.5)]) != "hsigmoid":
                 continue
             users = consumers.get(n.output[0], [])
@@ -308,7 +306,7 @@ def map_graph(m: Any, fused_away: set[str] | None, label: str) -> list[KernelInf
             op = effective_op(n)
             if op in ("Add", "Sum"):
                 continue
-            a = _attrs(n)
+            a = attrs(n)
             params = None
             if op == "Clip":
                 lo, hi = (consts.get(i) if i else None for i in (list(n.input) + ["", ""])[1:3])
@@ -327,8 +325,8 @@ def map_graph(m: Any, fused_away: set[str] | None, label: str) -> list[KernelInf
         in_names = [hswish_of[n.name].input[0]] if n.name in hswish_of else [i for i in n.input if i]
         ins = [shapes.get(i) for i in in_names]
         outs = [shapes.get(o) for o in n.output if o]
-        shape_s = ",".join(_fmt_shape(s) for s, i in zip(ins, in_names) if i not in inits)
-        shape_s = f"{shape_s or '-'} -> {','.join(_fmt_shape(s) for s in outs)}"
+        shape_s = ",".join(fmt_or_unknown(s) for s, i in zip(ins, in_names) if i not in inits)
+        shape_s = f"{shape_s or '-'} -> {','.join(fmt_or_unknown(s) for s in outs)}"
         k = KernelInfo(node=n.name if not n.name.startswith(UNNAMED_PREFIX) else f"({op} {n.output[0]})",
                        op_type=op if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}", shapes=shape_s)
         moved = [_numel(s) for i, s in zip(in_names, ins) if i not in inits] + \
@@ -337,7 +335,7 @@ def map_graph(m: Any, fused_away: set[str] | None, label: str) -> list[KernelInf
         k.elements = float(sum(known)) if moved and len(known) == len(moved) else None
         kernels.append(k)
         by_name[n.name] = k
-        a = _attrs(n)
+        a = attrs(n)
         fused_name = hswish_of[n.name].name if n.name in hswish_of else n.name
         if fused_away is not None and (n.name in fused_away or fused_name in fused_away):
             c = conv_source(n.input[0]) if op not in ("Add", "Sum") else \
@@ -381,14 +379,14 @@ def _map_node(n: Any, op: str, a: dict[str, Any], k: KernelInfo, shapes: dict, c
         k.spec, k.note = _pool_spec(n, a, shapes)
         return
     if op == "GlobalAveragePool":
-        x = _chw(x_shape)
+        x = chw(x_shape)
         if x is None:
             k.note = "not a batch-1 2-D tensor"
             return
         k.spec = OpSpec.make("gap", x)
         return
     if op == "ReduceMean":
-        x = _chw(x_shape)
+        x = chw(x_shape)
         axes = a.get("axes")
         if axes is None and len(n.input) > 1:
             v = consts.get(n.input[1])
@@ -403,7 +401,7 @@ def _map_node(n: Any, op: str, a: dict[str, Any], k: KernelInfo, shapes: dict, c
         xs, ws = x_shape, shapes.get(n.input[1])
         if (xs is None or ws is None or len(xs) != 2 or xs[0] != 1 or len(ws) != 2 or n.input[1] not in inits
                 or int(a.get("transA", 0))):
-            k.note = "not a batch-1 vector times a constant matrix"
+            k.spec, k.note = matmul_spec(n, a, shapes, inits)
             return
         cout = ws[0] if int(a.get("transB", 0)) else ws[1]
         bias = int(op == "Gemm" and len(n.input) > 2 and bool(n.input[2]))
@@ -411,17 +409,17 @@ def _map_node(n: Any, op: str, a: dict[str, Any], k: KernelInfo, shapes: dict, c
         return
     if op in ("Add", "Sum"):
         data = [shapes.get(i) for i in n.input]
-        x = _chw(data[0]) if data else None
+        x = chw(data[0]) if data else None
         if x is None or any(s != data[0] for s in data) or any(i in inits for i in n.input) or len(data) < 2:
-            k.note = f"{op} of {', '.join(_fmt_shape(s) for s in data)}: not same-shape (C,H,W) tensors"
+            k.spec, k.note = eltwise_spec(n, "add", shapes, inits)
             return
         k.spec = OpSpec.make("add", x, n=len(data))
         return
     if op == "Concat":
         data = [shapes.get(i) for i in n.input]
-        x = _chw(data[0]) if data else None
+        x = chw(data[0]) if data else None
         if x is None or int(a.get("axis", 1)) % 4 != 1 or any(s != data[0] for s in data) or len(data) < 2:
-            k.note = f"Concat of {', '.join(_fmt_shape(s) for s in data)}: not channels of same-shape tensors"
+            k.spec, k.note = cat_spec(n, a, shapes)
             return
         k.spec = OpSpec.make("concat", x, n=len(data))
         return
@@ -433,32 +431,22 @@ def _map_node(n: Any, op: str, a: dict[str, Any], k: KernelInfo, shapes: dict, c
         elif op == "HardSigmoid":
             params = [a.get("alpha", 0.2), a.get("beta", 0.5)]
         fn = _act_of(op, params)
-        x = _chw(x_shape)
-        if fn is None or x is None:
-            k.note = f"{op}{params or ''} on {_fmt_shape(x_shape)}: not a vocabulary activation on (C,H,W)"
+        if fn is None or x_shape is None:
+            k.note = f"{op}{params or ''} on {fmt_or_unknown(x_shape)}: not a vocabulary activation"
             return
-        k.spec = OpSpec.make("act", x, fn=fn)
+        k.spec = act_spec(x_shape, fn)
         return
     if op == "BatchNormalization":
-        x = _chw(x_shape)
+        x = chw(x_shape)
         if x is None:
             k.note = "not a batch-1 2-D tensor"
             return
         k.spec = OpSpec.make("bn", x)
         return
-    if op == "Mul":
-        lhs, rhs = (shapes.get(i) for i in n.input) if len(n.input) == 2 else (None, None)
-        if lhs is not None and rhs is not None and len(lhs) == 4 and len(rhs) == 4 and \
-                rhs[2:] == (1, 1) and lhs[1] == rhs[1] and lhs[2:] != (1, 1):
-            k.note = ("channel gate (C,H,W)*(C,1,1) (squeeze-excite): the vocabulary has no kind for it "
-                      "(proposed: 'scale')")
-            return
-        k.note = "elementwise Mul: not in the vocabulary"
-        return
-    if op == "QuickGelu":
-        alpha = float(a.get("alpha", 1.702))
-        what = "swish x*sigmoid(x)" if abs(alpha - 1.0) < 1e-6 else f"x*sigmoid({alpha:g}x)"
-        k.note = f"QuickGelu(alpha={alpha:g}) = {what}: no vocabulary activation (proposed: act fn='swish')"
+    if op in TENSOR_MAPPERS:
+        k.spec, k.note = TENSOR_MAPPERS[op](n, a, shapes, consts, inits)
+        if k.note == "zero-cost":
+            k.note, k.zero_reason = "", "moves data along size-1 axes only (a reshape: no copy)"
         return
     k.note = f"{op} has no kind in the vocabulary"
 

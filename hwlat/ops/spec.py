@@ -9,6 +9,12 @@ string key is what latency tables are indexed by, e.g.::
 One computation has exactly one key: a depthwise convolution is a ``conv`` with
 ``groups == C``, a pointwise one is a ``conv`` with ``k == 1`` (see :func:`dwconv` and
 :func:`pwconv`).
+
+The *tensor kinds* (``matmul``, ``softmax``, ``layernorm``, ``eltwise``, ``transpose``,
+``split``, ``slice``, ``cat``) are the kernels of transformers and of the tensor plumbing of
+CNNs. Their shapes have no channels-first meaning: ``input_shape`` is the tensor's shape without
+the batch axis, in the canonical form :mod:`hwlat.ops.canonical` gives it (size-1 axes dropped,
+axes that move together merged), so that one computation has one key across models.
 """
 
 from __future__ import annotations
@@ -39,18 +45,24 @@ __all__ = [
     "bn",
     "resblock",
     "identity",
+    "TENSOR_KINDS",
 ]
 
 Value = int | float | str
 
-ACTIVATIONS = ("none", "relu", "relu6", "hswish", "hsigmoid", "sigmoid")
+ACTIVATIONS = ("none", "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "swish", "gelu", "tanh")
+
+#: kinds whose input is a plain tensor (any rank), not a channels-first feature map
+TENSOR_KINDS = ("matmul", "softmax", "layernorm", "eltwise", "transpose", "split", "slice", "cat")
 
 # kind -> {param: default or REQUIRED}; the order does not matter (keys are sorted)
 _REQUIRED = object()
 KINDS: dict[str, dict[str, Any]] = {
     # Convolution + (folded) batch norm + activation. pre_act='relu' gives ReLU-Conv-BN.
+    # ``pad`` -1 is the symmetric dil*(k-1)//2 ("same" at stride 1); another value is a symmetric
+    # padding of that many pixels (a patch embedding's k=s, pad=0).
     "conv": {"cout": _REQUIRED, "k": _REQUIRED, "s": 1, "groups": 1, "dil": 1, "bn": 1,
-             "act": "none", "pre_act": "none"},
+             "act": "none", "pre_act": "none", "pad": -1},
     # Inverted residual / MBConv: [1x1 expand] -> kxk depthwise -> [SE] -> 1x1 project (+ residual).
     # ``mid`` is the expanded channel count; mid == C means no expansion layer (expand ratio 1).
     "mbconv": {"cout": _REQUIRED, "k": _REQUIRED, "s": 1, "mid": _REQUIRED, "se": 0,
@@ -66,7 +78,7 @@ KINDS: dict[str, dict[str, Any]] = {
     "add": {"n": 2},
     # Channel concatenation of n tensors of the input shape.
     "concat": {"n": 2},
-    # A standalone activation.
+    # A standalone activation, on (C, H, W) or on a tensor of any other rank (flattened to (N,)).
     "act": {"fn": _REQUIRED},
     # A standalone (unfolded) batch norm followed by an activation.
     "bn": {"act": "none"},
@@ -75,15 +87,45 @@ KINDS: dict[str, dict[str, Any]] = {
     "resblock": {"cout": _REQUIRED, "k": 3, "s": 2},
     # Identity (skip connection): costs nothing inside a model; kept so that spaces can list it.
     "identity": {},
+    # -- tensor kinds (input: a plain tensor, batch axis dropped) --
+    # (B, M, K) @ (K, n) [+ bias] with a constant weight (w=1, a linear layer on tokens), or
+    # (B, M, K) @ (B, K, n) of two activations (w=0, attention's products).
+    "matmul": {"n": _REQUIRED, "w": 1, "bias": 0},
+    # Softmax over the last axis of (R, L).
+    "softmax": {},
+    # Layer normalisation over the last axis of (R, D) with scale and shift; skip=1 adds a
+    # residual input first (ONNX Runtime's SkipLayerNormalization).
+    "layernorm": {"skip": 0},
+    # Binary elementwise op of the input and an operand of shape ``rhs`` (same rank, each axis the
+    # input's size or 1: broadcast), a constant (const=1) or a second input (const=0).
+    "eltwise": {"op": _REQUIRED, "rhs": _REQUIRED, "const": 0},
+    # Axis permutation ``perm`` of the input (axes joined by '_', e.g. 0_2_1_3).
+    "transpose": {"perm": _REQUIRED},
+    # (A, S, B) split into n equal parts along the middle axis.
+    "split": {"n": 2},
+    # (A, S, B) -> (A, len, B): a contiguous slice of the middle axis from ``start``.
+    "slice": {"start": 0, "len": _REQUIRED},
+    # Concatenation along the middle axis of (A, s_i, B) tensors, s_i listed in ``sizes`` joined
+    # by '_' (the first is the input's).
+    "cat": {"sizes": _REQUIRED},
 }
 
-_INT_PARAMS = {"cout", "k", "s", "groups", "dil", "bn", "mid", "se", "res", "pad", "n", "bias"}
-STR_PARAMS = {"act", "pre_act", "mode", "fn"}
-_CHOICES = {
+#: parameters left out of the key while they hold their default (added after tables existed)
+_QUIET_DEFAULTS: dict[tuple[str, str], Any] = {("conv", "pad"): -1}
+
+_INT_PARAMS = {"cout", "k", "s", "groups", "dil", "bn", "mid", "se", "res", "pad", "n", "bias", "w", "skip",
+               "const", "start", "len"}
+STR_PARAMS = {"act", "pre_act", "mode", "fn", "op", "rhs", "perm", "sizes"}
+ELTWISE_OPS = ("add", "mul", "sub", "div")
+_CHOICES: dict[str, tuple[str, ...] | None] = {
     "act": ACTIVATIONS,
     "pre_act": ("none", "relu"),
     "fn": ACTIVATIONS[1:],
     "mode": ("avg", "max"),
+    "op": ELTWISE_OPS,
+    "rhs": None,  # free-form, checked by the kind's output shape
+    "perm": None,
+    "sizes": None,
 }
 
 
@@ -174,8 +216,13 @@ class OpSpec:
     def key(self) -> str:
         """The canonical key (computed once per spec)."""
         shape = "x".join(str(x) for x in self.input_shape)
-        body = ",".join(f"{k}={_fmt(v)}" for k, v in self.params)
+        body = ",".join(f"{k}={_fmt(v)}" for k, v in self.key_params)
         return f"{self.kind}:{shape}:{body}" if body else f"{self.kind}:{shape}"
+
+    @property
+    def key_params(self) -> tuple[tuple[str, Value], ...]:
+        """The parameters the key shows: all but those that hold a default added after tables existed."""
+        return tuple((k, v) for k, v in self.params if _QUIET_DEFAULTS.get((self.kind, k), _REQUIRED) != v)
 
     @property
     def param_dict(self) -> dict[str, Value]:
@@ -205,6 +252,10 @@ class OpSpec:
             if len(shape) not in (1, 3) or min(shape) < 1:
                 raise InputError(f"fc takes input (C,) or (C, H, W), got {shape}")
             return (int(p["cout"]),)
+        if k in TENSOR_KINDS or (k == "act" and len(shape) != 3):
+            from hwlat.ops.canonical import tensor_output_shape
+
+            return tensor_output_shape(k, shape, p)
         if len(shape) != 3 or min(shape) < 1:
             raise InputError(f"op {k!r} takes input shape (C, H, W) with positive sizes, got {shape}")
         c, h, w = shape
@@ -212,8 +263,11 @@ class OpSpec:
             g, cout, ks, s, d = (int(p[n]) for n in ("groups", "cout", "k", "s", "dil"))
             if c % g or cout % g:
                 raise InputError(f"conv groups={g} must divide input channels {c} and cout {cout}")
-            pad = d * (ks - 1) // 2
-            return (cout, _conv_out(h, ks, s, pad, d), _conv_out(w, ks, s, pad, d))
+            pad = conv_pad(self)
+            out = (cout, _conv_out(h, ks, s, pad, d), _conv_out(w, ks, s, pad, d))
+            if min(out) < 1:
+                raise InputError(f"conv k={ks} s={s} pad={pad} leaves no output of a {h}x{w} input")
+            return out
         if k == "mbconv":
             ks, s = int(p["k"]), int(p["s"])
             if p["res"] and (s != 1 or c != p["cout"]):
@@ -244,7 +298,26 @@ class OpSpec:
 
     @property
     def n_inputs(self) -> int:
-        return int(self["n"]) if self.kind in ("add", "concat") else 1
+        if self.kind in ("add", "concat"):
+            return int(self["n"])
+        if self.kind == "eltwise":
+            return 2 - int(self["const"])
+        if self.kind == "cat":
+            return len(str(self["sizes"]).split("_"))
+        if self.kind == "layernorm":
+            return 1 + int(self["skip"])
+        if self.kind == "matmul":
+            return 2 - int(self["w"])
+        return 1
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        """The shape of each input (they differ for ``eltwise``, ``cat`` and ``matmul`` with w=0)."""
+        if self.kind in TENSOR_KINDS and self.n_inputs > 1:
+            from hwlat.ops.canonical import tensor_input_shapes
+
+            return tensor_input_shapes(self)
+        return [self.input_shape] * self.n_inputs
 
     @property
     def flops(self) -> int:
@@ -258,7 +331,15 @@ def _fmt(v: Value) -> str:
     return str(v)
 
 
+def conv_pad(spec: OpSpec) -> int:
+    """The symmetric padding (pixels) of a ``conv`` spec."""
+    pad = int(spec["pad"])
+    return int(spec["dil"]) * (int(spec["k"]) - 1) // 2 if pad < 0 else pad
+
+
 def _coerce(kind: str, name: str, value: Value) -> Value:
+    if (kind, name) == ("conv", "pad") and str(value).strip() == "-1":
+        return -1
     if name in _INT_PARAMS:
         try:
             if isinstance(value, bool):
@@ -269,14 +350,16 @@ def _coerce(kind: str, name: str, value: Value) -> Value:
                 iv = int(value)
         except (TypeError, ValueError):
             raise InputError(f"op {kind!r}: parameter {name!r} must be an integer, got {value!r}") from None
-        if iv < 0 or (iv == 0 and name in {"cout", "k", "s", "groups", "dil", "mid", "n"}):
+        if iv < 0 or (iv == 0 and name in {"cout", "k", "s", "groups", "dil", "mid", "n", "len"}):
             raise InputError(f"op {kind!r}: parameter {name!r} must be positive, got {iv}")
-        if name in {"bn", "se", "res", "bias"} and iv not in (0, 1):
+        if name in {"bn", "se", "res", "bias", "w", "skip", "const"} and iv not in (0, 1):
             raise InputError(f"op {kind!r}: parameter {name!r} is 0 or 1, got {iv}")
         return iv
     if name in STR_PARAMS:
         sv = str(value)
         choices = _CHOICES[name]
+        if choices is None:  # lists join with '_' (',' separates a key's parameters)
+            return sv.replace(" ", "").replace(",", "_")
         if sv not in choices:
             raise InputError(f"op {kind!r}: parameter {name!r} must be one of {', '.join(choices)}, got {sv!r}")
         return sv
@@ -284,6 +367,10 @@ def _coerce(kind: str, name: str, value: Value) -> Value:
 
 
 def _flops(spec: OpSpec) -> int:
+    if spec.kind in TENSOR_KINDS:
+        from hwlat.ops.canonical import tensor_flops
+
+        return tensor_flops(spec)
     p = spec.param_dict
     out = spec.output_shape
     n_out = math.prod(out)

@@ -17,7 +17,10 @@ TFLite converter produces for a PyTorch model:
   otherwise. Max pooling pads with the lowest float (``PADV2``); average pooling excludes the
   padding, so an explicitly padded average pool is ``PAD`` + ``AVERAGE_POOL_2D`` (VALID) times a
   constant ``k*k / count`` map -- exactly ``count_include_pad=False``.
-* ``hsigmoid`` has no builtin: it is ``ADD(x, 3)`` with a fused ``RELU6``, then ``MUL(1/6)``.
+* ``hsigmoid`` has no builtin: it is ``ADD(x, 3)`` with a fused ``RELU6``, then ``MUL(1/6)``;
+  ``swish`` is ``LOGISTIC`` then ``MUL``; ``gelu`` is ``GELU`` (exact), ``tanh`` is ``TANH``.
+* The tensor kinds (``matmul``, ``softmax``, ``layernorm``, ``eltwise``, ``transpose``, ``split``,
+  ``slice``, ``cat``) are not expressed yet: their plain tensors have no NHWC counterpart here.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ import numpy as np
 from hwlat._optional import import_optional
 from hwlat.errors import UnsupportedOpError
 from hwlat.ops.ir import Graph, Node, build_graph
-from hwlat.ops.spec import OpSpec
+from hwlat.ops.spec import TENSOR_KINDS, OpSpec
 
 __all__ = ["to_tflite", "graph_to_tflite", "nhwc_shape", "to_nhwc", "to_nchw"]
 
 _FUSABLE_ACTS = ("relu", "relu6")
+#: primitives of the tensor kinds, which this emitter does not express yet
+TENSOR_PRIMITIVES = frozenset(TENSOR_KINDS)
 _FUSING_OPS = ("conv", "fc", "add")
 _ALIGN = 16  # bytes; constant buffers are aligned as the TFLite converter aligns them
 
@@ -259,6 +264,16 @@ def graph_to_tflite(graph: Graph) -> bytes:
             w.op(B.HARD_SWISH, ins, [y])
         elif n.op == "sigmoid":
             w.op(B.LOGISTIC, ins, [y])
+        elif n.op == "swish":  # what the converter writes for x * sigmoid(x)
+            sig = w.tensor(f"{tag}/sigmoid", out_shape)
+            w.op(B.LOGISTIC, ins, [sig])
+            w.op(B.MUL, [ins[0], sig], [y], OPT.MulOptions, s.MulOptionsT())
+        elif n.op == "gelu":
+            opt = s.GeluOptionsT()
+            opt.approximate = False
+            w.op(B.GELU, ins, [y], OPT.GeluOptions, opt)
+        elif n.op == "tanh":
+            w.op(B.TANH, ins, [y])
         elif n.op == "hsigmoid":
             mid = w.tensor(f"{tag}/relu6_x_plus_3", out_shape)
             opt = s.AddOptionsT()
@@ -322,6 +337,10 @@ def graph_to_tflite(graph: Graph) -> bytes:
                  OPT.MulOptions, s.MulOptionsT())
             w.op(B.ADD, [mid, w.const(f"{tag}/shift", n.weights["shift"].astype(np.float32))], [y],
                  OPT.AddOptions, s.AddOptionsT())
+        elif n.op in TENSOR_PRIMITIVES:
+            raise UnsupportedOpError(
+                f"the TFLite emitter does not express the tensor primitive {n.op!r} yet; profile the tensor kinds "
+                f"({', '.join(TENSOR_KINDS)}) on an onnxruntime or torch device")
         else:
             raise UnsupportedOpError(
                 f"the TFLite emitter cannot express primitive {n.op!r}; export the model to ONNX instead"

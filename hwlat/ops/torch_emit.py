@@ -18,6 +18,13 @@ add, mul    :class:`Add`, :class:`Mul` (``a + b``, ``x * gate`` with broadcastin
 concat      :class:`Concat` (``torch.cat(xs, dim=1)``)
 affine      :class:`Affine` (``x * scale + shift`` with ``(1, C, 1, 1)`` buffers)
 identity    ``nn.Identity``
+swish ...   ``nn.SiLU`` / ``nn.GELU`` / ``nn.Tanh``
+matmul      :class:`MatMul` (``x @ W (+ b)`` or ``x @ y``)
+softmax     ``nn.Softmax(dim=-1)``
+layernorm   :class:`LayerNorm` (``F.layer_norm`` over the last axis, after ``x + r``)
+eltwise     :class:`Eltwise` (``x op rhs`` with a constant buffer or a second input)
+transpose   :class:`Transpose`; split, slice, cat: :class:`Split`, :class:`Slice`,
+            :class:`Cat` (on dim 2: the middle axis of ``(1, A, S, B)``)
 ==========  ==========================================================================
 
 The result is a :class:`TorchGraph`: an ordered ``nn.ModuleList`` plus the wiring (which tensors
@@ -44,7 +51,8 @@ from hwlat.ops.spec import OpSpec
 __all__ = ["to_torch", "graph_to_torch"]
 
 _ACT_LAYERS = {"relu": "ReLU", "relu6": "ReLU6", "hswish": "Hardswish", "hsigmoid": "Hardsigmoid",
-               "sigmoid": "Sigmoid"}
+               "sigmoid": "Sigmoid", "swish": "SiLU", "gelu": "GELU", "tanh": "Tanh"}
+_TENSOR_CLASSES = ("MatMul", "LayerNorm", "Eltwise", "Transpose", "Split", "Slice", "Cat")
 
 # The module classes need torch at class-definition time; they are built once, on first use.
 _CLASSES: dict[str, type] = {}
@@ -96,6 +104,90 @@ def _classes() -> dict[str, type]:
 
         def extra_repr(self) -> str:
             return f"channels={self.scale.shape[1]}"
+
+    class MatMul(nn.Module):
+        """``x @ W (+ b)`` with constant buffers, or ``x @ y`` of two inputs."""
+
+        def __init__(self, w: np.ndarray | None = None, b: np.ndarray | None = None) -> None:
+            super().__init__()
+            self.register_buffer("w", None if w is None else _tensor(w))
+            self.register_buffer("b", None if b is None else _tensor(b))
+
+        def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+            w: Any = self.w if y is None else y
+            out = torch.matmul(x, w)
+            b: Any = self.b
+            return out if b is None else out + b
+
+    class LayerNorm(nn.Module):
+        """Layer normalisation over the last axis, of ``x`` or of ``x + residual``."""
+
+        def __init__(self, scale: np.ndarray, shift: np.ndarray) -> None:
+            super().__init__()
+            self.register_buffer("scale", _tensor(scale))
+            self.register_buffer("shift", _tensor(shift))
+
+        def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+            if residual is not None:
+                x = x + residual
+            scale: Any = self.scale
+            shift: Any = self.shift
+            return torch.nn.functional.layer_norm(x, (x.shape[-1],), scale, shift, 1e-5)
+
+    class Eltwise(nn.Module):
+        """``x op rhs`` (add, mul, sub, div) with broadcasting; ``rhs`` a buffer or a second input."""
+
+        def __init__(self, op: str, rhs: np.ndarray | None = None) -> None:
+            super().__init__()
+            self.op = op
+            self.register_buffer("rhs", None if rhs is None else _tensor(rhs)[None])
+
+        def forward(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
+            y: Any = self.rhs if other is None else other
+            if self.op == "add":
+                return x + y
+            if self.op == "mul":
+                return x * y
+            if self.op == "sub":
+                return x - y
+            return x / y
+
+    class Transpose(nn.Module):
+        """An axis permutation (batch axis kept first), made contiguous as a runtime's kernel is."""
+
+        def __init__(self, perm: Sequence[int]) -> None:
+            super().__init__()
+            self.perm = [0, *(int(a) + 1 for a in perm)]
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.permute(self.perm).contiguous()
+
+    class Split(nn.Module):
+        """The first of ``n`` equal parts along dim 2 (every part is written)."""
+
+        def __init__(self, n: int) -> None:
+            super().__init__()
+            self.n = n
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            parts = [p.contiguous() for p in torch.chunk(x, self.n, dim=2)]
+            return parts[0]
+
+    class Slice(nn.Module):
+        """``x[:, :, start:start + len]``, copied."""
+
+        def __init__(self, start: int, length: int) -> None:
+            super().__init__()
+            self.start, self.length = start, length
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[:, :, self.start:self.start + self.length].contiguous()
+
+    class Cat(nn.Module):
+        """Concatenation along dim 2 (the middle axis of ``(1, A, S, B)``)."""
+
+        def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+            return torch.cat(xs, dim=2)
 
     class TorchGraph(nn.Module):
         """A primitive graph as a module: ``layers`` run in order, wired by tensor names.
@@ -152,7 +244,7 @@ def _classes() -> dict[str, type]:
         def extra_repr(self) -> str:
             return f"name={self.graph_name!r}, inputs={self.input_shapes}"
 
-    for cls in (Add, Mul, Concat, Affine, TorchGraph):
+    for cls in (Add, Mul, Concat, Affine, MatMul, LayerNorm, Eltwise, Transpose, Split, Slice, Cat, TorchGraph):
         cls.__module__ = __name__
         cls.__qualname__ = cls.__name__
         _CLASSES[cls.__name__] = cls
@@ -239,15 +331,31 @@ def _layer(n: Node, graph: Graph) -> Any:
         return classes["Affine"](n.weights["scale"], n.weights["shift"])
     if n.op == "identity":
         return nn.Identity()
+    if n.op == "matmul":
+        return classes["MatMul"](n.weights.get("W"), n.weights.get("b"))
+    if n.op == "softmax":
+        return nn.Softmax(dim=-1)
+    if n.op == "layernorm":
+        return classes["LayerNorm"](n.weights["scale"], n.weights["shift"])
+    if n.op == "eltwise":
+        return classes["Eltwise"](str(a["op"]), n.weights.get("rhs"))
+    if n.op == "transpose":
+        return classes["Transpose"](a["perm"])
+    if n.op == "split":
+        return classes["Split"](int(a["n"]))
+    if n.op == "slice":
+        return classes["Slice"](int(a["start"]), int(a["len"]))
+    if n.op == "cat":
+        return classes["Cat"]()
     raise UnsupportedOpError(
         f"the torch emitter cannot express primitive {n.op!r} (node {n.output}); "
         "it knows: conv, " + ", ".join(_ACT_LAYERS) + ", avgpool, maxpool, gap, flatten, fc, add, mul, concat, "
-        "affine, identity")
+        "affine, identity, matmul, softmax, layernorm, eltwise, transpose, split, slice, cat")
 
 
 def __getattr__(name: str) -> type:
     # TorchGraph, Add, Mul, Concat and Affine exist once torch is imported; this makes them
     # importable (and torch.save / pickle of an emitted module work) without importing torch early.
-    if name in ("TorchGraph", "Add", "Mul", "Concat", "Affine"):
+    if name in ("TorchGraph", "Add", "Mul", "Concat", "Affine", *_TENSOR_CLASSES):
         return _classes()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

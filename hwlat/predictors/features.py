@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from hwlat.errors import InputError
-from hwlat.ops.spec import ACTIVATIONS, OpSpec, make_divisible
+from hwlat.ops.canonical import parse_ints, parse_shape
+from hwlat.ops.spec import ACTIVATIONS, TENSOR_KINDS, OpSpec, make_divisible
 
 __all__ = ["BASE_FEATURES", "KIND_FEATURES", "as_spec", "featurize", "params_count"]
 
@@ -41,6 +42,15 @@ KIND_FEATURES: dict[str, tuple[str, ...]] = {
     "bn": _ACT_COLS,
     "resblock": ("k", "s", "shortcut_conv"),
     "identity": (),
+    # tensor kinds: c_in, h_in, w_in are the first three axes of the plain shape
+    "matmul": ("mm_b", "mm_m", "mm_k", "mm_n", "weight_const", "bias"),
+    "softmax": ("rows", "last_dim"),
+    "layernorm": ("rows", "last_dim", "skip"),
+    "eltwise": ("rank", "last_dim", "rhs_elems", "rhs_last", "const", "op_add", "op_mul", "op_sub", "op_div"),
+    "transpose": ("rank", "last_dim", "out_last_dim", "last_moves", "elements"),
+    "split": ("outer", "axis_size", "inner", "n_inputs", "parts"),
+    "slice": ("outer", "axis_size", "inner", "slice_len"),
+    "cat": ("outer", "axis_size", "inner", "n_inputs"),
 }
 _ALL_FEATURES: tuple[str, ...] = tuple(dict.fromkeys(
     [*BASE_FEATURES, *(f for fs in KIND_FEATURES.values() for f in fs)]))
@@ -76,6 +86,12 @@ def params_count(spec: OpSpec) -> int:
         if s != 1 or c != cout:
             n += c * cout
         return n
+    if kind == "matmul" and int(p["w"]):
+        return spec.input_shape[2] * int(p["n"]) + (int(p["n"]) if int(p["bias"]) else 0)
+    if kind == "layernorm":
+        return 2 * spec.input_shape[-1]
+    if kind == "eltwise" and int(p["const"]):
+        return math.prod(parse_shape(str(p["rhs"])))
     return 0
 
 
@@ -88,9 +104,12 @@ def _features_of(spec: OpSpec) -> dict[str, float]:
     out = spec.output_shape
     c_out = out[0]
     h_out, w_out = (out[1], out[2]) if len(out) == 3 else (1, 1)
+    if kind in TENSOR_KINDS:
+        h_in, w_in = (shape[1] if len(shape) > 1 else 1), (shape[2] if len(shape) > 2 else 1)
+        h_out, w_out = (out[1] if len(out) > 1 else 1), (out[2] if len(out) > 2 else 1)
     flops = float(spec.flops)
     n_params = params_count(spec)
-    in_bytes = float(math.prod(shape) * spec.n_inputs * _BYTES)
+    in_bytes = float(sum(math.prod(s) for s in spec.input_shapes) * _BYTES)
     out_bytes = float(math.prod(out) * _BYTES)
     w_bytes = float(n_params * _BYTES)
     f: dict[str, float] = dict.fromkeys(_ALL_FEATURES, 0.0)
@@ -121,7 +140,38 @@ def _features_of(spec: OpSpec) -> dict[str, float]:
         f[f"act_{p['act']}"] = 1.0
     elif kind == "resblock":
         f["shortcut_conv"] = float(int(p["s"]) != 1 or c_in != int(p["cout"]))
+    elif kind in TENSOR_KINDS:
+        _tensor_features(spec, f)
     return f
+
+
+def _tensor_features(spec: OpSpec, f: dict[str, float]) -> None:
+    p = spec.param_dict
+    shape = spec.input_shape
+    kind = spec.kind
+    if kind == "matmul":
+        b, m, k = shape
+        f.update(mm_b=b, mm_m=m, mm_k=k, mm_n=float(p["n"]), weight_const=float(p["w"]), bias=float(p["bias"]))
+    elif kind in ("softmax", "layernorm"):
+        f.update(rows=shape[0], last_dim=shape[1])
+        if kind == "layernorm":
+            f["skip"] = float(p["skip"])
+    elif kind == "eltwise":
+        rhs = parse_shape(str(p["rhs"]))
+        f.update(rank=len(shape), last_dim=shape[-1], rhs_elems=float(math.prod(rhs)), rhs_last=rhs[-1],
+                 const=float(p["const"]))
+        f[f"op_{p['op']}"] = 1.0
+    elif kind == "transpose":
+        perm = parse_ints(str(p["perm"]), "perm")
+        f.update(rank=len(shape), last_dim=shape[-1], out_last_dim=shape[perm[-1]],
+                 last_moves=float(perm[-1] != len(shape) - 1), elements=float(math.prod(shape)))
+    else:  # split, slice, cat on (A, S, B)
+        a, s, b = shape
+        f.update(outer=a, axis_size=s, inner=b, n_inputs=float(spec.n_inputs))
+        if kind == "split":
+            f["parts"] = float(p["n"])
+        elif kind == "slice":
+            f["slice_len"] = float(p["len"])
 
 
 def featurize(specs: Sequence[OpSpec]) -> pd.DataFrame:

@@ -98,7 +98,7 @@ def _op_type(spec: Any) -> str:
     expansion ratio kept as such (``conv:k=3,pre_act=relu,...`` at any stage)."""
     c = int(spec.input_shape[0])
     items = []
-    for k, v in sorted(spec.param_dict.items()):
+    for k, v in spec.key_params:
         if k == "cout":
             continue
         if k == "mid":

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hwlat.errors import InputError
-from hwlat.ops.spec import OpSpec, make_divisible
+from hwlat.ops.spec import TENSOR_KINDS, OpSpec, make_divisible
 
 if TYPE_CHECKING:
     from hwlat.devices import DeviceSpec
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RANGES",
+    "KERNEL_KINDS",
     "SAMPLED_KINDS",
     "adaptive_kernel_specs",
     "adaptive_sample",
@@ -54,7 +55,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: kinds :func:`sample_kernels` can sample
-SAMPLED_KINDS: tuple[str, ...] = ("conv", "mbconv", "pool", "fc", "add", "gap", "act", "concat", "bn", "resblock")
+SAMPLED_KINDS: tuple[str, ...] = ("conv", "mbconv", "pool", "fc", "add", "gap", "act", "concat", "bn", "resblock",
+                                  *TENSOR_KINDS)
+#: the kinds ``--kernels all`` samples: every kernel kind (blocks, mbconv and resblock, are left out:
+#: no runtime runs them as one kernel)
+KERNEL_KINDS: tuple[str, ...] = tuple(k for k in SAMPLED_KINDS if k not in ("mbconv", "resblock"))
 
 #: sampling ranges; override any of them with ``ranges={...}``
 DEFAULT_RANGES: dict[str, Any] = {
@@ -75,6 +80,8 @@ DEFAULT_RANGES: dict[str, Any] = {
     "fc_c_max": 2048,
     "fc_cout": (10, 100, 1000),
     "fc_cout_max": 2048,
+    "valid_share": 0.08,       # share of convolutions without padding (patch embeddings, 'valid' convs)
+    "flat_act_share": 0.3,     # share of activations on a flat tensor (tokens) rather than (C, H, W)
     "max_flops": 3e8,          # FLOPs bound (about 20 ms on one core of a desktop CPU)
     "max_elems": 3_000_000,    # bound on the elements of any input/output/intermediate tensor
 }
@@ -112,6 +119,10 @@ def _choice(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
 
 
 def _draw(kind: str, rng: np.random.Generator, r: dict[str, Any]) -> OpSpec:
+    if kind in TENSOR_KINDS:
+        from hwlat.predictors.tensor_sampling import draw_tensor_kind
+
+        return draw_tensor_kind(kind, rng, r)
     hw = _hw(rng, r)
     c = _channels(rng, r["c_min"], r["c_max"])
     acts = tuple(r["act"])
@@ -127,6 +138,10 @@ def _draw(kind: str, rng: np.random.Generator, r: dict[str, Any]) -> OpSpec:
             return OpSpec.make("conv", (c, hw, hw), cout=cout, k=1, s=1, act=a)
         if rng.random() < r["stem_share"]:
             c = 3
+        if rng.random() < r["valid_share"]:  # unpadded: a patch embedding (k = s) or a 'valid' conv
+            k = int(_choice(rng, (2, 4, 4, 7, 8, 16)))
+            k, s, hw = (k, k, max(hw, k)) if rng.random() < 0.6 else (int(_choice(rng, (1, 3, 7))), 2, hw)
+            return OpSpec.make("conv", (c, hw, hw), cout=cout, k=k, s=s, act=a, pad=0)
         pre = "relu" if rng.random() < 0.1 else "none"
         return OpSpec.make("conv", (c, hw, hw), cout=cout, k=int(_choice(rng, r["k"])), s=int(_choice(rng, r["s"])),
                            act=a, pre_act=pre)
@@ -159,7 +174,11 @@ def _draw(kind: str, rng: np.random.Generator, r: dict[str, Any]) -> OpSpec:
     if kind == "gap":
         return OpSpec.make("gap", (c, hw, hw))
     if kind == "act":
-        return OpSpec.make("act", (c, hw, hw), fn=_choice(rng, ("relu", "relu6", "hswish", "hsigmoid", "sigmoid")))
+        fn = _choice(rng, ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "swish", "swish", "gelu", "tanh"))
+        if rng.random() < r["flat_act_share"]:  # on tokens or a vector: (N,)
+            return OpSpec.make("act", (_channels(rng, 64, 4096) * int(_choice(rng, (1, 49, 64, 196, 197, 784))),),
+                               fn=fn)
+        return OpSpec.make("act", (c, hw, hw), fn=fn)
     if kind == "bn":
         return OpSpec.make("bn", (c, hw, hw), act=_choice(rng, acts))
     if kind == "resblock":

@@ -49,7 +49,10 @@ def test_conv_samples_cover_what_cnns_use():
     assert all(s["groups"] == s.input_shape[0] == s["cout"] for s in depthwise)
     assert 0.15 < len(depthwise) / len(specs) < 0.4
     assert sum(s["k"] == 1 for s in specs) > 0.2 * len(specs)
-    assert {s["k"] for s in specs} == {1, 3, 5, 7} and {s["s"] for s in specs} == {1, 2}
+    padded = [s for s in specs if s["pad"] < 0]
+    assert {s["k"] for s in padded} == {1, 3, 5, 7} and {s["s"] for s in padded} == {1, 2}
+    unpadded = [s for s in specs if s["pad"] == 0]  # patch embeddings (k = s) and 'valid' convolutions
+    assert 0.02 < len(unpadded) / len(specs) < 0.15 and any(s["k"] == s["s"] > 1 for s in unpadded)
     assert {s["act"] for s in specs} == {"none", "relu", "relu6", "hswish"}
     assert np.all((c_in % 8 == 0) | (c_in == 3)) and (c_in == 3).any()
     assert c_in.min() == 8 or (c_in == 3).any()
