@@ -55,8 +55,8 @@ def add_parser(sub: Any, parents: Parents) -> None:
     pp.add_argument("--device", required=True, help="device name (see 'hwlat devices list') or YAML file")
     pp.add_argument("--ops", metavar="FILE", help="profile the op keys in FILE (text: one per line; or JSON/YAML list)")
     pp.add_argument("--kernels", metavar="KINDS",
-                    help="profile random configurations of these op kinds (e.g. conv,pool,fc,add) to train a "
-                         "kernel regressor")
+                    help="profile random configurations of these op kinds (e.g. conv,pool,fc,add; 'all': every "
+                         "kernel kind, CNN and transformer) to train a kernel regressor")
     pp.add_argument("--samples", type=count(1, 100_000, "each configuration is an op measured on the device"),
                     default=200, help="configurations per kind with --kernels")
     pp.add_argument("--adaptive", action="store_true",

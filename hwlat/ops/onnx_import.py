@@ -100,7 +100,16 @@ def _infer_shapes(m: Any, label: str) -> dict[str, tuple[int, ...] | None]:
                              "latency: export the model with batch 1")
     del g.graph.value_info[:]
     for n in g.graph.node:  # contrib ops -> their standard counterparts, for shape inference only
-        if n.domain == "com.microsoft" and n.op_type in _SHAPE_PRESERVING:
+        if n.domain == "com.microsoft" and n.op_type == "SkipLayerNormalization":
+            # output 0 and the optional sum output 3 have the input's shape
+            extra = [o for j, o in enumerate(n.output) if j == 3 and o]
+            n.op_type, n.domain = "Identity", ""
+            del n.input[1:]
+            del n.output[1:]
+            del n.attribute[:]
+            for o in extra:
+                g.graph.node.append(onnx.helper.make_node("Identity", [n.input[0]], [o]))
+        elif n.domain == "com.microsoft" and n.op_type in _SHAPE_PRESERVING:
             n.op_type, n.domain = "Identity", ""
             del n.input[1:]
             del n.attribute[:]

@@ -195,10 +195,42 @@ def _split_spec(n: Any, a: dict[str, Any], shapes: dict, consts: dict, inits: se
     if x is None or any(o is None for o in outs):
         return None, "Split of unknown shapes"
     axis = int(a.get("axis", 0)) % len(x)
-    sizes = {o[axis] for o in outs}  # type: ignore[index]
-    if len(sizes) != 1 or len(outs) < 2:
-        return None, f"Split of {fmt_or_unknown(x)} into unequal parts {[o[axis] for o in outs]}"  # type: ignore[index]
+    parts = [int(o[axis]) for o in outs]  # type: ignore[index]
+    if len(outs) < 2:
+        return None, "Split into one part"
+    if len(set(parts)) != 1:  # reads the axis once and writes it once, as the concatenation undoing it
+        a_, _, b_ = canon_axis(x, axis)
+        return (OpSpec.make("cat", (a_, parts[0], b_), sizes="_".join(map(str, parts))),
+                "unequal Split timed as the concatenation that undoes it (the same bytes moved)")
     return OpSpec.make("split", canon_axis(x, axis), n=len(outs)), ""
+
+
+def _einsum_spec(n: Any, a: dict[str, Any], shapes: dict, consts: dict, inits: set[str]) -> Mapped:
+    """A two-operand Einsum as the batched matrix product it is: indices in both operands and the
+    output are batch, in one operand and the output rows or columns, in both operands only summed."""
+    eq = str(a.get("equation", "")).replace(" ", "")
+    ins = [i for i in n.input if i]
+    if "->" not in eq or "." in eq or len(ins) != 2:
+        return None, f"Einsum {eq!r}: only two-operand equations with an explicit output"
+    lhs, out = eq.split("->")
+    terms = lhs.split(",")
+    xs, ys = shapes.get(ins[0]), shapes.get(ins[1])
+    if len(terms) != 2 or xs is None or ys is None or len(terms[0]) != len(xs) or len(terms[1]) != len(ys):
+        return None, f"Einsum {eq!r} with unknown shapes"
+    size = {**dict(zip(terms[1], ys)), **dict(zip(terms[0], xs))}
+    t0, t1 = set(terms[0]), set(terms[1])
+    batch = [c for c in out if c in t0 and c in t1]
+    rows = [c for c in terms[0] if c in out and c not in t1]
+    cols = [c for c in terms[1] if c in out and c not in t0]
+    summed = [c for c in terms[0] if c in t1 and c not in out]
+    if set(out) != set(batch) | set(rows) | set(cols):
+        return None, f"Einsum {eq!r}: not a (batched) matrix product"
+
+    def prod(cs: list[str]) -> int:
+        return math.prod(int(size[c]) for c in cs)
+
+    return (OpSpec.make("matmul", (prod(batch), prod(rows), prod(summed)), n=prod(cols), w=0),
+            f"Einsum {eq} read as a batched matrix product")
 
 
 def _slice_spec(n: Any, a: dict[str, Any], shapes: dict, consts: dict, inits: set[str]) -> Mapped:
@@ -222,6 +254,19 @@ def _slice_spec(n: Any, a: dict[str, Any], shapes: dict, consts: dict, inits: se
     return OpSpec.make("slice", canon_axis(x, ax), start=start, len=y[ax]), ""
 
 
+def _gather_spec(n: Any, a: dict[str, Any], shapes: dict, consts: dict, inits: set[str]) -> Mapped:
+    x = shapes.get(n.input[0])
+    idx = consts.get(n.input[1]) if len(n.input) > 1 else None
+    if x is None or idx is None or np.size(idx) != 1:
+        return None, "Gather other than of one constant index (e.g. an embedding lookup)"
+    axis = int(a.get("axis", 0)) % len(x)
+    start = int(np.ravel(idx)[0])
+    start = start + x[axis] if start < 0 else start
+    if x[axis] == 1:
+        return None, "zero-cost"
+    return OpSpec.make("slice", canon_axis(x, axis), start=start, len=1), "one index taken: a slice of length 1"
+
+
 def cat_spec(n: Any, a: dict[str, Any], shapes: dict) -> Mapped:
     data = [shapes.get(i) for i in n.input if i]
     if len(data) < 2 or any(d is None for d in data) or len({len(d) for d in data}) != 1:  # type: ignore[arg-type]
@@ -239,6 +284,7 @@ TENSOR_MAPPERS = {
     "Mul": _binary("mul"), "Sub": _binary("sub"), "Div": _binary("div"),
     "Softmax": _softmax_spec, "LayerNormalization": _layernorm_spec, "SkipLayerNormalization": _layernorm_spec,
     "Gelu": _gelu_spec, "QuickGelu": _gelu_spec, "Tanh": _gelu_spec,
-    "Transpose": _transpose_spec, "Split": _split_spec, "Slice": _slice_spec,
+    "Transpose": _transpose_spec, "Split": _split_spec, "Slice": _slice_spec, "Gather": _gather_spec,
+    "Einsum": _einsum_spec,
     "FusedMatMul": lambda n, a, shapes, consts, inits: matmul_spec(n, a, shapes, inits),
 }

@@ -241,8 +241,10 @@ def sample_kernels(kind: str, n: int, *, seed: int, ranges: dict[str, Any] | Non
 
 def kernel_specs(kinds: Sequence[str], samples: int, seed: int, *, ranges: dict[str, Any] | None = None
                  ) -> list[OpSpec]:
-    """``samples`` random configurations of each kind in ``kinds``, concatenated (for ``hwlat profile --kernels``)."""
-    kinds = list(dict.fromkeys(k.strip() for k in kinds if k.strip()))
+    """``samples`` random configurations of each kind in ``kinds``, concatenated (for ``hwlat profile --kernels``);
+    the kind ``all`` stands for every kernel kind (:data:`KERNEL_KINDS`)."""
+    kinds = list(dict.fromkeys(x for k in kinds if k.strip()
+                               for x in (KERNEL_KINDS if k.strip() == "all" else (k.strip(),))))
     if not kinds:
         raise InputError(f"no op kinds to sample (--kernels); give some of: {', '.join(SAMPLED_KINDS)}")
     for k in kinds:
@@ -284,6 +286,8 @@ def perturb(spec: OpSpec, rng: np.random.Generator, *, ranges: dict[str, Any] | 
     Returns None when the move gives an invalid or out-of-range configuration.
     """
     r = _ranges(ranges)
+    if spec.kind in TENSOR_KINDS:
+        return _perturb_tensor(spec, rng, r)
     p = spec.param_dict
     shape = list(spec.input_shape)
     kind = spec.kind
@@ -334,6 +338,35 @@ def perturb(spec: OpSpec, rng: np.random.Generator, *, ranges: dict[str, Any] | 
         new["cout"] = shape[0]
     try:
         out = OpSpec.make(kind, tuple(shape), **new)
+    except InputError:
+        return None
+    return out if _within(out, r) else None
+
+
+def _perturb_tensor(spec: OpSpec, rng: np.random.Generator, r: dict[str, Any]) -> OpSpec | None:
+    """A neighbour of a tensor-kind spec: one axis (or a matmul's ``n``) scaled, the parameters
+    that follow that axis (a broadcast operand, the first concatenated size) kept consistent."""
+    from hwlat.ops.canonical import fmt_shape, parse_ints, parse_shape
+
+    p = dict(spec.param_dict)
+    shape = list(spec.input_shape)
+    f = float(_choice(rng, (0.5, 0.75, 1.25, 1.5, 2.0)))
+    if spec.kind == "matmul" and rng.random() < 0.3:
+        p["n"] = max(1, round(int(p["n"]) * f))
+    else:
+        i = int(rng.integers(len(shape)))
+        old, new = shape[i], max(1, round(shape[i] * f))
+        if spec.kind == "split" and i == 1:
+            new = max(1, round(new / int(p["n"]))) * int(p["n"])
+        shape[i] = new
+        if spec.kind == "eltwise":
+            rhs = list(parse_shape(str(p["rhs"])))
+            rhs[i] = new if rhs[i] == old and old != 1 else rhs[i]
+            p["rhs"] = fmt_shape(rhs)
+        elif spec.kind == "cat" and i == 1:
+            p["sizes"] = "_".join(map(str, (new, *parse_ints(str(p["sizes"]), "sizes")[1:])))
+    try:
+        out = OpSpec.make(spec.kind, tuple(shape), **p)
     except InputError:
         return None
     return out if _within(out, r) else None
@@ -420,7 +453,8 @@ def adaptive_kernel_specs(kinds: Sequence[str], samples: int, seed: int, *,
                           ranges: dict[str, Any] | None = None, estimator: Any = "et") -> list[OpSpec]:
     """``samples`` configurations of each kind picked by :func:`adaptive_sample`: half random, the rest in
     ``rounds`` adaptive rounds (for ``hwlat profile --kernels ... --adaptive``). Returns every spec measured."""
-    kinds = list(dict.fromkeys(k.strip() for k in kinds if k.strip()))
+    kinds = list(dict.fromkeys(x for k in kinds if k.strip()
+                               for x in (KERNEL_KINDS if k.strip() == "all" else (k.strip(),))))
     if not kinds:
         raise InputError(f"no op kinds to sample (--kernels); give some of: {', '.join(SAMPLED_KINDS)}")
     for k in kinds:
