@@ -221,6 +221,19 @@ def _problem(raw: bytes) -> tuple[Any, str | None]:
         return None, "not valid JSON (nested too deeply)"
 
 
+#: the key prefix of a profile's layout records (what an op pays alone for the runtime's layout
+#: conversions: optional ``reorder_in_ms``, ``reorder_out_ms``), which are not measurements
+LAYOUT_PREFIX = "__layout__|"
+
+
+def _layout_problem(rec: dict[str, Any]) -> str | None:
+    for k in ("reorder_in_ms", "reorder_out_ms"):
+        v = rec.get(k, 0.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+            return f"a layout record whose {k!r} is not a time >= 0 ({v!r})"
+    return None
+
+
 _FIX = "delete it to start over (its records are lost) or choose another output folder (-o)"
 
 
@@ -285,6 +298,8 @@ def _read(path: Path, data: bytes, *, required: Sequence[str] = ()) -> tuple[dic
                 missing = [k for k in required if k not in rec]
                 if missing:
                     problem = f"a record without {', '.join(repr(k) for k in missing)}"
+                elif "job" not in header and rec["key"].startswith(LAYOUT_PREFIX):
+                    problem = _layout_problem(rec)
                 elif "job" not in header:
                     why = measurement_problem(rec, statistic)
                     problem = f"an impossible measurement: {why}" if why else None

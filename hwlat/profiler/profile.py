@@ -24,11 +24,11 @@ import numpy as np
 
 from hwlat._progress import progress_bar
 from hwlat.devices import DeviceSpec
-from hwlat.errors import DeviceError, InputError, MissingDependencyError
+from hwlat.errors import DeviceError, InputError, MissingDependencyError, UnsupportedOpError
 from hwlat.ops.ir import Graph, build_chain, build_graph, chainable
 from hwlat.ops.memory import check_op_memory
 from hwlat.ops.spec import OpSpec
-from hwlat.profiler.checkpoint import Checkpoint, checkpoint_header, checkpoint_name, utc_now
+from hwlat.profiler.checkpoint import LAYOUT_PREFIX, Checkpoint, checkpoint_header, checkpoint_name, utc_now
 from hwlat.profiler.jobs import OVERHEAD_SPEC, MeasureJob
 from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.meter import Interference, Meter
@@ -141,6 +141,33 @@ def _context_key(key: str) -> str:
     return f"{_CONTEXT_KEY}|{key}"
 
 
+def _layout_key(key: str) -> str:
+    return f"{LAYOUT_PREFIX}{key}"
+
+
+def _measure_layout(specs: list[OpSpec], rt: Runtime, rows: dict[str, dict[str, Any]], ckpt: Checkpoint | None,
+                    progress: bool, seed: int) -> None:
+    """Record what each op pays alone for the runtime's layout conversions (``reorder_in_ms``,
+    ``reorder_out_ms``; :meth:`Runtime.layout_ms`), where the runtime can tell."""
+    probe = build_graph(OVERHEAD_SPEC)
+    if rt.layout_ms(probe, runs=1) is None:
+        return
+    todo = [s for s in specs if _layout_key(s.key) not in rows]
+    with progress_bar(total=len(todo), unit="op", desc="layout conversions",
+                      disable=not progress or not todo) as bar:
+        for spec in todo:
+            try:
+                got = rt.layout_ms(build_graph(spec, seed=seed), seed=seed)
+            except UnsupportedOpError:  # the op's own record says why it was not measured
+                got = None
+            rec = {"reorder_in_ms": got[0], "reorder_out_ms": got[1]} if got else {}
+            if ckpt is not None:
+                ckpt.put(_layout_key(spec.key), rec)
+            else:
+                rows[_layout_key(spec.key)] = rec
+            bar.update(1)
+
+
 def _table_from_rows(metadata: TableMetadata, rows: dict[str, dict[str, Any]], copies: int,
                      source: Path | None = None) -> LatencyTable:
     from hwlat.latency_tables import STAT_COLUMNS, LatencyTable
@@ -159,6 +186,9 @@ def _table_from_rows(metadata: TableMetadata, rows: dict[str, dict[str, Any]], c
         chain = rows.get(_context_key(key))
         if chain is not None and copies > 1:
             stats["context_ms"] = max((chain["latency_ms"] - rec["latency_ms"]) / (copies - 1), 0.0)
+        layout = rows.get(_layout_key(key))
+        if layout:
+            stats.update({k: layout[k] for k in ("reorder_in_ms", "reorder_out_ms") if k in layout})
         items.append((spec, stats))
     if foreign:
         log.warning("%s holds %d record(s) that are not ops (e.g. %r), written there by a run of another kind; "
@@ -241,6 +271,7 @@ def _profile(todo_specs: list[OpSpec], dev: DeviceSpec, rt: Runtime, protocol: P
                                                        refresh=False))
         finally:
             bar.close()
+        _measure_layout(todo_specs, rt, rows, ckpt, progress, protocol.seed)
     finally:
         if ckpt:
             ckpt.close()
