@@ -7,7 +7,14 @@ published Once-for-All / ProxylessNAS lookup tables.
 from __future__ import annotations
 
 from hwlat.latency_tables._compare import Coverage, TableDiff, check_regression, coverage, diff, merge
-from hwlat.latency_tables._table import FLOAT_STATS, SCHEMA_VERSION, STAT_COLUMNS, LatencyTable, TableMetadata
+from hwlat.latency_tables._table import (
+    FLOAT_STATS,
+    IN_GRAPH,
+    SCHEMA_VERSION,
+    STAT_COLUMNS,
+    LatencyTable,
+    TableMetadata,
+)
 from hwlat.latency_tables.importers import import_ofa_yaml
 
 __all__ = [
@@ -22,5 +29,6 @@ __all__ = [
     "import_ofa_yaml",
     "STAT_COLUMNS",
     "FLOAT_STATS",
+    "IN_GRAPH",
     "SCHEMA_VERSION",
 ]

@@ -101,6 +101,21 @@ def _bad_cell(body: str) -> str | None:
     return None
 
 
+#: the derived column of what an op costs inside a network: ``latency_ms`` without the layout
+#: conversions it pays alone (``reorder_in_ms``, ``reorder_out_ms``; none recorded: none paid)
+IN_GRAPH = "in_graph_ms"
+
+
+def in_graph_ms(df: pd.DataFrame) -> np.ndarray:
+    """``latency_ms`` less the row's recorded layout conversions, never below a tenth of it."""
+    ms = df["latency_ms"].to_numpy(dtype=np.float64, na_value=np.nan)
+    conv = np.zeros_like(ms)
+    for name in ("reorder_in_ms", "reorder_out_ms"):
+        if name in df.columns:
+            conv += np.nan_to_num(df[name].to_numpy(dtype=np.float64, na_value=np.nan))
+    return np.maximum(ms - conv, 0.1 * ms)
+
+
 class LatencyTable:
     """Latency statistics (ms) per op key, with provenance in :attr:`metadata`.
 
@@ -235,9 +250,11 @@ class LatencyTable:
     def _positions(self, keys: Iterable[SpecOrKey], column: str) -> tuple[np.ndarray, np.ndarray, list[Any]]:
         """(values of ``column``, row of each key or -1, the keys as given): the shared part of the lookups."""
         index, values = self._ensure_index()
-        if column != "latency_ms":
+        if column == IN_GRAPH:
+            values = in_graph_ms(self._df)
+        elif column != "latency_ms":
             if column not in FLOAT_STATS:
-                raise InputError(f"unknown column {column!r}; choose one of {', '.join(FLOAT_STATS)}")
+                raise InputError(f"unknown column {column!r}; choose one of {', '.join((*FLOAT_STATS, IN_GRAPH))}")
             values = self._df[column].to_numpy(dtype=np.float64, na_value=np.nan)
         items = list(keys)
         pos = np.fromiter((index.get(k.key if isinstance(k, OpSpec) else k, -1) for k in items),

@@ -28,6 +28,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
 from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
+from hwlat.latency_tables import IN_GRAPH
 from hwlat.ops.spec import OpSpec
 from hwlat.predictors.base import NotOverASpace, table_hash
 from hwlat.predictors.features import BASE_FEATURES, KIND_FEATURES, as_spec, featurize
@@ -124,14 +125,15 @@ def _predict_kind(model: _KindModel, target: str, X: np.ndarray, cols: Sequence[
     return np.exp(t)
 
 
-def _xy(X: Any, y: Any) -> tuple[list[OpSpec], np.ndarray]:
-    """(specs, latencies in ms) from a LatencyTable, or from specs/keys and ``y``."""
+def _xy(X: Any, y: Any, in_graph: bool = True) -> tuple[list[OpSpec], np.ndarray]:
+    """(specs, latencies in ms) from a LatencyTable (what each op costs inside a network with
+    ``in_graph``, else alone), or from specs/keys and ``y``."""
     if hasattr(X, "lookup_many") and hasattr(X, "keys"):
         if y is not None:
             raise InputError("fit takes y from the latency table's latency_ms; do not pass y with a table")
         keys = X.keys()
         specs = [OpSpec.from_key(k) for k in keys]
-        ms = X.lookup_many(keys)
+        ms = X.lookup_many(keys, IN_GRAPH if in_graph else "latency_ms")
     else:
         if y is None:
             raise InputError("fit needs latencies: pass a LatencyTable, or a list of OpSpecs and y (ms)")
@@ -164,6 +166,11 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
         extrapolates better beyond the sampled sizes; ``"ms"`` fits milliseconds.
     min_samples:
         Kinds with fewer measured rows get no model (asking for them raises).
+    in_graph:
+        Fit what each op costs inside a network (the default): its latency without the layout
+        conversions it pays when timed alone (the table's ``reorder_in_ms``/``reorder_out_ms``,
+        recorded on ``cpu-ort``; see :data:`hwlat.latency_tables.IN_GRAPH`). ``False``: the op
+        timed alone.
     random_state:
         Seed of the estimators.
 
@@ -177,11 +184,12 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
     predicts = "single ops (predict(specs))"
 
     def __init__(self, *, estimator: Any = "et", target: str = "log", min_samples: int = 8,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, in_graph: bool = True) -> None:
         self.estimator = estimator
         self.target = target
         self.min_samples = min_samples
         self.random_state = random_state
+        self.in_graph = in_graph
 
     # -- fitting --------------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -200,7 +208,7 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
         or a list of OpSpecs (or op keys) with ``y`` their latencies in ms.
         """
         self._check_params()
-        specs, ms = _xy(X, y)
+        specs, ms = _xy(X, y, self.in_graph)
         feats = featurize(specs)
         kinds = np.array([s.kind for s in specs])
         self._fit_features(feats, kinds, ms)
@@ -298,7 +306,7 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
         if not 0 < test_size < 1:
             raise InputError(f"test_size must be a fraction between 0 and 1, got {test_size!r}")
         self._check_params()
-        specs, ms = _xy(X, y)
+        specs, ms = _xy(X, y, self.in_graph)
         feats = featurize(specs)
         kinds = np.array([s.kind for s in specs])
         rng = np.random.default_rng(random_state)
@@ -351,7 +359,7 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
         header: dict[str, Any] = {
             "kind": "kernel",
             "params": {"estimator": self.estimator, "target": self.target, "min_samples": int(self.min_samples),
-                       "random_state": int(self.random_state)},
+                       "random_state": int(self.random_state), "in_graph": bool(self.in_graph)},
             "kinds": list(self.kinds_),
             "feature_names": {k: list(v) for k, v in self.feature_names_.items()},
             "skipped_kinds": {k: int(v) for k, v in self.skipped_kinds_.items()},
@@ -374,7 +382,8 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
             kinds = list(header["kinds"])
             names = header["feature_names"]
             reg = cls(estimator=params["estimator"], target=params["target"],
-                                  min_samples=int(params["min_samples"]), random_state=int(params["random_state"]))
+                                  min_samples=int(params["min_samples"]), random_state=int(params["random_state"]),
+                      in_graph=bool(params.get("in_graph", False)))
             reg._check_params()
             models: dict[str, Any] = {}
             train: dict[str, tuple[np.ndarray, np.ndarray]] = {}

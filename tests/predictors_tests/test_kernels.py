@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 
 from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
+from hwlat.latency_tables._table import in_graph_ms
 from hwlat.ops.ir import build_graph
 from hwlat.ops.spec import (
     add,
@@ -89,7 +90,7 @@ def test_fit_on_a_measured_table(fitted, table):
     assert fitted.n_samples_ == {"conv": 40, "pool": 12}
     keep = np.array([k != "add" for k in table.df["kind"]])
     pred = fitted.predict([s for s, k in zip(table.specs(), keep) if k])
-    meas = table.df["latency_ms"].to_numpy()[keep]  # what the trees are fitted on
+    meas = in_graph_ms(table.df)[keep]  # what the trees are fitted on: the in-network cost
     assert np.all(np.isfinite(pred)) and np.all(pred > 0)
     # in-sample the trees follow the measurements closely
     assert np.median(np.abs(pred / meas - 1)) < 0.25
@@ -179,7 +180,8 @@ def test_bad_training_data_is_rejected(table):
 def test_scikit_learn_conventions(table):
     # check_estimator does not apply (inputs are op specs, not numeric arrays); the conventions it checks do
     reg = KernelRegressor(estimator="rf", min_samples=5)
-    assert reg.get_params() == {"estimator": "rf", "target": "log", "min_samples": 5, "random_state": 0}
+    assert reg.get_params() == {"estimator": "rf", "target": "log", "min_samples": 5, "random_state": 0,
+                                "in_graph": True}
     assert reg.set_params(random_state=3) is reg and reg.random_state == 3
     with pytest.raises(NotFittedError):
         reg.predict([conv((8, 14, 14), 8, 3)])
