@@ -257,8 +257,11 @@ def _numel(shape: tuple[int, ...] | None) -> int | None:
     return None if shape is None else int(math.prod(shape))
 
 
-def map_graph(m: Any, fused_away: set[str] | None, label: str) -> list[KernelInfo]:
+def map_graph(m: Any, fused_away: set[str] | None, label: str,
+              shapes_out: dict[str, tuple[int, ...] | None] | None = None) -> list[KernelInfo]:
     shapes = _infer_shapes(m, label)
+    if shapes_out is not None:  # the caller's copy of every tensor's static shape
+        shapes_out.update(shapes)
     consts = _const_values(m)
     for name, v in consts.items():
         shapes.setdefault(name, tuple(int(d) for d in v.shape))

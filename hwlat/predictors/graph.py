@@ -33,7 +33,12 @@ raises :class:`~hwlat.errors.UnsupportedOpError` listing every such node, unless
 times a rate fitted on its elementwise rows (``add``, ``act``, ``bn``, ``concat``) otherwise.
 
 A kernel spec found in the table costs its latency less the runtime's per-call overhead (every
-row was timed with it); the overhead is added once per model. A kernel regressor (any object
+row was timed with it) and less the layout conversions it paid alone (``in_graph_ms``: on
+``cpu-ort`` a lone convolution converts its input and output to and from the runtime's NCHWc
+block layout, which neighbours inside a network share); the overhead is added once per model,
+and each conversion the runtime does place in the network (its ``ReorderInput``/``ReorderOutput``
+nodes, source ``layout``) costs its elements times the per-element rate the table's rows paid.
+A kernel regressor (any object
 with ``predict(specs) -> ms`` that raises ``UnsupportedOpError`` for kinds it does not know,
 e.g. :class:`hwlat.predictors.kernels.KernelRegressor`) answers specs missing from the table.
 :func:`~hwlat.predictors.onnx_kernels.kernel_specs_of` lists the distinct specs of a model, so
@@ -59,12 +64,12 @@ from sklearn.base import BaseEstimator
 from hwlat._files import check_input_file
 from hwlat.devices import DeviceSpec, as_device, load_device
 from hwlat.errors import InputError, NotFittedError, UnsupportedOpError
-from hwlat.latency_tables import FLOAT_STATS, LatencyTable, TableMetadata
+from hwlat.latency_tables import FLOAT_STATS, IN_GRAPH, LatencyTable, TableMetadata
 from hwlat.ops.onnx_import import KernelInfo
 from hwlat.ops.spec import OpSpec
 from hwlat.predictors.base import NotOverASpace, required, table_hash
 from hwlat.predictors.io import load_predictor
-from hwlat.predictors.onnx_kernels import ModelLike, analyse_model, model_label, ort_device
+from hwlat.predictors.onnx_kernels import LAYOUT_OPS, ModelLike, analyse_model, model_label, ort_device
 from hwlat.predictors.parts import fit_affine
 from hwlat.registry import PREDICTORS
 
@@ -126,6 +131,7 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
         self.coef_ = np.array([1.0, self.overhead_ms_])
         self.n_calibration_ = 0
         self.fallback_rates_ = self._fit_rates()
+        self.layout_rates_ = self._fit_layout_rates()
         if X is not None or y is not None:
             if X is None or y is None:
                 raise InputError("calibration needs both models and their measured latencies (ms)")
@@ -159,6 +165,24 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
                              f"ms per element moved of {'/'.join(_ELEMWISE_KINDS)} rows")
         return rates
 
+    def _fit_layout_rates(self) -> dict[str, tuple[float, int]]:
+        """op type -> (ms per element, rows used) of the runtime's layout conversions, from the
+        ``reorder_in_ms`` (per input element) and ``reorder_out_ms`` (per output element) each
+        row paid alone; empty where the table recorded none."""
+        df = self._need_table().df
+        rates: dict[str, tuple[float, int]] = {}
+        for op, col, side in (("ReorderInput", "reorder_in_ms", "input_shape"),
+                              ("ReorderOutput", "reorder_out_ms", "output_shape")):
+            if col not in df or df.empty:
+                continue
+            ms = df[col].to_numpy(dtype=np.float64, na_value=np.nan)
+            sel = np.flatnonzero(ms > 0)
+            if not len(sel):
+                continue
+            elems = np.array([math.prod(getattr(OpSpec.from_key(df["key"].iat[i]), side)) for i in sel], dtype=float)
+            rates[op] = (float(np.median(ms[sel] / elems)), len(sel))
+        return rates
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
             raise NotFittedError("this GraphPredictor is not fitted yet; call fit() first")
@@ -189,11 +213,13 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
         for i, k in enumerate(kernels):
             if k.zero_reason:
                 cost[i], source[i], how[i] = 0.0, "zero-cost", k.zero_reason
+            elif k.op_type in LAYOUT_OPS and k.spec is None:
+                cost[i], source[i], how[i] = self._layout_cost(k)
             elif k.spec is not None:
                 todo.append(i)
                 keys.append(k.spec.key)
         if todo:
-            ms, hit = self._need_table().get_many(keys)
+            ms, hit = self._need_table().get_many(keys, IN_GRAPH)
             idx = np.asarray(todo)
             cost[idx[hit]] = ms[hit] - self.overhead_ms_
             for i in idx[hit]:
@@ -225,6 +251,15 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
                     cost[i], source[i] = est[0], "fallback"
                     how[i] = f"{how[i]}; fallback: {est[1]}"
         return cost, source, how
+
+    def _layout_cost(self, k: KernelInfo) -> tuple[float, str, str]:
+        """(ms, source, how) of a layout conversion the runtime placed in the network."""
+        rate = getattr(self, "layout_rates_", {}).get(k.op_type)
+        if rate is None or k.elements is None:
+            return 0.0, "zero-cost", ("the table's latencies include the layout conversions each op paid alone "
+                                      "(no reorder_in_ms/reorder_out_ms recorded)")
+        return k.elements * rate[0], "layout", (f"{k.elements:.3g} elements x {rate[0]:.3g} ms per element of the "
+                                                f"{k.op_type} each table op paid alone ({rate[1]} rows)")
 
     def _fallback(self, k: KernelInfo) -> tuple[float, str] | None:
         rates = self.fallback_rates_
@@ -281,7 +316,7 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
 
     def kernels(self, model: ModelLike) -> pd.DataFrame:
         """One row per kernel of the optimised graph: ``node, op_type, shapes, key`` (the mapped
-        spec's key or None), ``source`` (table | regressor | fallback | zero-cost | none),
+        spec's key or None), ``source`` (table | regressor | layout | fallback | zero-cost | none),
         ``predicted_ms`` (its calibrated contribution; NaN where nothing predicts it) and ``note``."""
         self._check_fitted()
         _, kernels, cost, source, how = self._raw(model, strict=False)
@@ -335,6 +370,7 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
             "overhead_ms": self.overhead_ms_,
             "n_calibration": self.n_calibration_,
             "fallback_rates": {k: [float(v[0]), int(v[1]), str(v[2])] for k, v in self.fallback_rates_.items()},
+            "layout_rates": {k: [float(v[0]), int(v[1])] for k, v in self.layout_rates_.items()},
             "table_hash": table_hash(table),
             "table_metadata": table.metadata.to_dict(),
             "table_stats": [c for c in FLOAT_STATS if c in table.df],
@@ -375,6 +411,7 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
             pred.coef_ = np.asarray(header["coef"], dtype=np.float64)
             pred.n_calibration_ = int(header["n_calibration"])
             pred.fallback_rates_ = {k: (float(v[0]), int(v[1]), str(v[2])) for k, v in header["fallback_rates"].items()}
+            pred.layout_rates_ = {k: (float(v[0]), int(v[1])) for k, v in header.get("layout_rates", {}).items()}
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"malformed graph predictor file: {exc!r}; save it again with save_predictor") from None
         pred.table_hash_ = header.get("table_hash")

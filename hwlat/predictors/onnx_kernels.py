@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import tempfile
 import threading
@@ -40,13 +41,17 @@ from hwlat.errors import InputError, UnsupportedOpError
 from hwlat.ops.onnx_import import FUSABLE_OPS, KernelInfo, map_graph, name_unnamed_nodes
 from hwlat.ops.spec import OpSpec
 
-__all__ = ["ModelLike", "analyse_model", "clear_cache", "kernel_specs_of", "model_label", "ort_device"]
+__all__ = ["LAYOUT_OPS", "ModelLike", "analyse_model", "clear_cache", "kernel_specs_of", "model_label", "ort_device"]
 
 log = logging.getLogger(__name__)
 
 ModelLike = Union[str, os.PathLike, bytes, Any]  # noqa: UP007  # a path, serialized bytes or an onnx.ModelProto
 
 _CACHE_SIZE = 64
+
+#: ONNX Runtime's NCHWc ops, and those of them that only convert the data layout
+NCHWC_DOMAIN = "com.microsoft.nchwc"
+LAYOUT_OPS = ("ReorderInput", "ReorderOutput")
 
 
 # -- the analysis of one model ---------------------------------------------------------------------
@@ -150,15 +155,31 @@ def _analyse_uncached(source: bytes | str, label: str, provider: str, level: str
         m = onnx.load(str(ext), load_external_data=False)
         name_unnamed_nodes(m)
         fused_away: set[str] | None = None
+        reorders: list[Any] = []
         if level == "all" and provider == "cpu":
             named = Path(tmp) / "named.onnx"
             onnx.save(m, str(named))
             full = Path(tmp) / "all.onnx"
             _optimise(ort, str(named), full, "ORT_ENABLE_ALL", provider, label)
-            survivors = {n.name for n in onnx.load(str(full), load_external_data=False).graph.node}
+            nodes = onnx.load(str(full), load_external_data=False).graph.node
+            survivors = {n.name for n in nodes}
             fused_away = {n.name for n in m.graph.node if n.op_type in FUSABLE_OPS and n.name not in survivors}
-        kernels = map_graph(m, fused_away, label)
+            reorders = [n for n in nodes if n.domain == NCHWC_DOMAIN and n.op_type in LAYOUT_OPS]
+        shapes: dict[str, tuple[int, ...] | None] = {}
+        kernels = map_graph(m, fused_away, label, shapes)
+        kernels += [_reorder_kernel(n, shapes) for n in reorders]
     return _Analysis(kernels, struct_level)
+
+
+def _reorder_kernel(node: Any, shapes: dict[str, tuple[int, ...] | None]) -> KernelInfo:
+    """A layout conversion the runtime placed in the network (its tensor named as in the
+    extended graph: the input of a ``ReorderInput``, the output of a ``ReorderOutput``)."""
+    tensor = node.input[0] if node.op_type == "ReorderInput" else node.output[0]
+    shape = shapes.get(tensor)
+    text = "x".join(map(str, shape)) if shape else "?"
+    return KernelInfo(node.name or f"{node.op_type}:{tensor}", node.op_type, f"{text} -> {text}",
+                      note="a conversion to or from the runtime's NCHWc block layout",
+                      elements=float(math.prod(shape)) if shape else None)
 
 
 def kernel_specs_of(model: ModelLike, device: DeviceSpec | str = "cpu-ort") -> list[OpSpec]:
