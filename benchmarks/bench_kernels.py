@@ -26,8 +26,9 @@ from pathlib import Path
 import pandas as pd
 
 from hwlat.devices import detect, fingerprint_summary
+from hwlat.predictors.adaptive_sampling import adaptive_sample, profiling_measure
 from hwlat.predictors.kernels import KernelRegressor
-from hwlat.predictors.sampling import adaptive_sample, profiling_measure, sample_kernels
+from hwlat.predictors.sampling import sample_kernels
 from hwlat.predictors.validate import metrics
 from hwlat.profiler import Protocol, profile_ops
 

@@ -59,7 +59,7 @@ from hwlat.ops.spec import OpSpec
 from hwlat.predictors.graph import GraphPredictor
 from hwlat.predictors.kernels import KernelRegressor
 from hwlat.predictors.onnx_kernels import kernel_specs_of
-from hwlat.predictors.sampling import SAMPLED_KINDS, kernel_specs
+from hwlat.predictors.sampling import SAMPLE_WEIGHTS, SAMPLED_KINDS, kernel_specs
 from hwlat.profiler.model import measure_model
 from hwlat.profiler.profile import TABLE_NAME, profile_ops
 from hwlat.profiler.protocol import Protocol
@@ -301,7 +301,8 @@ def host_header(args: argparse.Namespace, kinds: list[str], samples: int, same: 
             f"{os.cpu_count()} logical CPUs)",
             f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; hwlat {hwlat.__version__}; "
             f"{'quick' if args.quick else 'default'} protocol",
-            f"- profile: {samples} samples x {len(kinds)} kinds ({', '.join(kinds)}), seed {args.seed}",
+            f"- profile: {samples} samples x {len(kinds)} kinds ({', '.join(kinds)}; per kind x "
+            f"{', '.join(f'{k} {w}' for k, w in SAMPLE_WEIGHTS.items())}), seed {args.seed}",
             f"- {same}",
             f"- command: {shlex.join([sys.executable, *sys.argv])}"]
 

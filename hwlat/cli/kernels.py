@@ -22,7 +22,7 @@ from hwlat.errors import InputError
 
 def add_parser(sub: Any, parents: Parents) -> None:
     p = command(sub, "kernels", parents.of(), "fit kernel regressors for op configurations never measured", epilog="""
-        hwlat profile --device cpu-ort --kernels conv,pool,fc,add --samples 300 -o tables/kernels
+        hwlat profile --device cpu-ort --kernels all --samples 60 -o tables/kernels
         hwlat kernels fit tables/kernels/table.parquet -o kernels.npz
         hwlat query model.onnx --table tables/kernels/table.parquet --regressor kernels.npz
     """)

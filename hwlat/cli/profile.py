@@ -49,7 +49,7 @@ def add_parser(sub: Any, parents: Parents) -> None:
             hwlat profile --device cpu-litert --space ofa-mbv3 --resolution 160 192 224 -o tables/cpu-litert
             hwlat profile --device cpu-ort --ops my_ops.txt -o tables/mine     # one op key per line
             hwlat ops list --space proxyless --format keys > ops.txt           # a file to start from
-            hwlat profile --device cpu-ort --kernels conv,pool,fc,add --samples 300 -o tables/kernels
+            hwlat profile --device cpu-ort --kernels all --samples 60 -o tables/kernels
             hwlat profile --device cpu-ort --model resnet18.onnx -o tables/resnet18
         """)
     pp.add_argument("--device", required=True, help="device name (see 'hwlat devices list') or YAML file")
@@ -58,7 +58,7 @@ def add_parser(sub: Any, parents: Parents) -> None:
                     help="profile random configurations of these op kinds (e.g. conv,pool,fc,add; 'all': every "
                          "kernel kind, CNN and transformer) to train a kernel regressor")
     pp.add_argument("--samples", type=count(1, 100_000, "each configuration is an op measured on the device"),
-                    default=200, help="configurations per kind with --kernels")
+                    default=200, help="configurations per kind with --kernels (conv x8, matmul x3, fc x2)")
     pp.add_argument("--adaptive", action="store_true",
                     help="with --kernels: sample more where a regressor's error is high (in rounds)")
     pp.add_argument("--model", metavar="FILE.onnx",
@@ -115,11 +115,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
         specs = kernel_specs_of(args.model, device=device)
     else:
-        from hwlat.predictors.sampling import (
-            adaptive_kernel_specs,
-            kernel_specs,
-            profiling_measure,
-        )
+        from hwlat.predictors.adaptive_sampling import adaptive_kernel_specs, profiling_measure
+        from hwlat.predictors.sampling import kernel_specs
 
         kinds = [k.strip() for k in args.kernels.split(",") if k.strip()]
         if args.adaptive:

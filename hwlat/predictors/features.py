@@ -21,6 +21,14 @@ __all__ = ["BASE_FEATURES", "KIND_FEATURES", "as_spec", "featurize", "params_cou
 
 #: bytes per element (float32)
 _BYTES = 4
+#: float32 lanes of the widest vector registers of the CPUs hwlat targets (AVX-512; the 4 and 8
+#: lanes of NEON and AVX2 divide it): runtimes block channels by it and pad the last block
+_LANES = 16
+
+
+def _fill(n: int) -> float:
+    """The share of its padded vector blocks that ``n`` channels fill (1.0: a multiple of 16)."""
+    return n / (_LANES * math.ceil(n / _LANES)) if n > 0 else 1.0
 
 #: features every op has
 BASE_FEATURES: tuple[str, ...] = (
@@ -31,10 +39,11 @@ _ACT_COLS: tuple[str, ...] = tuple(f"act_{a}" for a in ACTIVATIONS)
 
 #: kind -> the kind-specific features its model uses (besides :data:`BASE_FEATURES`)
 KIND_FEATURES: dict[str, tuple[str, ...]] = {
-    "conv": ("k", "s", "groups", "dil", "depthwise", "pointwise", "bn", "pre_act", *_ACT_COLS),
+    "conv": ("k", "s", "groups", "dil", "depthwise", "pointwise", "bn", "pre_act", "c_in_fill", "c_out_fill",
+             "flops_blocked", *_ACT_COLS),
     "mbconv": ("k", "s", "mid", "expand", "se", "res", "mid_bytes", *_ACT_COLS),
-    "pool": ("k", "s", "pad", "mode_max"),
-    "gap": (),
+    "pool": ("k", "s", "pad", "mode_max", "c_in_fill"),
+    "gap": ("c_in_fill",),
     "fc": ("bias", "pooled"),
     "add": ("n_inputs",),
     "concat": ("n_inputs",),
@@ -43,7 +52,7 @@ KIND_FEATURES: dict[str, tuple[str, ...]] = {
     "resblock": ("k", "s", "shortcut_conv"),
     "identity": (),
     # tensor kinds: c_in, h_in, w_in are the first three axes of the plain shape
-    "matmul": ("mm_b", "mm_m", "mm_k", "mm_n", "weight_const", "bias"),
+    "matmul": ("mm_b", "mm_m", "mm_k", "mm_n", "weight_const", "bias", "mm_k_fill", "mm_n_fill"),
     "softmax": ("rows", "last_dim"),
     "layernorm": ("rows", "last_dim", "skip"),
     "eltwise": ("rank", "last_dim", "rhs_elems", "rhs_last", "const", "op_add", "op_mul", "op_sub", "op_div"),
@@ -120,8 +129,11 @@ def _features_of(spec: OpSpec) -> dict[str, float]:
         f["k"], f["s"] = float(p["k"]), float(p["s"])
     if kind == "conv":
         g = int(p["groups"])
-        f.update(groups=g, dil=float(p["dil"]), depthwise=float(g == c_in and g > 1 and int(p["cout"]) == c_in),
-                 pointwise=float(int(p["k"]) == 1), bn=float(p["bn"]), pre_act=float(p["pre_act"] != "none"))
+        dw = g == c_in and g > 1 and int(p["cout"]) == c_in
+        fills = (_fill(c_in),) if dw else (_fill(c_in // g), _fill(c_out // g))
+        f.update(groups=g, dil=float(p["dil"]), depthwise=float(dw), pointwise=float(int(p["k"]) == 1),
+                 bn=float(p["bn"]), pre_act=float(p["pre_act"] != "none"), c_in_fill=fills[0],
+                 c_out_fill=fills[-1], flops_blocked=flops / math.prod(fills))
         f[f"act_{p['act']}"] = 1.0
     elif kind == "mbconv":
         mid = int(p["mid"])
@@ -129,7 +141,9 @@ def _features_of(spec: OpSpec) -> dict[str, float]:
                  mid_bytes=float(mid * h_in * w_in * _BYTES))
         f[f"act_{p['act']}"] = 1.0
     elif kind == "pool":
-        f.update(pad=float(p["pad"]), mode_max=float(p["mode"] == "max"))
+        f.update(pad=float(p["pad"]), mode_max=float(p["mode"] == "max"), c_in_fill=_fill(c_in))
+    elif kind == "gap":
+        f["c_in_fill"] = _fill(c_in)
     elif kind == "fc":
         f.update(bias=float(p["bias"]), pooled=float(len(shape) == 3))
     elif kind in ("add", "concat"):
@@ -151,7 +165,8 @@ def _tensor_features(spec: OpSpec, f: dict[str, float]) -> None:
     kind = spec.kind
     if kind == "matmul":
         b, m, k = shape
-        f.update(mm_b=b, mm_m=m, mm_k=k, mm_n=float(p["n"]), weight_const=float(p["w"]), bias=float(p["bias"]))
+        f.update(mm_b=b, mm_m=m, mm_k=k, mm_n=float(p["n"]), weight_const=float(p["w"]), bias=float(p["bias"]),
+                 mm_k_fill=_fill(k), mm_n_fill=_fill(int(p["n"])))
     elif kind in ("softmax", "layernorm"):
         f.update(rows=shape[0], last_dim=shape[1])
         if kind == "layernorm":

@@ -38,6 +38,8 @@ row was timed with it) and less the layout conversions it paid alone (``in_graph
 block layout, which neighbours inside a network share); the overhead is added once per model,
 and each conversion the runtime does place in the network (its ``ReorderInput``/``ReorderOutput``
 nodes, source ``layout``) costs its elements times the per-element rate the table's rows paid.
+Weighted matrix products also pay for streaming their weights once a model's weights outgrow the
+caches, at the rate the profile measured (:mod:`hwlat.predictors.streaming`).
 A kernel regressor (any object
 with ``predict(specs) -> ms`` that raises ``UnsupportedOpError`` for kinds it does not know,
 e.g. :class:`hwlat.predictors.kernels.KernelRegressor`) answers specs missing from the table.
@@ -71,6 +73,7 @@ from hwlat.predictors.base import NotOverASpace, required, table_hash
 from hwlat.predictors.io import load_predictor
 from hwlat.predictors.onnx_kernels import LAYOUT_OPS, ModelLike, analyse_model, model_label, ort_device
 from hwlat.predictors.parts import fit_affine
+from hwlat.predictors.streaming import streaming_curve, streaming_ms
 from hwlat.registry import PREDICTORS
 
 __all__ = ["GraphPredictor", "GraphQuery", "query_models"]
@@ -132,6 +135,7 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
         self.n_calibration_ = 0
         self.fallback_rates_ = self._fit_rates()
         self.layout_rates_ = self._fit_layout_rates()
+        self.streaming_ = streaming_curve(self.table.metadata.extra)
         if X is not None or y is not None:
             if X is None or y is None:
                 raise InputError("calibration needs both models and their measured latencies (ms)")
@@ -250,6 +254,10 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
                 if est is not None:
                     cost[i], source[i] = est[0], "fallback"
                     how[i] = f"{how[i]}; fallback: {est[1]}"
+        extra, total = streaming_ms(kernels, getattr(self, "streaming_", None))
+        for i in map(int, np.flatnonzero((extra > 0) & np.isfinite(cost))):
+            cost[i] += extra[i]
+            how[i] = (how[i] and f"{how[i]}; ") + f"+{extra[i]:.3g} ms streaming weights ({total / 2**20:.0f} MiB)"
         return cost, source, how
 
     def _layout_cost(self, k: KernelInfo) -> tuple[float, str, str]:
@@ -411,6 +419,7 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
             pred.coef_ = np.asarray(header["coef"], dtype=np.float64)
             pred.n_calibration_ = int(header["n_calibration"])
             pred.fallback_rates_ = {k: (float(v[0]), int(v[1]), str(v[2])) for k, v in header["fallback_rates"].items()}
+            pred.streaming_ = streaming_curve(tab.metadata.extra)
             pred.layout_rates_ = {k: (float(v[0]), int(v[1])) for k, v in header.get("layout_rates", {}).items()}
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"malformed graph predictor file: {exc!r}; save it again with save_predictor") from None

@@ -3,7 +3,8 @@
 :func:`sample_kernels` draws random, distinct configurations of one op kind over the ranges CNNs
 use (nn-Meter-style): channel counts log-uniform over multiples of 8 (3 for a stem), resolutions
 from the usual pyramid plus odd sizes, kernel sizes 1/3/5/7, strides 1/2, the common activations;
-convolutions include depthwise (``groups == C``) and pointwise (``k == 1``) ones. Sizes are
+convolutions include depthwise (``groups == C``), grouped (ResNeXt/RegNet group widths) and
+pointwise (``k == 1``) ones; most have ``cout`` a usual multiple of ``cin``. Sizes are
 bounded by FLOPs and tensor size so that each op runs in about 20 ms or less on one CPU core.
 
 :func:`adaptive_sample` is nn-Meter's adaptive data sampling: fit a regressor on what has been
@@ -15,19 +16,14 @@ For ``hwlat profile --kernels conv,pool --samples N``::
     specs = kernel_specs(["conv", "pool"], N, seed=seed)
     profile_ops(specs, device, protocol=protocol, out_dir=out)
 
-and with ``--adaptive``::
-
-    measure = profiling_measure(device, protocol=protocol, out_dir=out, progress=progress)
-    specs = adaptive_kernel_specs(["conv", "pool"], N, seed=seed, measure=measure)
-    profile_ops(specs, device, protocol=protocol, out_dir=out)   # everything resumed: the final table
+and with ``--adaptive`` see :mod:`hwlat.predictors.adaptive_sampling`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,19 +32,15 @@ from hwlat.errors import InputError
 from hwlat.ops.spec import TENSOR_KINDS, OpSpec, make_divisible
 
 if TYPE_CHECKING:
-    from hwlat.devices import DeviceSpec
-    from hwlat.profiler.protocol import Protocol
-    from hwlat.profiler.runtimes import Runtime
+    pass
 
 __all__ = [
     "DEFAULT_RANGES",
     "KERNEL_KINDS",
     "SAMPLED_KINDS",
-    "adaptive_kernel_specs",
-    "adaptive_sample",
+    "SAMPLE_WEIGHTS",
     "kernel_specs",
     "perturb",
-    "profiling_measure",
     "sample_kernels",
 ]
 
@@ -61,10 +53,14 @@ SAMPLED_KINDS: tuple[str, ...] = ("conv", "mbconv", "pool", "fc", "add", "gap", 
 #: no runtime runs them as one kernel)
 KERNEL_KINDS: tuple[str, ...] = tuple(k for k in SAMPLED_KINDS if k not in ("mbconv", "resblock"))
 
+#: samples per kind as a multiple of ``samples`` in :func:`kernel_specs`: the kinds that carry most
+#: of a network's latency and have the most shape parameters get more
+SAMPLE_WEIGHTS: dict[str, int] = {"conv": 8, "matmul": 3, "fc": 2}
+
 #: sampling ranges; override any of them with ``ranges={...}``
 DEFAULT_RANGES: dict[str, Any] = {
     "c_min": 8,                # channels: multiples of 8, log-uniform between c_min and c_max
-    "c_max": 512,
+    "c_max": 1024,
     "stem_share": 0.05,        # share of convolutions with a 3-channel (image) input
     "hw": (7, 14, 28, 56, 112, 224),
     "odd_hw_share": 0.2,       # share of resolutions drawn uniformly from [hw_min, hw_max] instead
@@ -74,7 +70,10 @@ DEFAULT_RANGES: dict[str, Any] = {
     "dw_k": (3, 5, 7),
     "s": (1, 2),
     "act": ("none", "relu", "relu6", "hswish"),
-    "conv_types": {"regular": 0.5, "depthwise": 0.25, "pointwise": 0.25},
+    "conv_types": {"regular": 0.45, "depthwise": 0.2, "pointwise": 0.2, "grouped": 0.15},
+    "group_width": (4, 8, 16, 24, 32, 48, 64),  # channels per group of grouped convs (ResNeXt, RegNet)
+    "cout_ratio": (1, 1, 2, 0.5, 4, 0.25, 6),  # cout / cin of most convs in real networks
+    "cout_ratio_share": 0.7,   # share of regular and pointwise convs with cout = cin x a cout_ratio
     "expand": (1, 3, 4, 6),
     "pool_k": (2, 3, 5),
     "fc_c_max": 2048,
@@ -133,7 +132,14 @@ def _draw(kind: str, rng: np.random.Generator, r: dict[str, Any]) -> OpSpec:
         if t == "depthwise":
             return OpSpec.make("conv", (c, hw, hw), cout=c, k=int(_choice(rng, r["dw_k"])),
                                s=int(_choice(rng, r["s"])), groups=c, act=a)
+        if t == "grouped":  # cout = cin, as in ResNeXt and RegNet blocks
+            gw = int(_choice(rng, r["group_width"]))
+            if c % gw or c // gw < 2:
+                raise InputError(f"{c} channels do not form groups of {gw}")
+            return OpSpec.make("conv", (c, hw, hw), cout=c, k=3, s=int(_choice(rng, r["s"])), groups=c // gw, act=a)
         cout = _channels(rng, r["c_min"], r["c_max"])
+        if rng.random() < r["cout_ratio_share"]:
+            cout = int(min(max(make_divisible(c * float(_choice(rng, r["cout_ratio"])), 8), r["c_min"]), r["c_max"]))
         if t == "pointwise":
             return OpSpec.make("conv", (c, hw, hw), cout=cout, k=1, s=1, act=a)
         if rng.random() < r["stem_share"]:
@@ -241,8 +247,9 @@ def sample_kernels(kind: str, n: int, *, seed: int, ranges: dict[str, Any] | Non
 
 def kernel_specs(kinds: Sequence[str], samples: int, seed: int, *, ranges: dict[str, Any] | None = None
                  ) -> list[OpSpec]:
-    """``samples`` random configurations of each kind in ``kinds``, concatenated (for ``hwlat profile --kernels``);
-    the kind ``all`` stands for every kernel kind (:data:`KERNEL_KINDS`)."""
+    """``samples`` random configurations of each kind in ``kinds`` (times its :data:`SAMPLE_WEIGHTS`),
+    concatenated (for ``hwlat profile --kernels``); the kind ``all`` stands for every kernel kind
+    (:data:`KERNEL_KINDS`)."""
     kinds = list(dict.fromkeys(x for k in kinds if k.strip()
                                for x in (KERNEL_KINDS if k.strip() == "all" else (k.strip(),))))
     if not kinds:
@@ -251,7 +258,7 @@ def kernel_specs(kinds: Sequence[str], samples: int, seed: int, *, ranges: dict[
         _check_kind(k)
     out: list[OpSpec] = []
     for k in kinds:
-        out.extend(sample_kernels(k, samples, seed=seed, ranges=ranges))
+        out.extend(sample_kernels(k, samples * SAMPLE_WEIGHTS.get(k, 1), seed=seed, ranges=ranges))
     return out
 
 
@@ -295,7 +302,8 @@ def perturb(spec: OpSpec, rng: np.random.Generator, *, ranges: dict[str, Any] | 
     if len(shape) == 3:
         dims.append("hw")
     depthwise = kind == "conv" and int(p["groups"]) == shape[0] and int(p["cout"]) == shape[0] and shape[0] > 1
-    if kind in ("conv", "mbconv", "fc", "resblock") and not depthwise:
+    grouped = kind == "conv" and 1 < int(p["groups"]) < shape[0]  # keeps its group width, cout = cin
+    if kind in ("conv", "mbconv", "fc", "resblock") and not depthwise and not grouped:
         dims.append("cout")
     if kind in ("conv", "mbconv", "pool") and not (kind == "conv" and int(p["k"]) == 1 and not depthwise):
         dims.append("k")
@@ -314,6 +322,11 @@ def perturb(spec: OpSpec, rng: np.random.Generator, *, ranges: dict[str, Any] | 
                 new["mid"] = c if int(p["mid"]) == shape[0] else make_divisible(c * e, 8)
             if depthwise:
                 new["cout"] = new["groups"] = c
+            elif grouped:
+                width = shape[0] // int(p["groups"])
+                if c % width or c // width < 2:
+                    return None
+                new["cout"], new["groups"] = c, c // width
             shape[0] = c
         elif m == "hw":
             shape[1] = shape[2] = _neighbour_hw(shape[1], rng, r)
@@ -370,123 +383,3 @@ def _perturb_tensor(spec: OpSpec, rng: np.random.Generator, r: dict[str, Any]) -
     except InputError:
         return None
     return out if _within(out, r) else None
-
-
-def _oof_relative_errors(specs: Sequence[OpSpec], ms: np.ndarray, *, estimator: Any, seed: int,
-                         folds: int = 5) -> np.ndarray:
-    """|out-of-fold prediction / measured - 1| of each spec (every spec predicted by a model that never saw it)."""
-    from hwlat.predictors.kernels import KernelRegressor
-
-    n = len(specs)
-    rng = np.random.default_rng(seed)
-    fold = rng.permutation(n) % folds
-    err = np.zeros(n)
-    for f in range(folds):
-        te = np.flatnonzero(fold == f)
-        tr = np.flatnonzero(fold != f)
-        if te.size == 0:
-            continue
-        reg = KernelRegressor(estimator=estimator, min_samples=2, random_state=seed)
-        reg.fit([specs[int(i)] for i in tr], ms[tr])
-        pred = reg.predict([specs[int(i)] for i in te])
-        err[te] = np.abs(pred / ms[te] - 1.0)
-    return err
-
-
-def adaptive_sample(kind: str, measure: Callable[[list[OpSpec]], np.ndarray], *, n_initial: int, n_rounds: int,
-                    n_per_round: int, seed: int, ranges: dict[str, Any] | None = None, estimator: Any = "et",
-                    n_focus: int | None = None) -> tuple[list[OpSpec], np.ndarray]:
-    """nn-Meter's adaptive data sampling for one op kind; returns every spec measured and its latency (ms).
-
-    ``n_initial`` random configurations are measured first. Then, for ``n_rounds`` rounds, a
-    regressor is fitted with 5-fold cross-validation, the ``n_focus`` configurations with the
-    largest out-of-fold relative error (default: a quarter of ``n_per_round``, at least 1) are
-    chosen, ``n_per_round`` new configurations are drawn near them with :func:`perturb` (topped
-    up with random ones when the neighbourhood is exhausted) and measured. ``measure`` takes a
-    list of specs and returns their latencies in ms (e.g. :func:`profiling_measure`).
-    ``estimator`` is the :class:`~hwlat.predictors.kernels.KernelRegressor` estimator used to find
-    the worst-predicted configurations (a preset name or a scikit-learn regressor).
-    """
-    _check_kind(kind)
-    for name, v, lo in (("n_initial", n_initial, 10), ("n_rounds", n_rounds, 0), ("n_per_round", n_per_round, 1)):
-        if not isinstance(v, (int, np.integer)) or v < lo:
-            raise InputError(f"{name} must be an integer >= {lo}, got {v!r}")
-    r = _ranges(ranges)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), SAMPLED_KINDS.index(kind), 1]))
-
-    def run(batch: list[OpSpec]) -> np.ndarray:
-        y = np.asarray(measure(batch), dtype=np.float64).reshape(-1)
-        if y.size != len(batch):
-            raise InputError(f"measure returned {y.size} latencies for {len(batch)} ops; it must return one per op")
-        return y
-
-    specs = sample_kernels(kind, n_initial, seed=seed, ranges=r)
-    ms = run(specs)
-    n_focus = max(1, n_per_round // 4) if n_focus is None else max(1, int(n_focus))
-    for rnd in range(n_rounds):
-        err = _oof_relative_errors(specs, ms, estimator=estimator, seed=int(seed) + rnd)
-        worst = np.argsort(-err, kind="stable")[:n_focus]
-        log.info("adaptive sampling %s, round %d/%d: %d measured, out-of-fold MAPE %.1f %%, focusing on %d worst "
-                 "(%.0f %% .. %.0f %%)", kind, rnd + 1, n_rounds, len(specs), 100 * err.mean(), worst.size,
-                 100 * err[worst].max(), 100 * err[worst].min())
-        seen = {s.key for s in specs}
-        new: list[OpSpec] = []
-        for _ in range(n_per_round * 20):
-            if len(new) >= n_per_round:
-                break
-            base = specs[int(worst[len(new) % worst.size])]
-            cand = perturb(base, rng, ranges=r)
-            if cand is None or cand.key in seen:
-                continue
-            seen.add(cand.key)
-            new.append(cand)
-        if len(new) < n_per_round:
-            new.extend(sample_kernels(kind, n_per_round - len(new), seed=int(rng.integers(2**31)), ranges=r,
-                                      exclude=list(seen)))
-        specs.extend(new)
-        ms = np.concatenate([ms, run(new)])
-    return specs, ms
-
-
-def adaptive_kernel_specs(kinds: Sequence[str], samples: int, seed: int, *,
-                          measure: Callable[[list[OpSpec]], np.ndarray], rounds: int = 4,
-                          ranges: dict[str, Any] | None = None, estimator: Any = "et") -> list[OpSpec]:
-    """``samples`` configurations of each kind picked by :func:`adaptive_sample`: half random, the rest in
-    ``rounds`` adaptive rounds (for ``hwlat profile --kernels ... --adaptive``). Returns every spec measured."""
-    kinds = list(dict.fromkeys(x for k in kinds if k.strip()
-                               for x in (KERNEL_KINDS if k.strip() == "all" else (k.strip(),))))
-    if not kinds:
-        raise InputError(f"no op kinds to sample (--kernels); give some of: {', '.join(SAMPLED_KINDS)}")
-    for k in kinds:
-        _check_kind(k)
-    if samples < 20:
-        raise InputError(f"adaptive sampling needs at least 20 samples per kind, got {samples}; "
-                         "sample without --adaptive or ask for more")
-    n_initial = max(10, samples // 2)
-    rounds = max(1, min(rounds, samples - n_initial))
-    per_round = (samples - n_initial) // rounds
-    out: list[OpSpec] = []
-    for k in kinds:
-        specs, _ = adaptive_sample(k, measure, n_initial=samples - rounds * per_round, n_rounds=rounds,
-                                   n_per_round=per_round, seed=seed, ranges=ranges, estimator=estimator)
-        out.extend(specs)
-    return out
-
-
-def profiling_measure(device: DeviceSpec | Runtime | str, *, protocol: Protocol | None = None,
-                      out_dir: str | os.PathLike[str] | None = None, progress: bool = False
-                      ) -> Callable[[list[OpSpec]], np.ndarray]:
-    """A ``measure`` callable for :func:`adaptive_sample`: profiles specs on ``device`` (ms, the protocol's statistic).
-
-    With ``out_dir`` every batch goes to the same resumable checkpoint, so what was measured
-    survives an interruption and the folder ends up holding one table of everything.
-    """
-    from hwlat.profiler import Protocol, profile_ops
-
-    proto = protocol or Protocol()
-
-    def measure(specs: list[OpSpec]) -> np.ndarray:
-        res = profile_ops(specs, device, protocol=proto, out_dir=out_dir, progress=progress)
-        return res.table.lookup_many(specs)
-
-    return measure

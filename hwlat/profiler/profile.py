@@ -34,12 +34,14 @@ from hwlat.profiler.measurement import Measurement
 from hwlat.profiler.meter import Interference, Meter
 from hwlat.profiler.protocol import Protocol
 from hwlat.profiler.runtimes import Runtime
+from hwlat.profiler.streaming import STREAM_COPIES, STREAM_SPEC, measured_points
 from hwlat.profiler.transports import open_runtime
 
 if TYPE_CHECKING:
     from hwlat.latency_tables import LatencyTable, TableMetadata
 
 _CONTEXT_KEY = "__context__"
+_STREAM_KEY = "__stream__"
 
 __all__ = ["profile_ops", "measure_specs", "measure_graphs", "measure_overhead", "ProfileResult", "CHECKPOINT_NAME",
            "TABLE_NAME", "OVERHEAD_SPEC"]
@@ -168,6 +170,25 @@ def _measure_layout(specs: list[OpSpec], rt: Runtime, rows: dict[str, dict[str, 
             bar.update(1)
 
 
+def _streaming_items(specs: list[OpSpec], meter: Any) -> list[tuple[str, Any]]:
+    """The weight-streaming probe (:mod:`hwlat.predictors.streaming`), where the ops include
+    weighted matrix products (the transformer kernels it matters for): the probe alone and chains
+    of copies with weights of their own."""
+    if not any(s.kind == "matmul" and int(s["w"]) for s in specs):
+        return []
+    return [(f"{_STREAM_KEY}|1", meter.spec_item(STREAM_SPEC, f"{_STREAM_KEY}|1"))] + [
+        (f"{_STREAM_KEY}|{n}", meter.graph_item(f"{_STREAM_KEY}|{n}", lambda n=n: build_chain(STREAM_SPEC, n)))
+        for n in STREAM_COPIES]
+
+
+def _streaming_points(rows: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    recs = {int(k.rsplit("|", 1)[1]): r["latency_ms"] for k, r in rows.items() if k.startswith(f"{_STREAM_KEY}|")}
+    if 1 not in recs or len(recs) < 2:
+        return None
+    return {"spec": STREAM_SPEC.key, "chains_ms": {str(n): ms for n, ms in sorted(recs.items())},
+            "points": measured_points(recs.pop(1), recs)}
+
+
 def _table_from_rows(metadata: TableMetadata, rows: dict[str, dict[str, Any]], copies: int,
                      source: Path | None = None) -> LatencyTable:
     from hwlat.latency_tables import STAT_COLUMNS, LatencyTable
@@ -265,6 +286,7 @@ def _profile(todo_specs: list[OpSpec], dev: DeviceSpec, rt: Runtime, protocol: P
                 if k > 1 and chainable(spec):  # in the same chunk as the op itself
                     items.append((_context_key(spec.key),
                                   meter.graph_item(_context_key(spec.key), build_chain(spec, k, seed=protocol.seed))))
+            items += _streaming_items(todo_specs, meter)
             job.run(items, chunk_size=chunk_size * (2 if k > 1 else 1),
                     on_done=lambda key: key.startswith("__") or bar.update(1),
                     on_chunk=lambda j: bar.set_postfix(slow=f"{j.meter.interference().slow_pct:.0f}%",
@@ -278,6 +300,9 @@ def _profile(todo_specs: list[OpSpec], dev: DeviceSpec, rt: Runtime, protocol: P
     overhead_ms = job.overhead_ms() if overhead else None
     interference = job.interference()
     metadata = _metadata(dev, rt, protocol, overhead_ms, header, interference)
+    streaming = _streaming_points(rows)
+    if streaming:
+        metadata.extra["weight_streaming"] = streaming
     table = _table_from_rows(metadata, rows, protocol.context_copies, ckpt.path if ckpt else None)
     files: list[Path] = []
     if out_path is not None:

@@ -102,11 +102,11 @@ def test_measure_warns_of_symbolic_dimensions_and_takes_dim(tmp_path, capsys):
 # -- kernels fit --test-size ---------------------------------------------------------------------
 
 def _kernel_table(path, **per_kind):
-    from hwlat.predictors.sampling import kernel_specs
+    from hwlat.predictors.sampling import sample_kernels
 
     rows = []
     for kind, n in per_kind.items():
-        rows += [(s, {"median_ms": 1e-3 + s.flops / 1e9}) for s in kernel_specs([kind], n, seed=0)]
+        rows += [(s, {"median_ms": 1e-3 + s.flops / 1e9}) for s in sample_kernels(kind, n, seed=0)]
     return _save(path, rows)
 
 

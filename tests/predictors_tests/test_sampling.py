@@ -8,15 +8,18 @@ from sklearn.ensemble import ExtraTreesRegressor
 
 from hwlat.errors import InputError
 from hwlat.ops.spec import OpSpec
-from hwlat.predictors.sampling import (
-    DEFAULT_RANGES,
-    SAMPLED_KINDS,
+from hwlat.predictors.adaptive_sampling import (
     _oof_relative_errors,
     adaptive_kernel_specs,
     adaptive_sample,
+    profiling_measure,
+)
+from hwlat.predictors.sampling import (
+    DEFAULT_RANGES,
+    SAMPLE_WEIGHTS,
+    SAMPLED_KINDS,
     kernel_specs,
     perturb,
-    profiling_measure,
     sample_kernels,
 )
 from hwlat.profiler import Protocol
@@ -45,9 +48,17 @@ def test_samples_are_valid_distinct_bounded_and_seeded(kind):
 def test_conv_samples_cover_what_cnns_use():
     specs = sample_kernels("conv", 400, seed=0)
     c_in = np.array([s.input_shape[0] for s in specs])
-    depthwise = [s for s in specs if s["groups"] > 1]
-    assert all(s["groups"] == s.input_shape[0] == s["cout"] for s in depthwise)
-    assert 0.15 < len(depthwise) / len(specs) < 0.4
+    depthwise = [s for s in specs if s["groups"] == s.input_shape[0] > 1]
+    assert all(s["cout"] == s.input_shape[0] for s in depthwise)
+    assert 0.1 < len(depthwise) / len(specs) < 0.35
+    grouped = [s for s in specs if 1 < s["groups"] < s.input_shape[0]]  # ResNeXt / RegNet group widths
+    assert 0.05 < len(grouped) / len(specs) < 0.3
+    assert all(s["cout"] == s.input_shape[0] and s["k"] == 3 for s in grouped)
+    assert {s.input_shape[0] // s["groups"] for s in grouped} <= set(DEFAULT_RANGES["group_width"])
+    regular = [s for s in specs if s["groups"] == 1 and s.input_shape[0] > 3]
+    ratios = {s["cout"] / s.input_shape[0] for s in regular}
+    usual = sum(s["cout"] / s.input_shape[0] in (1, 2, 0.5, 4, 0.25) for s in regular)
+    assert usual > 0.5 * len(regular) and len(ratios) > 10  # mostly the usual ratios, not only those
     assert sum(s["k"] == 1 for s in specs) > 0.2 * len(specs)
     padded = [s for s in specs if s["pad"] < 0]
     assert {s["k"] for s in padded} == {1, 3, 5, 7} and {s["s"] for s in padded} == {1, 2}
@@ -56,7 +67,7 @@ def test_conv_samples_cover_what_cnns_use():
     assert {s["act"] for s in specs} == {"none", "relu", "relu6", "hswish"}
     assert np.all((c_in % 8 == 0) | (c_in == 3)) and (c_in == 3).any()
     assert c_in.min() == 8 or (c_in == 3).any()
-    assert c_in.max() >= 256  # log-uniform up to 512
+    assert c_in.max() >= 512  # log-uniform up to 1024
     sizes = {s.input_shape[1] for s in specs}
     assert {7, 14, 28, 56, 112} <= sizes and any(h % 2 for h in sizes)
     assert np.median(c_in) < 128  # log-uniform: small channel counts are as common as big ones
@@ -81,8 +92,9 @@ def test_bad_requests_say_what_to_do():
 
 def test_kernel_specs_concatenates_kinds():
     specs = kernel_specs(["conv", "pool", "conv"], 7, seed=2)
-    assert [s.kind for s in specs] == ["conv"] * 7 + ["pool"] * 7
-    assert [s.key for s in specs[:7]] == [s.key for s in sample_kernels("conv", 7, seed=2)]
+    n_conv = 7 * SAMPLE_WEIGHTS["conv"]  # the kinds that carry most of a network's latency get more
+    assert [s.kind for s in specs] == ["conv"] * n_conv + ["pool"] * 7
+    assert [s.key for s in specs[:n_conv]] == [s.key for s in sample_kernels("conv", n_conv, seed=2)]
 
 
 def _dims(s: OpSpec) -> dict:
@@ -106,8 +118,11 @@ def test_perturb_moves_one_or_two_dimensions(kind):
             a, b = _dims(s), _dims(t)
             changed = [d for d in a if a[d] != b[d]]
             assert 1 <= len(changed) <= 3  # channels move cout (depthwise) or mid (mbconv) along with c
-            if kind == "conv" and s["groups"] > 1:
+            if kind == "conv" and s["groups"] == s.input_shape[0] > 1:
                 assert t["groups"] == t.input_shape[0] == t["cout"]
+            elif kind == "conv" and s["groups"] > 1:  # grouped: same group width, cout = cin
+                assert t.input_shape[0] // t["groups"] == s.input_shape[0] // s["groups"]
+                assert t["cout"] == t.input_shape[0]
             if kind == "conv" and s["k"] == 1 and s["groups"] == 1:
                 assert t["k"] == 1
     assert moved > 60
