@@ -27,9 +27,10 @@ Run (export the networks first, in the zoo's own environment; see benchmarks/zoo
         [--kinds conv,pool,fc,...] [--samples 60] [--seed 0] [--models resnet18,vit_b_16]
         [--calibrate 0] [--quick] [--phase profile|measure|predict|all]
 
-Expected duration on a 2-core machine: the full profile (8 kinds x 60 samples) about 20-30 min,
-``--quick`` (15 samples, Protocol.quick()) under 10 min; measuring the 27 networks 10-20 min;
-predicting them a minute or two (the runtime's optimiser runs once per network).
+Expected duration on a 2-core machine: the full profile (16 kinds x 60 samples, conv x8, matmul
+x3, fc x2: 1560 kernels) about 8-10 min, ``--quick`` (15 samples, Protocol.quick()) a few
+minutes; measuring the 27 networks 1-2 min; predicting them under a minute (the runtime's
+optimiser runs once per network).
 """
 
 from __future__ import annotations
