@@ -21,7 +21,7 @@ import numpy as np
 
 from hwlat.errors import InputError
 from hwlat.ops.spec import OpSpec
-from hwlat.predictors.sampling import KERNEL_KINDS, SAMPLED_KINDS, _check_kind, _ranges, perturb, sample_kernels
+from hwlat.predictors.sampling import SAMPLED_KINDS, _check_kind, _ranges, perturb, resolve_kinds, sample_kernels
 
 if TYPE_CHECKING:
     from hwlat.devices import DeviceSpec
@@ -114,12 +114,7 @@ def adaptive_kernel_specs(kinds: Sequence[str], samples: int, seed: int, *,
                           ranges: dict[str, Any] | None = None, estimator: Any = "et") -> list[OpSpec]:
     """``samples`` configurations of each kind picked by :func:`adaptive_sample`: half random, the rest in
     ``rounds`` adaptive rounds (for ``hwlat profile --kernels ... --adaptive``). Returns every spec measured."""
-    kinds = list(dict.fromkeys(x for k in kinds if k.strip()
-                               for x in (KERNEL_KINDS if k.strip() == "all" else (k.strip(),))))
-    if not kinds:
-        raise InputError(f"no op kinds to sample (--kernels); give some of: {', '.join(SAMPLED_KINDS)}")
-    for k in kinds:
-        _check_kind(k)
+    kinds = resolve_kinds(kinds)
     if samples < 20:
         raise InputError(f"adaptive sampling needs at least 20 samples per kind, got {samples}; "
                          "sample without --adaptive or ask for more")

@@ -41,6 +41,7 @@ __all__ = [
     "SAMPLE_WEIGHTS",
     "kernel_specs",
     "perturb",
+    "resolve_kinds",
     "sample_kernels",
 ]
 
@@ -245,17 +246,24 @@ def sample_kernels(kind: str, n: int, *, seed: int, ranges: dict[str, Any] | Non
     return out
 
 
+def resolve_kinds(kinds: Sequence[str]) -> list[str]:
+    """``kinds`` as given to ``--kernels``: stripped, ``all`` expanded to :data:`KERNEL_KINDS`,
+    each once and checked; raises InputError for none or an unknown one."""
+    out = list(dict.fromkeys(x for k in kinds if k.strip()
+                             for x in (KERNEL_KINDS if k.strip() == "all" else (k.strip(),))))
+    if not out:
+        raise InputError(f"no op kinds to sample (--kernels); give some of: {', '.join(SAMPLED_KINDS)}")
+    for k in out:
+        _check_kind(k)
+    return out
+
+
 def kernel_specs(kinds: Sequence[str], samples: int, seed: int, *, ranges: dict[str, Any] | None = None
                  ) -> list[OpSpec]:
     """``samples`` random configurations of each kind in ``kinds`` (times its :data:`SAMPLE_WEIGHTS`),
     concatenated (for ``hwlat profile --kernels``); the kind ``all`` stands for every kernel kind
     (:data:`KERNEL_KINDS`)."""
-    kinds = list(dict.fromkeys(x for k in kinds if k.strip()
-                               for x in (KERNEL_KINDS if k.strip() == "all" else (k.strip(),))))
-    if not kinds:
-        raise InputError(f"no op kinds to sample (--kernels); give some of: {', '.join(SAMPLED_KINDS)}")
-    for k in kinds:
-        _check_kind(k)
+    kinds = resolve_kinds(kinds)
     out: list[OpSpec] = []
     for k in kinds:
         out.extend(sample_kernels(k, samples * SAMPLE_WEIGHTS.get(k, 1), seed=seed, ranges=ranges))

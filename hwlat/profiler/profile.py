@@ -151,10 +151,9 @@ def _measure_layout(specs: list[OpSpec], rt: Runtime, rows: dict[str, dict[str, 
                     progress: bool, seed: int) -> None:
     """Record what each op pays alone for the runtime's layout conversions (``reorder_in_ms``,
     ``reorder_out_ms``; :meth:`Runtime.layout_ms`), where the runtime can tell."""
-    probe = build_graph(OVERHEAD_SPEC)
-    if rt.layout_ms(probe, runs=1) is None:
-        return
     todo = [s for s in specs if _layout_key(s.key) not in rows]
+    if not todo or rt.layout_ms(build_graph(OVERHEAD_SPEC), runs=1) is None:  # resumed, or cannot tell
+        return
     with progress_bar(total=len(todo), unit="op", desc="layout conversions",
                       disable=not progress or not todo) as bar:
         for spec in todo:
@@ -171,7 +170,7 @@ def _measure_layout(specs: list[OpSpec], rt: Runtime, rows: dict[str, dict[str, 
 
 
 def _streaming_items(specs: list[OpSpec], meter: Any) -> list[tuple[str, Any]]:
-    """The weight-streaming probe (:mod:`hwlat.predictors.streaming`), where the ops include
+    """The weight-streaming probe (:mod:`hwlat.profiler.streaming`), where the ops include
     weighted matrix products (the transformer kernels it matters for): the probe alone and chains
     of copies with weights of their own."""
     if not any(s.kind == "matmul" and int(s["w"]) for s in specs):
