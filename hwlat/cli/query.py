@@ -185,25 +185,39 @@ def _query_onnx(args: argparse.Namespace, files: list[str]) -> int:
     fmt = getattr(args, "format", "table") or "table"
     if fmt == "json":
         out = [{**{k: v for k, v in r.items() if k not in ("explain", "fallback_kernels")},
-                **({"explain": r["explain"].replace({np.nan: None}).to_dict(orient="records")}
+                **({"by_kind": by_kind(r["explain"]).replace({np.nan: None}).to_dict(orient="records"),
+                    "explain": r["explain"].replace({np.nan: None}).to_dict(orient="records")}
                    if "explain" in r else {})} for r in res.rows]
         print(json.dumps(out, indent=2, default=str))
         return 0
     summary = res.summary()
-    if fmt == "csv" and not args.explain:
+    if fmt == "csv":
+        if args.explain:  # one table: a row per kernel of each model
+            summary = pd.concat([r["explain"].assign(model=r["model"]) for r in res.rows], ignore_index=True)
         summary.to_csv(sys.stdout, index=False)
         return 0
     with pd.option_context("display.max_rows", 2000, "display.max_columns", 50, "display.width", 220,
                            "display.max_colwidth", 70, "display.float_format", "{:.4f}".format):
         if args.explain:
             for r in res.rows:
-                print(f"{r['model']}: {r['latency_ms']:.4f} ms")
-                cols = ["node", "op_type", "key", "source", "predicted_ms", "share_pct"]
-                if fmt == "csv":
-                    r["explain"].to_csv(sys.stdout, index=False)
-                else:
-                    print(r["explain"][cols].to_string(index=False))
+                print(f"{r['model']}: {r['latency_ms']:.4f} ms, by kernel kind:")
+                print(by_kind(r["explain"]).to_string(index=False))
+                print("\nper kernel:")
+                cols = ["node", "op_type", "kind", "key", "source", "predicted_ms", "share_pct"]
+                print(r["explain"][cols].to_string(index=False))
                 print()
         else:
             print(summary.to_string(index=False))
     return 0
+
+
+def by_kind(df: Any) -> Any:
+    """Rows of ``GraphPredictor.explain`` (one per kernel) grouped by kernel kind: how many kernels,
+    their summed prediction and share, and where the figures came from (table, regressor, ...);
+    the largest share first, the per-model overhead last."""
+    g = df.groupby("kind", sort=False, dropna=False).agg(
+        kernels=("kind", "size"), predicted_ms=("predicted_ms", "sum"), share_pct=("share_pct", "sum"),
+        sources=("source", lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items()))).reset_index()
+    last = g["kind"] == "overhead"
+    return g.assign(_o=last).sort_values(["_o", "predicted_ms"], ascending=[True, False]).drop(columns="_o") \
+        .reset_index(drop=True)

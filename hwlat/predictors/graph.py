@@ -39,10 +39,9 @@ block layout, which neighbours inside a network share); the overhead is added on
 and each conversion the runtime does place in the network (its ``ReorderInput``/``ReorderOutput``
 nodes, source ``layout``) costs its elements times the per-element rate the table's rows paid.
 Weighted matrix products also pay for streaming their weights once a model's weights outgrow the
-caches, at the rate the profile measured (:mod:`hwlat.predictors.streaming`).
-A kernel regressor (any object
-with ``predict(specs) -> ms`` that raises ``UnsupportedOpError`` for kinds it does not know,
-e.g. :class:`hwlat.predictors.kernels.KernelRegressor`) answers specs missing from the table.
+caches, at the rate the profile measured (:mod:`hwlat.predictors.streaming`). A kernel regressor
+(any object with ``predict(specs) -> ms`` that raises ``UnsupportedOpError`` for kinds it does not
+know, e.g. :class:`hwlat.predictors.kernels.KernelRegressor`) answers specs missing from the table.
 :func:`~hwlat.predictors.onnx_kernels.kernel_specs_of` lists the distinct specs of a model, so
 that profiling exactly those gives exact table hits.
 
@@ -323,9 +322,9 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
         return out
 
     def kernels(self, model: ModelLike) -> pd.DataFrame:
-        """One row per kernel of the optimised graph: ``node, op_type, shapes, key`` (the mapped
-        spec's key or None), ``source`` (table | regressor | layout | fallback | zero-cost | none),
-        ``predicted_ms`` (its calibrated contribution; NaN where nothing predicts it) and ``note``."""
+        """One row per kernel of the optimised graph: ``node, op_type, shapes, key`` (spec key or
+        None), ``kind`` (spec kind, else ``layout`` or the op type), ``source`` (table | regressor |
+        layout | fallback | zero-cost | none), ``predicted_ms`` (NaN if unpredicted), ``note``."""
         self._check_fitted()
         _, kernels, cost, source, how = self._raw(model, strict=False)
         a = self.coef_[0]
@@ -335,6 +334,8 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
             "op_type": [k.op_type for k in kernels],
             "shapes": [k.shapes for k in kernels],
             "key": [k.spec.key if k.spec is not None else None for k in kernels],
+            "kind": [k.spec.kind if k.spec is not None else "layout" if s == "layout" else k.op_type
+                     for k, s in zip(kernels, source)],
             "source": source,
             "predicted_ms": a * cost,
             "note": notes,
@@ -345,13 +346,12 @@ class GraphPredictor(NotOverASpace, BaseEstimator):
         with each row's share of the total in ``share_pct``."""
         df = self.kernels(model)
         extra = pd.DataFrame([{"node": "(per-model overhead and calibration offset)", "op_type": "overhead",
-                               "shapes": "", "key": None, "source": "overhead", "predicted_ms": self.coef_[1],
-                               "note": ""}])
+                               "shapes": "", "key": None, "kind": "overhead", "source": "overhead",
+                               "predicted_ms": self.coef_[1], "note": ""}])
         df = pd.concat([df, extra], ignore_index=True)
         total = df["predicted_ms"].sum(skipna=True)
         df["share_pct"] = 100 * df["predicted_ms"] / total if total > 0 else np.nan
         return df
-
 
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:  # noqa: N803 - BaseEstimator's signature
         state = "unfitted"

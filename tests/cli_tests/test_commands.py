@@ -203,6 +203,16 @@ def test_kernels_fit_and_onnx_query(tmp_path):
     out = json.loads(q.stdout)[0]
     assert out["latency_ms"] > 0
     assert any(r["source"] == "regressor" for r in out["explain"])
+    # --explain groups by kernel kind: each kind once, shares that add up to the whole
+    kinds = {r["kind"]: r for r in out["by_kind"]}
+    assert {"conv", "fc"} <= set(kinds) and len(kinds) == len(out["by_kind"])
+    assert abs(sum(r["share_pct"] for r in out["by_kind"]) - 100) < 1e-6
+    assert kinds["conv"]["kernels"] == sum(r["kind"] == "conv" for r in out["explain"])
+    assert "regressor" in kinds["conv"]["sources"]
+    q = hwlat("query", str(m), "--table", str(tab / "table.parquet"), "--regressor", str(tmp_path / "k.npz"),
+              "--explain")
+    assert q.returncode == 0, q.stderr
+    assert "by kernel kind" in q.stdout and "per kernel" in q.stdout
     # without the regressor the missing kernels are an error that names them
     q = hwlat("query", str(m), "--table", str(tab / "table.parquet"))
     assert_clean_error(q, "conv")
