@@ -32,8 +32,7 @@ from hwlat.predictors.sampling import sample_kernels
 from hwlat.predictors.validate import metrics
 from hwlat.profiler import Protocol, profile_ops
 
-CHOICES = [("gbrt", "log"), ("gbrt", "residual"), ("rf", "log"), ("rf", "residual"), ("et", "log"),
-           ("et", "residual")]
+CHOICES = [(e, t) for e in ("gbrt", "rf", "et", "hgb") for t in ("log", "residual", "roofline")]
 SPLITS = (0, 1, 2)
 
 

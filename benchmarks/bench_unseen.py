@@ -167,8 +167,8 @@ def overlap(table: LatencyTable, paths: dict[str, Path]) -> tuple[str, set[str]]
             + "; dropped from the table before fitting and predicting"), hit
 
 
-def fit_regressor(table: LatencyTable, seed: int, target: str) -> KernelRegressor:
-    reg = KernelRegressor(random_state=seed, target=target)
+def fit_regressor(table: LatencyTable, seed: int, target: str, estimator: str) -> KernelRegressor:
+    reg = KernelRegressor(random_state=seed, target=target, estimator=estimator)
     try:
         rep = reg.held_out_report(table, random_state=seed)
         print("\nkernel regressor, held-out error per kind (fit on 80 %, scored on 20 % of the profile):")
@@ -322,8 +322,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--calibrate", type=int, default=0, metavar="K", help="fit a·S+b on K models, score the rest")
     ap.add_argument("--quick", action="store_true", help=f"{QUICK_SAMPLES} samples per kind and Protocol.quick()")
     ap.add_argument("--phase", choices=("profile", "measure", "predict", "all"), default="all")
-    ap.add_argument("--target", choices=("log", "residual", "ms"), default="residual",
-                    help="KernelRegressor target (residual: a FLOPs/bytes baseline that extrapolates)")
+    ap.add_argument("--target", choices=("roofline", "residual", "log", "ms"), default="roofline",
+                    help="KernelRegressor target (roofline, the default: trees over c + flops/P + bytes/B)")
+    ap.add_argument("--estimator", choices=("gbrt", "et", "rf", "hgb"), default="gbrt",
+                    help="KernelRegressor estimator")
     ap.add_argument("--max-flops", type=float, default=1e9,
                     help="largest sampled kernel, in FLOPs (the zoo's largest kernels are about 1e9)")
     return ap.parse_args(argv)
@@ -362,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     t0 = time.perf_counter()
-    reg = fit_regressor(table, args.seed, args.target)
+    reg = fit_regressor(table, args.seed, args.target, args.estimator)
     phase_s["regressor fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     logging.getLogger("hwlat.predictors.graph").setLevel(logging.ERROR)  # the fallback share is reported instead
@@ -376,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
               f"{done['wall_s'].sum() / 60:.1f} min ({len(done)} models); "
               + "; ".join(f"{k} {v:.0f} s" for k, v in phase_s.items())]
     text = report(df, host_header(args, kinds, samples, same), footer, cal)
-    tag = f"{tag}-{args.target}"
+    tag = f"{tag}-{args.estimator}-{args.target}"
     write_atomic(out / f"results{tag}.csv", df.to_csv(index=False))
     write_atomic(out / f"results{tag}.md", text + "\n")
     print("\n" + text + f"\n\nwrote {out / f'results{tag}.md'} and {out / f'results{tag}.csv'}")

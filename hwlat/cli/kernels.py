@@ -30,10 +30,14 @@ def add_parser(sub: Any, parents: Parents) -> None:
     x = command(s, "fit", parents.of(format_parser(), output_parser("file", "the regressor (.npz)")),
                 "fit one regressor per op kind; print its held-out error",
                 epilog="hwlat kernels fit tables/kernels/table.parquet -o kernels.npz\n"
-                       "hwlat kernels fit t.parquet --estimator gbrt --test-size 0.3 -o k.npz --format json")
+                       "hwlat kernels fit t.parquet --estimator et --target residual --test-size 0.3 \\\n"
+                       "    -o k.npz --format json")
     x.add_argument("table", help="a latency table of sampled kernels (hwlat profile --kernels)")
-    x.add_argument("--estimator", choices=("et", "rf", "gbrt", "hgb"), default="et",
-                   help="extra trees, random forest, gradient boosting, histogram gradient boosting")
+    x.add_argument("--estimator", choices=("gbrt", "et", "rf", "hgb"), default="gbrt",
+                   help="gradient boosting (default), extra trees, random forest, histogram gradient boosting")
+    x.add_argument("--target", choices=("roofline", "residual", "log", "ms"), default="roofline",
+                   help="what the trees fit: log latency over a roofline c + flops/P + bytes/B (default), over a "
+                        "log-linear FLOPs/bytes model, log latency alone, or milliseconds")
     x.add_argument("--test-size", type=fraction(0.05, 0.5, "both sides of the split need rows: the fit needs a "
                                                            "kind's most, the score at least 2 of them", closed=True),
                    default=0.2, help="share held out to report the error")
@@ -47,7 +51,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from hwlat.predictors.kernels import KernelRegressor
 
     table = LatencyTable.load(args.table)
-    model = KernelRegressor(estimator=args.estimator, random_state=args.seed)
+    model = KernelRegressor(estimator=args.estimator, target=args.target, random_state=args.seed)
     try:
         report = model.held_out_report(table, test_size=args.test_size, random_state=args.seed)
         model.fit(table)

@@ -79,9 +79,31 @@ def _make_estimator(name: Any, random_state: int, n_samples: int) -> Any:
                      "or pass a scikit-learn regressor instance")
 
 
-_TARGETS = ("log", "residual", "ms")
+_TARGETS = ("log", "residual", "roofline", "ms")
 #: features of the log-linear baseline of ``target="residual"`` (a roofline-like cost model)
 _BASELINE_FEATURES: tuple[str, ...] = ("flops", "input_bytes", "output_bytes", "weight_bytes")
+
+
+class _Roofline:
+    """The baseline of ``target="roofline"``: ``ms = c + flops / P + bytes / B`` with non-negative
+    terms, fitted on relative error (rows weighted by 1/ms), so it extrapolates linearly in work
+    beyond the sampled sizes; its ``predict`` gives ``log(ms)``, as the residual baseline does."""
+
+    def fit(self, X: np.ndarray, t: np.ndarray) -> _Roofline:
+        from scipy.optimize import nnls
+
+        ms = np.exp(t)
+        a = self._design(X)
+        self.coef_ = nnls(a / ms[:, None], np.ones_like(ms))[0]
+        self.floor_ = 0.5 * float(ms.min())
+        return self
+
+    @staticmethod
+    def _design(X: np.ndarray) -> np.ndarray:  # columns: _BASELINE_FEATURES
+        return np.column_stack([np.ones(len(X)), X[:, 0] / 1e9, X[:, 1:].sum(axis=1) / 1e9])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(self._design(X) @ self.coef_, self.floor_))
 
 
 class _KindModel:
@@ -92,9 +114,9 @@ class _KindModel:
         self.baseline = baseline
 
 
-def _baseline_X(X: np.ndarray, cols: Sequence[str]) -> np.ndarray:
+def _baseline_X(X: np.ndarray, cols: Sequence[str], target: str = "residual") -> np.ndarray:
     idx = [list(cols).index(c) for c in _BASELINE_FEATURES]
-    return np.log1p(X[:, idx])
+    return X[:, idx] if target == "roofline" else np.log1p(X[:, idx])
 
 
 def _fit_kind(estimator: Any, target: str, random_state: int, X: np.ndarray, y_ms: np.ndarray,
@@ -110,7 +132,10 @@ def _fit_kind(estimator: Any, target: str, random_state: int, X: np.ndarray, y_m
             from sklearn.linear_model import Ridge
 
             baseline = Ridge(alpha=1e-2).fit(_baseline_X(X, cols), t)
-            t = t - baseline.predict(_baseline_X(X, cols))
+        elif target == "roofline":
+            baseline = _Roofline().fit(_baseline_X(X, cols, target), t)
+        if baseline is not None:
+            t = t - baseline.predict(_baseline_X(X, cols, target))
     est.fit(pd.DataFrame(X, columns=list(cols)), t)
     return _KindModel(est, baseline)
 
@@ -121,7 +146,7 @@ def _predict_kind(model: _KindModel, target: str, X: np.ndarray, cols: Sequence[
     if target == "ms":
         return t
     if model.baseline is not None:
-        t = t + model.baseline.predict(_baseline_X(X, cols))
+        t = t + model.baseline.predict(_baseline_X(X, cols, target))
     return np.exp(t)
 
 
@@ -155,15 +180,16 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
     Parameters
     ----------
     estimator:
-        ``"et"`` (extra trees, the default: the lowest held-out MAPE over conv/pool/fc/add kernels
-        on a desktop CPU in ``benchmarks/bench_kernels.py``, and the fastest to fit), ``"rf"``
-        (random forest, as nn-Meter), ``"gbrt"`` (gradient-boosted trees), ``"hgb"`` (histogram
-        gradient boosting), or a scikit-learn regressor instance (cloned for each kind; such a
-        predictor cannot be saved).
+        ``"gbrt"`` (gradient-boosted trees, the default), ``"et"`` (extra trees, the fastest to
+        fit), ``"rf"`` (random forest, as nn-Meter), ``"hgb"`` (histogram gradient boosting), or a
+        scikit-learn regressor instance (cloned for each kind; such a predictor cannot be saved).
+        With ``target="roofline"``, gbrt had the lowest held-out MAPE over the 16 kernel kinds of a
+        desktop CPU profile (13 % pooled, against 16-21 % for the other pairs; benchmarks/RESULTS.md).
     target:
         ``"log"`` fits ``log(ms)`` (a relative-error objective); ``"residual"`` fits a log-linear
         model of FLOPs and bytes moved first and the estimator on what it leaves (log scale), which
-        extrapolates better beyond the sampled sizes; ``"ms"`` fits milliseconds.
+        extrapolates better beyond the sampled sizes; ``"roofline"`` does the same over a roofline
+        ``c + flops/P + bytes/B`` (non-negative terms; the default); ``"ms"`` fits milliseconds.
     min_samples:
         Kinds with fewer measured rows get no model (asking for them raises).
     in_graph:
@@ -183,7 +209,7 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
 
     predicts = "single ops (predict(specs))"
 
-    def __init__(self, *, estimator: Any = "et", target: str = "log", min_samples: int = 8,
+    def __init__(self, *, estimator: Any = "gbrt", target: str = "roofline", min_samples: int = 8,
                  random_state: int = 0, in_graph: bool = True) -> None:
         self.estimator = estimator
         self.target = target

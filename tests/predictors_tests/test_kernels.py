@@ -124,12 +124,33 @@ def test_bigger_ops_are_predicted_slower(fitted, table):
     assert alone.predict([pool((32, 28, 28), 3, 1)])[0] > alone.predict([pool((8, 7, 7), 2, 2)])[0]
 
 
-@pytest.mark.parametrize("target", ["residual", "ms"])
+@pytest.mark.parametrize("target", ["residual", "roofline", "log", "ms"])
 @pytest.mark.parametrize("estimator", ["rf", "et"])
 def test_other_estimators_and_targets(table, estimator, target):
     reg = KernelRegressor(estimator=estimator, target=target).fit(table)
     p = reg.predict([conv((8, 7, 7), 8, 1), conv((48, 28, 28), 48, 3)])
     assert np.all(p > 0) and p[0] < p[1]
+
+
+def test_the_roofline_baseline_extrapolates_in_work():
+    """target="roofline": trees over ``c + flops/P + bytes/B``. Trained on ops of a known cost
+    model, it recovers the terms and prices an op 4x and 16x the largest trained one at about
+    4x and 16x its cost (trees alone would stay at the largest latency they saw)."""
+    rng = np.random.default_rng(0)
+    specs = [conv((int(c), int(h), int(h)), int(c), 3) for c, h in
+             zip(rng.choice([8, 16, 24, 32], 60), rng.choice([7, 8, 10, 12, 14], 60))]
+    specs = list({s.key: s for s in specs}.values())
+    feats = featurize(specs)
+    cost = lambda f: 0.002 + f["flops"] / 50e9 + (f["input_bytes"] + f["output_bytes"] + f["weight_bytes"]) / 20e9  # noqa: E731
+    ms = cost(feats).to_numpy()
+    big = [conv((64, 28, 28), 64, 3), conv((128, 56, 56), 128, 3)]
+    truth = cost(featurize(big)).to_numpy()
+    roof = KernelRegressor(target="roofline", min_samples=5).fit(specs, ms).predict(big)
+    trees = KernelRegressor(target="log", min_samples=5).fit(specs, ms).predict(big)
+    assert np.allclose(roof, truth, rtol=0.1)
+    assert trees[1] < 0.5 * truth[1]
+    with pytest.raises(InputError, match="roofline"):
+        KernelRegressor(target="roof").fit(specs, ms)
 
 
 def test_a_scikit_learn_regressor_instance_is_cloned_per_kind(table):
@@ -183,7 +204,7 @@ def test_bad_training_data_is_rejected(table):
 def test_scikit_learn_conventions(table):
     # check_estimator does not apply (inputs are op specs, not numeric arrays); the conventions it checks do
     reg = KernelRegressor(estimator="rf", min_samples=5)
-    assert reg.get_params() == {"estimator": "rf", "target": "log", "min_samples": 5, "random_state": 0,
+    assert reg.get_params() == {"estimator": "rf", "target": "roofline", "min_samples": 5, "random_state": 0,
                                 "in_graph": True}
     assert reg.set_params(random_state=3) is reg and reg.random_state == 3
     with pytest.raises(NotFittedError):
