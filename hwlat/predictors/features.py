@@ -130,7 +130,8 @@ def _features_of(spec: OpSpec) -> dict[str, float]:
     if kind == "conv":
         g = int(p["groups"])
         dw = g == c_in and g > 1 and int(p["cout"]) == c_in
-        fills = (_fill(c_in),) if dw else (_fill(c_in // g), _fill(c_out // g))
+        # an image stem (fewer input channels than a vector block) is read as it is, unpadded
+        fills = (_fill(c_in),) if dw else (1.0 if g == 1 and c_in < _LANES else _fill(c_in // g), _fill(c_out // g))
         f.update(groups=g, dil=float(p["dil"]), depthwise=float(dw), pointwise=float(int(p["k"]) == 1),
                  bn=float(p["bn"]), pre_act=float(p["pre_act"] != "none"), c_in_fill=fills[0],
                  c_out_fill=fills[-1], flops_blocked=flops / math.prod(fills))

@@ -1,7 +1,8 @@
 """Sampling op configurations to profile, for the kernel regressors.
 
 :func:`sample_kernels` draws random, distinct configurations of one op kind over the ranges CNNs
-use (nn-Meter-style): channel counts log-uniform over multiples of 8 (3 for a stem), resolutions
+use (nn-Meter-style): channel counts log-uniform over multiples of 8 (3 for an image stem at the
+input resolution, or a patch embedding), resolutions
 from the usual pyramid plus odd sizes, kernel sizes 1/3/5/7, strides 1/2, the common activations;
 convolutions include depthwise (``groups == C``), grouped (ResNeXt/RegNet group widths) and
 pointwise (``k == 1``) ones; most have ``cout`` a usual multiple of ``cin``. Sizes are
@@ -56,13 +57,14 @@ KERNEL_KINDS: tuple[str, ...] = tuple(k for k in SAMPLED_KINDS if k not in ("mbc
 
 #: samples per kind as a multiple of ``samples`` in :func:`kernel_specs`: the kinds that carry most
 #: of a network's latency and have the most shape parameters get more
-SAMPLE_WEIGHTS: dict[str, int] = {"conv": 8, "matmul": 3, "fc": 2}
+SAMPLE_WEIGHTS: dict[str, int] = {"conv": 12, "matmul": 3, "fc": 2}
 
 #: sampling ranges; override any of them with ``ranges={...}``
 DEFAULT_RANGES: dict[str, Any] = {
     "c_min": 8,                # channels: multiples of 8, log-uniform between c_min and c_max
     "c_max": 1024,
-    "stem_share": 0.05,        # share of convolutions with a 3-channel (image) input
+    "stem_share": 0.15,        # share of regular convolutions that are an image stem: 3 channels, hw >= hw_max / 2
+    "stem_cout": (16, 128),    # output channels of a stem (log-uniform; patch embeddings up to c_max)
     "hw": (7, 14, 28, 56, 112, 224),
     "odd_hw_share": 0.2,       # share of resolutions drawn uniformly from [hw_min, hw_max] instead
     "hw_min": 4,
@@ -143,8 +145,14 @@ def _draw(kind: str, rng: np.random.Generator, r: dict[str, Any]) -> OpSpec:
             cout = int(min(max(make_divisible(c * float(_choice(rng, r["cout_ratio"])), 8), r["c_min"]), r["c_max"]))
         if t == "pointwise":
             return OpSpec.make("conv", (c, hw, hw), cout=cout, k=1, s=1, act=a)
-        if rng.random() < r["stem_share"]:
-            c = 3
+        if rng.random() < r["stem_share"]:  # the network's first conv reads the image at full resolution
+            c, hw = 3, int(rng.integers(max(r["hw_min"], r["hw_max"] // 2), r["hw_max"] + 1))
+            cout = _channels(rng, *r["stem_cout"])
+            if rng.random() < 0.3:  # a patch embedding (ViT, Swin, ConvNeXt): k = s, no padding, wide
+                k = int(_choice(rng, (4, 8, 16, 32)))
+                return OpSpec.make("conv", (c, max(hw, k), max(hw, k)), cout=_channels(rng, 32, r["c_max"]), k=k,
+                                   s=k, act="none", pad=0)
+            return OpSpec.make("conv", (c, hw, hw), cout=cout, k=int(_choice(rng, (3, 3, 3, 5, 7))), s=2, act=a)
         if rng.random() < r["valid_share"]:  # unpadded: a patch embedding (k = s) or a 'valid' conv
             k = int(_choice(rng, (2, 4, 4, 7, 8, 16)))
             k, s, hw = (k, k, max(hw, k)) if rng.random() < 0.6 else (int(_choice(rng, (1, 3, 7))), 2, hw)

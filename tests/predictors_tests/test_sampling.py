@@ -71,6 +71,12 @@ def test_conv_samples_cover_what_cnns_use():
     sizes = {s.input_shape[1] for s in specs}
     assert {7, 14, 28, 56, 112} <= sizes and any(h % 2 for h in sizes)
     assert np.median(c_in) < 128  # log-uniform: small channel counts are as common as big ones
+    # image stems read 3 channels at (near) the input resolution, as a network's first conv does;
+    # some are patch embeddings (k = s, no padding)
+    stems = [s for s in specs if s.input_shape[0] == 3]
+    assert 0.03 < len(stems) / len(specs) < 0.2  # cheap: more of them pass the FLOPs bound
+    assert all(s.input_shape[1] >= DEFAULT_RANGES["hw_max"] // 2 for s in stems)
+    assert any(s["k"] == s["s"] > 2 and s["pad"] == 0 for s in stems) and any(s["s"] == 2 for s in stems)
 
 
 def test_ranges_bound_the_samples():
