@@ -101,19 +101,27 @@ def _bad_cell(body: str) -> str | None:
     return None
 
 
-#: the derived column of what an op costs inside a network: ``latency_ms`` without the layout
+#: the derived column of what an op costs inside a network: the time of the op's own nodes in a
+#: runtime trace (``traced_ms``, where recorded), else ``latency_ms`` without the layout
 #: conversions it pays alone (``reorder_in_ms``, ``reorder_out_ms``; none recorded: none paid)
 IN_GRAPH = "in_graph_ms"
 
 
 def in_graph_ms(df: pd.DataFrame) -> np.ndarray:
-    """``latency_ms`` less the row's recorded layout conversions, never below a tenth of it."""
+    """The row's ``traced_ms`` where recorded, else ``latency_ms`` less its recorded layout
+    conversions, never below a tenth of it. A trace times a node as it runs inside a network
+    (a network's latency is the sum of its nodes' traced times, within a few percent); the
+    difference of two timings is noisy where the conversions are most of a small op."""
     ms = df["latency_ms"].to_numpy(dtype=np.float64, na_value=np.nan)
     conv = np.zeros_like(ms)
     for name in ("reorder_in_ms", "reorder_out_ms"):
         if name in df.columns:
             conv += np.nan_to_num(df[name].to_numpy(dtype=np.float64, na_value=np.nan))
-    return np.maximum(ms - conv, 0.1 * ms)
+    out = np.maximum(ms - conv, 0.1 * ms)
+    if "traced_ms" in df.columns:
+        traced = df["traced_ms"].to_numpy(dtype=np.float64, na_value=np.nan)
+        out = np.where(np.isfinite(traced) & (traced > 0), traced, out)
+    return out
 
 
 class LatencyTable:

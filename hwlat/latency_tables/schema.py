@@ -26,7 +26,8 @@ BASE_COLUMNS: tuple[str, ...] = ("key", "kind", "c_in", "h_in", "w_in")
 
 #: float statistics, in milliseconds but ``stability_pct``; only ``latency_ms`` must be present
 FLOAT_STATS: tuple[str, ...] = ("latency_ms", "min_ms", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "mean_ms", "std_ms",
-                                "stability_pct", "canary_ms", "context_ms", "reorder_in_ms", "reorder_out_ms")
+                                "stability_pct", "canary_ms", "context_ms", "reorder_in_ms", "reorder_out_ms",
+                                "traced_ms")
 #: integer statistics: samples, rounds, times the op was given more rounds
 INT_STATS: tuple[str, ...] = ("n", "rounds", "remeasured")
 STAT_COLUMNS: tuple[str, ...] = (*FLOAT_STATS, *INT_STATS, "unstable", "measured_utc")

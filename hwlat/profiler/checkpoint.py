@@ -222,12 +222,13 @@ def _problem(raw: bytes) -> tuple[Any, str | None]:
 
 
 #: the key prefix of a profile's layout records (what an op pays alone for the runtime's layout
-#: conversions: optional ``reorder_in_ms``, ``reorder_out_ms``), which are not measurements
+#: conversions: optional ``reorder_in_ms``, ``reorder_out_ms``, and its own nodes' traced time
+#: ``traced_ms``), which are not measurements
 LAYOUT_PREFIX = "__layout__|"
 
 
 def _layout_problem(rec: dict[str, Any]) -> str | None:
-    for k in ("reorder_in_ms", "reorder_out_ms"):
+    for k in ("reorder_in_ms", "reorder_out_ms", "traced_ms"):
         v = rec.get(k, 0.0)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
             return f"a layout record whose {k!r} is not a time >= 0 ({v!r})"

@@ -150,9 +150,16 @@ def _layout_key(key: str) -> str:
 def _measure_layout(specs: list[OpSpec], rt: Runtime, rows: dict[str, dict[str, Any]], ckpt: Checkpoint | None,
                     progress: bool, seed: int) -> None:
     """Record what each op pays alone for the runtime's layout conversions (``reorder_in_ms``,
-    ``reorder_out_ms``; :meth:`Runtime.layout_ms`), where the runtime can tell."""
+    ``reorder_out_ms``) and the time of its own nodes as a trace inside a network times them
+    (``traced_ms``; :meth:`Runtime.layout_ms`), where the runtime can tell. A record made before
+    ``traced_ms`` existed is made again where the runtime traces."""
     todo = [s for s in specs if _layout_key(s.key) not in rows]
-    if not todo or rt.layout_ms(build_graph(OVERHEAD_SPEC), runs=1) is None:  # resumed, or cannot tell
+    probe = rt.layout_ms(build_graph(OVERHEAD_SPEC), runs=1)
+    if probe is None:  # this runtime cannot tell
+        return
+    if probe[2] is not None:
+        todo += [s for s in specs if (rec := rows.get(_layout_key(s.key))) and "traced_ms" not in rec]
+    if not todo:  # resumed
         return
     with progress_bar(total=len(todo), unit="op", desc="layout conversions",
                       disable=not progress or not todo) as bar:
@@ -162,6 +169,8 @@ def _measure_layout(specs: list[OpSpec], rt: Runtime, rows: dict[str, dict[str, 
             except UnsupportedOpError:  # the op's own record says why it was not measured
                 got = None
             rec = {"reorder_in_ms": got[0], "reorder_out_ms": got[1]} if got else {}
+            if got and got[2] is not None:
+                rec["traced_ms"] = got[2]
             if ckpt is not None:
                 ckpt.put(_layout_key(spec.key), rec)
             else:
@@ -208,7 +217,7 @@ def _table_from_rows(metadata: TableMetadata, rows: dict[str, dict[str, Any]], c
             stats["context_ms"] = max((chain["latency_ms"] - rec["latency_ms"]) / (copies - 1), 0.0)
         layout = rows.get(_layout_key(key))
         if layout:
-            stats.update({k: layout[k] for k in ("reorder_in_ms", "reorder_out_ms") if k in layout})
+            stats.update({k: layout[k] for k in ("reorder_in_ms", "reorder_out_ms", "traced_ms") if k in layout})
         items.append((spec, stats))
     if foreign:
         log.warning("%s holds %d record(s) that are not ops (e.g. %r), written there by a run of another kind; "

@@ -174,10 +174,12 @@ class Runtime(ABC):
         """
         raise UnsupportedOpError(f"runtime {self.name!r} cannot load model files")
 
-    def layout_ms(self, graph: Graph, *, runs: int = 20, seed: int = 0) -> tuple[float, float] | None:
+    def layout_ms(self, graph: Graph, *, runs: int = 20, seed: int = 0) -> tuple[float, float, float | None] | None:
         """What the op of ``graph`` pays alone for the runtime's own data layout: the time of the
         layout conversions (ms) the runtime adds before and after it, which it does not pay inside
-        a network whose neighbours already use that layout. ``None``: this runtime cannot tell."""
+        a network whose neighbours already use that layout, and the time of the op's own nodes
+        as the runtime's profiler times them inside a network (or None). ``None``: this runtime
+        cannot tell."""
         return None
 
     def profile_model(self, path: str | os.PathLike[str], *, protocol: Protocol | None = None, trace_runs: int = 50,

@@ -188,20 +188,22 @@ class OnnxRuntime(Runtime):
             bound = list(inputs)
         return _OrtPrepared(session, bound, self.provider == "cuda")
 
-    def layout_ms(self, graph: Graph, *, runs: int = 20, seed: int = 0) -> tuple[float, float] | None:
-        """The ``ReorderInput`` and ``ReorderOutput`` time (ms, each the fastest of ``runs`` traced
-        runs after 3 warm-up runs) of ``graph`` alone: at level ``all`` on the CPU, ONNX Runtime
-        runs convolutions and pooling in its NCHWc block layout and converts a lone op's input
-        and output; inside a network only the network's own boundaries are converted."""
+    def layout_ms(self, graph: Graph, *, runs: int = 20, seed: int = 0) -> tuple[float, float, float | None] | None:
+        """``(reorder_in, reorder_out, traced)`` (ms, each the fastest of ``runs`` traced runs after 3
+        warm-up runs) of ``graph`` alone: at level ``all`` on the CPU, ONNX Runtime runs
+        convolutions and pooling in its NCHWc block layout and converts a lone op's input and
+        output (``ReorderInput``/``ReorderOutput``); inside a network only the network's own
+        boundaries are converted. ``traced`` is the time of the op's own nodes as the runtime's
+        profiler times a node inside a network (None where no trace is taken)."""
         if self.provider != "cpu" or self.options.get("graph_optimization_level", "all") != "all":
-            return 0.0, 0.0
+            return 0.0, 0.0, None
         with tempfile.TemporaryDirectory(prefix="hwlat-layout-") as tmp:
             prepared = _OrtPrepared(self._session(self.emit(graph), self.session_options(
                 profile_prefix=str(Path(tmp) / "trace"))), graph.random_inputs(seed), False)
             for _ in range(3 + runs):
                 prepared.run()
             events = json.loads(Path(prepared.session.end_profiling()).read_text())
-        return reorder_ms(events, 3)
+        return node_times_ms(events, 3)
 
     def profile_model(self, path: str | os.PathLike[str], *, protocol: Protocol | None = None, trace_runs: int = 50,
                       warmup_runs: int = 10, device: str = "", dims: Mapping[str, int] | None = None) -> ModelProfile:
@@ -237,24 +239,23 @@ class OnnxRuntime(Runtime):
         return ModelProfile(p, device or self.name, latency, nodes, kept, warmup_runs)
 
 
-def reorder_ms(events: list[dict[str, Any]], drop_runs: int) -> tuple[float, float]:
-    """The fastest run's ``ReorderInput`` and ``ReorderOutput`` time (ms) in an ONNX Runtime
-    trace, after ``drop_runs`` runs."""
+def node_times_ms(events: list[dict[str, Any]], drop_runs: int) -> tuple[float, float, float]:
+    """The fastest run's ``ReorderInput`` time, ``ReorderOutput`` time and the time of all other
+    nodes (ms) in an ONNX Runtime trace, after ``drop_runs`` runs (zeros where none is left)."""
     runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
                   if e.get("cat") == "Session" and e.get("name") == "model_run")[drop_runs:]
     if not runs:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     starts = np.array([r[0] for r in runs])
-    per_run = np.zeros((len(runs), 2))
+    per_run = np.zeros((len(runs), 3))
     for e in events:
-        op = e.get("args", {}).get("op_name", "")
-        if e.get("cat") != "Node" or op not in ("ReorderInput", "ReorderOutput") \
-                or not e.get("name", "").endswith("_kernel_time"):
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
             continue
+        op = e.get("args", {}).get("op_name", "")
         i = int(np.searchsorted(starts, e["ts"], side="right")) - 1
         if i >= 0 and e["ts"] <= runs[i][1]:
-            per_run[i, int(op == "ReorderOutput")] += e["dur"] / 1e3
-    return float(per_run[:, 0].min()), float(per_run[:, 1].min())
+            per_run[i, {"ReorderInput": 0, "ReorderOutput": 1}.get(op, 2)] += e["dur"] / 1e3
+    return float(per_run[:, 0].min()), float(per_run[:, 1].min()), float(per_run[:, 2].min())
 
 
 def symbolic_dims(path: str | os.PathLike[str]) -> list[tuple[str, int, str]]:
