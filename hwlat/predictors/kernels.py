@@ -13,8 +13,10 @@ An op whose kind has no model raises :class:`~hwlat.errors.UnsupportedOpError` n
 the ops; it is never priced at 0.
 
 Saved predictors stay pickle-free: :meth:`KernelRegressor.to_state` stores the training features,
-targets and hyperparameters as plain arrays and :meth:`KernelRegressor.from_state` refits the
-same (seeded) estimators on load, which gives identical predictions.
+targets and hyperparameters, the fitted trees of each preset estimator
+(:class:`~hwlat.predictors.forest.PackedTrees`) and the baselines' coefficients as plain arrays,
+so :meth:`KernelRegressor.from_state` loads in milliseconds with the same predictions (files
+without the trees are refitted from their training data, seeded, which gives the same).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from hwlat.latency_tables import IN_GRAPH
 from hwlat.ops.spec import OpSpec
 from hwlat.predictors.base import NotOverASpace, table_hash
 from hwlat.predictors.features import BASE_FEATURES, KIND_FEATURES, as_spec, featurize
+from hwlat.predictors.forest import PackedTrees
 
 if TYPE_CHECKING:
     from hwlat.latency_tables import LatencyTable
@@ -105,13 +108,41 @@ class _Roofline:
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.log(np.maximum(self._design(X) @ self.coef_, self.floor_))
 
+    def to_array(self) -> np.ndarray:
+        return np.array([*self.coef_, self.floor_])
+
+    @classmethod
+    def from_array(cls, a: np.ndarray) -> _Roofline:
+        r = cls()
+        r.coef_, r.floor_ = np.asarray(a[:-1], dtype=np.float64), float(a[-1])
+        return r
+
+
+class _LogLinear:
+    """The fitted baseline of ``target="residual"``: a ``Ridge`` on ``log1p(X)``, as coefficients."""
+
+    def __init__(self, coef: np.ndarray, intercept: float) -> None:
+        self.coef_, self.intercept_ = np.asarray(coef, dtype=np.float64), float(intercept)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64) @ self.coef_ + self.intercept_
+
+    def to_array(self) -> np.ndarray:
+        return np.array([*self.coef_, self.intercept_])
+
+    @classmethod
+    def from_array(cls, a: np.ndarray) -> _LogLinear:
+        return cls(a[:-1], float(a[-1]))
+
 
 class _KindModel:
-    """The fitted model of one op kind: a log-linear baseline (or None) and the estimator."""
+    """The fitted model of one op kind: a log-linear baseline (or None) and the estimator, with
+    its trees packed into arrays where it is a preset (``packed``; it then predicts)."""
 
-    def __init__(self, estimator: Any, baseline: Any) -> None:
+    def __init__(self, estimator: Any, baseline: Any, packed: PackedTrees | None = None) -> None:
         self.estimator = estimator
         self.baseline = baseline
+        self.packed = packed
 
 
 def _baseline_X(X: np.ndarray, cols: Sequence[str], target: str = "residual") -> np.ndarray:
@@ -123,7 +154,7 @@ def _fit_kind(estimator: Any, target: str, random_state: int, X: np.ndarray, y_m
               cols: Sequence[str]) -> _KindModel:
     """Fit one kind's model on features ``X`` (named ``cols``) and latencies ``y_ms``."""
     est = _make_estimator(estimator, random_state, y_ms.size)
-    baseline = None
+    baseline: _LogLinear | _Roofline | None = None
     if target == "ms":
         t = y_ms
     else:
@@ -131,23 +162,43 @@ def _fit_kind(estimator: Any, target: str, random_state: int, X: np.ndarray, y_m
         if target == "residual":
             from sklearn.linear_model import Ridge
 
-            baseline = Ridge(alpha=1e-2).fit(_baseline_X(X, cols), t)
+            ridge = Ridge(alpha=1e-2).fit(_baseline_X(X, cols), t)
+            baseline = _LogLinear(ridge.coef_, float(ridge.intercept_))
         elif target == "roofline":
             baseline = _Roofline().fit(_baseline_X(X, cols, target), t)
         if baseline is not None:
             t = t - baseline.predict(_baseline_X(X, cols, target))
     est.fit(pd.DataFrame(X, columns=list(cols)), t)
-    return _KindModel(est, baseline)
+    return _KindModel(est, baseline, PackedTrees.from_estimator(est) if isinstance(estimator, str) else None)
 
 
 def _predict_kind(model: _KindModel, target: str, X: np.ndarray, cols: Sequence[str]) -> np.ndarray:
     """Latency (ms) predicted by one kind's model."""
-    t = np.asarray(model.estimator.predict(pd.DataFrame(X, columns=list(cols))), dtype=np.float64)
+    if model.packed is not None:
+        t = model.packed.predict(X)
+    else:
+        t = np.asarray(model.estimator.predict(pd.DataFrame(X, columns=list(cols))), dtype=np.float64)
     if target == "ms":
         return t
     if model.baseline is not None:
         t = t + model.baseline.predict(_baseline_X(X, cols, target))
     return np.exp(t)
+
+
+def _load_kind(arrays: dict[str, np.ndarray], i: int, target: str, n_features: int) -> _KindModel:
+    """One kind's saved model (packed trees and baseline coefficients), checked against its features."""
+    prefix = f"k{i}_trees."
+    packed = PackedTrees.from_arrays({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+    if packed.feature.size and int(packed.feature.max()) >= n_features:
+        raise InputError(f"saved trees of model {i} split on a feature it does not have; the file is corrupt")
+    baseline: Any = None
+    if target in ("residual", "roofline"):
+        coef = np.asarray(arrays[f"k{i}_baseline"], dtype=np.float64)
+        n = len(_BASELINE_FEATURES) + 1 if target == "residual" else 4
+        if coef.shape != (n,) or not np.isfinite(coef).all():
+            raise InputError(f"saved baseline of model {i} has shape {coef.shape}, not ({n},): the file is corrupt")
+        baseline = _LogLinear.from_array(coef) if target == "residual" else _Roofline.from_array(coef)
+    return _KindModel(None, baseline, packed)
 
 
 def _xy(X: Any, y: Any, in_graph: bool = True) -> tuple[list[OpSpec], np.ndarray]:
@@ -386,6 +437,7 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
             "kind": "kernel",
             "params": {"estimator": self.estimator, "target": self.target, "min_samples": int(self.min_samples),
                        "random_state": int(self.random_state), "in_graph": bool(self.in_graph)},
+            "packed": True,
             "kinds": list(self.kinds_),
             "feature_names": {k: list(v) for k, v in self.feature_names_.items()},
             "skipped_kinds": {k: int(v) for k, v in self.skipped_kinds_.items()},
@@ -397,12 +449,18 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
             Xk, yk = self._train[kind]
             arrays[f"k{i}_X"] = np.ascontiguousarray(Xk, dtype=np.float64)
             arrays[f"k{i}_y_ms"] = np.ascontiguousarray(yk, dtype=np.float64)
+            model = self.models_[kind]
+            packed = model.packed or PackedTrees.from_estimator(model.estimator)
+            arrays.update({f"k{i}_trees.{k}": v for k, v in packed.to_arrays().items()})
+            if model.baseline is not None:
+                arrays[f"k{i}_baseline"] = model.baseline.to_array()
         return header, arrays
 
     @classmethod
     def from_state(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], table: LatencyTable | None = None
                    ) -> KernelRegressor:
-        """Rebuild a saved regressor by refitting its seeded estimators on the stored data."""
+        """Rebuild a saved regressor from its packed trees (older files: by refitting its seeded
+        estimators on the stored data)."""
         try:
             params = header["params"]
             kinds = list(header["kinds"])
@@ -424,7 +482,10 @@ class KernelRegressor(NotOverASpace, RegressorMixin, BaseEstimator):
                 if Xk.ndim != 2 or Xk.shape != (yk.size, len(cols)):
                     raise InputError(f"saved training data for {kind!r} has shape {Xk.shape}, expected "
                                      f"({yk.size}, {len(cols)}); the file is corrupt")
-                models[kind] = _fit_kind(reg.estimator, reg.target, reg.random_state, Xk, yk, cols)
+                if header.get("packed"):
+                    models[kind] = _load_kind(arrays, i, reg.target, len(cols))
+                else:
+                    models[kind] = _fit_kind(reg.estimator, reg.target, reg.random_state, Xk, yk, cols)
                 train[kind] = (Xk, yk)
         except KeyError as exc:
             raise InputError(f"the kernel regressor file lacks {exc}; it is corrupt or from another version") from None

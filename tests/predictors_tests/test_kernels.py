@@ -227,7 +227,8 @@ def test_same_seed_same_predictions(table):
 
 # -- saving ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("estimator,target", [("gbrt", "log"), ("rf", "residual")])
+@pytest.mark.parametrize("estimator,target", [("gbrt", "log"), ("rf", "residual"), ("gbrt", "roofline"),
+                                              ("hgb", "roofline"), ("et", "ms")])
 def test_save_load_round_trip_predicts_identically(table, tmp_path, estimator, target):
     reg = KernelRegressor(estimator=estimator, target=target, random_state=2).fit(table)
     path = save_predictor(reg, tmp_path / "kernels.npz")
@@ -239,8 +240,35 @@ def test_save_load_round_trip_predicts_identically(table, tmp_path, estimator, t
     assert back.kinds_ == reg.kinds_ and back.skipped_kinds_ == reg.skipped_kinds_
     specs = sample_kernels("conv", 20, seed=9, ranges=SMALL) + sample_kernels("pool", 5, seed=9, ranges=SMALL)
     assert np.array_equal(back.predict(specs), reg.predict(specs))
+    # loaded from its packed trees, not refitted; they predict what the fitted estimator does
+    assert all(m.estimator is None and m.packed is not None for m in back.models_.values())
+    conv_model, cols = reg.models_["conv"], reg.feature_names_["conv"]
+    X = featurize(specs[:20])[cols].to_numpy(np.float64)
+    sk = conv_model.estimator.predict(pd.DataFrame(X, columns=cols))
+    np.testing.assert_allclose(conv_model.packed.predict(X), sk, rtol=0, atol=1e-12)
     with pytest.raises(UnsupportedOpError, match="add"):
         back.predict([add((16, 14, 14))])
+
+
+def test_a_file_without_packed_trees_is_refitted_to_the_same_predictions(table):
+    reg = KernelRegressor(random_state=1).fit(table)
+    header, arrays = reg.to_state()
+    del header["packed"]
+    old = {k: v for k, v in arrays.items() if "_trees." not in k and not k.endswith("_baseline")}
+    back = KernelRegressor.from_state(header, old)
+    assert all(m.estimator is not None for m in back.models_.values())
+    specs = sample_kernels("conv", 10, seed=4, ranges=SMALL)
+    np.testing.assert_allclose(back.predict(specs), reg.predict(specs), rtol=1e-12)
+
+
+def test_corrupt_packed_trees_are_a_clear_error(table):
+    header, arrays = KernelRegressor(random_state=1).fit(table).to_state()
+    bad = dict(arrays, **{"k0_trees.left": arrays["k0_trees.left"] + 10_000})
+    with pytest.raises(InputError, match="corrupt"):
+        KernelRegressor.from_state(header, bad)
+    bad = dict(arrays, k0_baseline=arrays["k0_baseline"][:2])
+    with pytest.raises(InputError, match="corrupt"):
+        KernelRegressor.from_state(header, bad)
 
 
 def test_loading_with_another_table_warns(table, tmp_path):
